@@ -1,0 +1,269 @@
+"""The checkpoint contract (DESIGN.md): one dict, saved with ``torch.save`` and always loaded
+with ``torch.load(weights_only=True)`` so nothing in the file can execute.
+
+Keys: ``format``, ``arch``, ``arch_kwargs``, ``state_dict``, ``classes``, ``input_size``,
+``in_channels``, ``normalization`` (mean, std, channel order), ``threshold``, ``metrics``,
+``trained_with``. A bare ``state_dict`` from the reference implementation loads when the
+architecture is named; its missing constructor arguments are read off the weight shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from attnseg import __version__
+from attnseg.atomic import atomic_file
+from attnseg.errors import CheckpointError, InputFileError
+from attnseg.metadata import Normalization
+from attnseg.models.registry import create_model, get_model_class, list_models
+
+FORMAT = "attnseg.checkpoint/1"
+#: The reference implementation normalises RGB in [0, 1] with mean 0.5, std 0.5.
+REFERENCE_NORMALIZATION = Normalization(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+
+@dataclass
+class CheckpointInfo:
+    """Everything a checkpoint says about its model besides the weights."""
+
+    arch: str
+    arch_kwargs: dict[str, Any]
+    classes: list[str]
+    input_size: tuple[int, int] | None = None
+    in_channels: int = 3
+    normalization: Normalization = field(default_factory=Normalization)
+    threshold: float = 0.5
+    metrics: dict[str, Any] = field(default_factory=dict)
+    trained_with: dict[str, Any] = field(default_factory=dict)
+    source: str = "attnseg"  # "attnseg" or "reference-state-dict"
+    sha256: str = ""
+    path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        if self.arch.startswith("HybridSN"):
+            return "pixel_classification"
+        return "binary" if len(self.classes) <= 1 else "multiclass"
+
+
+def default_classes(num_outputs: int) -> list[str]:
+    """One foreground name for a single-logit model, ``class_i`` otherwise."""
+    return ["foreground"] if num_outputs == 1 else [f"class_{i}" for i in range(num_outputs)]
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
+    """Save ``model`` with the full contract; ``meta`` fills the other keys.
+
+    Written to a temporary name and renamed, so an interrupted save leaves the old file.
+    """
+    arch = getattr(model, "arch", type(model).__name__)
+    get_model_class(arch)  # only registered architectures can be rebuilt from a checkpoint
+    arch_kwargs = dict(getattr(model, "arch_kwargs", {}))
+    num_out = arch_kwargs.get("output_ch", arch_kwargs.get("n_classes", arch_kwargs.get("num_classes", 1)))
+    norm = meta.pop("normalization", None) or Normalization()
+    if isinstance(norm, Normalization):
+        norm = asdict(norm)
+    input_size = meta.pop("input_size", None)
+    ckpt = {
+        "format": FORMAT,
+        "arch": arch,
+        "arch_kwargs": arch_kwargs,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "classes": list(meta.pop("classes", None) or default_classes(int(num_out))),
+        "input_size": list(input_size) if input_size else None,
+        "in_channels": int(getattr(model, "in_channels", 3)),
+        "normalization": {k: list(v) if isinstance(v, tuple) else v for k, v in norm.items()},
+        "threshold": float(meta.pop("threshold", 0.5)),
+        "metrics": dict(meta.pop("metrics", None) or {}),
+        "trained_with": {"attnseg": __version__, "torch": torch.__version__, **(meta.pop("trained_with", None) or {})},
+    }
+    if meta:
+        ckpt["extra"] = meta
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path
+
+
+def read_checkpoint_file(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file safely (``weights_only=True``) into a plain dict."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"Checkpoint {path} does not exist.")
+    if path.is_dir():
+        raise InputFileError(f"Checkpoint {path} is a folder, not a file.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"{path} contains Python objects that would have to be executed to load it; "
+                "attnseg refuses to unpickle them. Re-save it as a state_dict "
+                "(torch.save(model.state_dict(), ...)) from trusted code."
+            ) from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated).") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (corrupt or truncated): {str(exc).splitlines()[0][:160]}"
+        ) from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict or state_dict.")
+    return obj
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | Path, arch: str | None = None, **arch_kwargs: Any) -> tuple[nn.Module, CheckpointInfo]:
+    """Rebuild the model saved at ``path``; returns ``(model in eval mode, info)``.
+
+    An attnseg checkpoint carries its architecture. A bare state_dict needs ``arch``; the
+    constructor arguments not given (width, channels, classes) are read off the weights,
+    except ``t`` of the R2 models, which is not stored and defaults to 2.
+    """
+    raw = read_checkpoint_file(path)
+    if "state_dict" in raw and "arch" in raw:
+        info, state = _info_from_contract(raw, arch, arch_kwargs)
+    elif raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
+        if not arch:
+            guess = guess_architecture(raw)
+            hint = f" (the keys look like {guess})" if guess else ""
+            raise CheckpointError(
+                f"{path} is a bare state_dict; name its architecture with arch= / --arch{hint}. "
+                f"Known: {', '.join(list_models())}."
+            )
+        state = strip_prefix(raw)
+        kwargs = {**infer_arch_kwargs(arch, state), **arch_kwargs}
+        num_out = kwargs.get("output_ch", kwargs.get("n_classes", kwargs.get("num_classes", 1)))
+        info = CheckpointInfo(
+            arch=arch,
+            arch_kwargs=kwargs,
+            classes=default_classes(int(num_out)),
+            in_channels=int(kwargs.get("img_ch", kwargs.get("n_channels", kwargs.get("bands", 3)))),
+            normalization=REFERENCE_NORMALIZATION,
+            source="reference-state-dict",
+        )
+    else:
+        raise CheckpointError(f"{path} is neither an attnseg checkpoint nor a state_dict of tensors.")
+    model = create_model(info.arch, **info.arch_kwargs)
+    load_state_dict_strict(model, state, info.arch, info.arch_kwargs)
+    model.eval()
+    info.sha256 = file_sha256(path)
+    info.path = str(path)
+    return model, info
+
+
+def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict) -> tuple[CheckpointInfo, dict]:
+    if arch and arch != raw["arch"]:
+        raise CheckpointError(
+            f"The checkpoint holds a {raw['arch']}, not a {arch}; drop --arch or name {raw['arch']}."
+        )
+    norm = raw.get("normalization") or {}
+    info = CheckpointInfo(
+        arch=raw["arch"],
+        arch_kwargs={**dict(raw.get("arch_kwargs") or {}), **arch_kwargs},
+        classes=list(raw.get("classes") or ["foreground"]),
+        input_size=tuple(raw["input_size"]) if raw.get("input_size") else None,
+        in_channels=int(raw.get("in_channels", 3)),
+        normalization=Normalization.from_dict(norm) if norm else Normalization(),
+        threshold=float(raw.get("threshold", 0.5)),
+        metrics=dict(raw.get("metrics") or {}),
+        trained_with=dict(raw.get("trained_with") or {}),
+        extra=dict(raw.get("extra") or {}),
+    )
+    return info, strip_prefix(raw["state_dict"])
+
+
+def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the ``module.`` prefix DataParallel / DistributedDataParallel add."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def guess_architecture(state: dict[str, torch.Tensor]) -> str | None:
+    """Which registered architecture a state_dict's key names point to."""
+    keys = set(strip_prefix(state))
+    has = lambda prefix: any(k.startswith(prefix) for k in keys)  # noqa: E731
+    if has("RRCNN1."):
+        return "R2AttU_Net" if has("Att5.") else "R2U_Net"
+    if has("Conv1.conv."):
+        return "AttU_Net" if has("Att5.") else "U_Net"
+    if has("inc.double_conv."):
+        return "SE_UNet"
+    if has("conv1.weight") and has("fc3."):
+        return "HybridSN_SE" if has("fc_41.") else "HybridSN"
+    return None
+
+
+def infer_arch_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Constructor arguments that the weight shapes pin down (width, channels, classes)."""
+    s = state
+    try:
+        if arch in ("U_Net", "AttU_Net"):
+            w = s["Conv1.conv.0.weight"]
+            return {"img_ch": w.shape[1], "base_width": w.shape[0], "output_ch": s["Conv_1x1.weight"].shape[0]}
+        if arch in ("R2U_Net", "R2AttU_Net"):
+            w = s["RRCNN1.Conv_1x1.weight"]
+            return {"img_ch": w.shape[1], "base_width": w.shape[0], "output_ch": s["Conv_1x1.weight"].shape[0]}
+        if arch == "SE_UNet":
+            w = s["inc.double_conv.0.weight"]
+            bottleneck = s["down4.1.double_conv.0.weight"].shape[0]
+            return {
+                "n_channels": w.shape[1],
+                "base_width": w.shape[0],
+                "n_classes": s["outc.weight"].shape[0],
+                "factor": 2 if bottleneck == 8 * w.shape[0] else 1,
+            }
+        if arch in ("HybridSN", "HybridSN_SE"):
+            bands = s["conv4.weight"].shape[1] // 32 + 12
+            side = int(round((s["fc1.weight"].shape[1] / 64) ** 0.5)) + 8
+            return {"bands": bands, "patch_size": side, "num_classes": s["fc3.weight"].shape[0]}
+    except KeyError:
+        return {}
+    return {}
+
+
+def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], arch: str, kwargs: dict) -> None:
+    """``load_state_dict(strict=True)`` with one short message instead of torch's traceback."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape (file vs model)", wrong)):
+            if items:
+                more = f" (+{len(items) - 4} more)" if len(items) > 4 else ""
+                parts.append(f"{len(items)} {label}: {', '.join(items[:4])}{more}")
+        guess = guess_architecture(state)
+        fit = infer_arch_kwargs(guess, state) if guess else {}
+        if guess and (guess != arch or any(kwargs.get(k) != v for k, v in fit.items())):
+            args = ", ".join(f"{k}={v}" for k, v in fit.items())
+            hint = f" The weights fit {guess}({args})."
+        else:
+            hint = ""
+        raise CheckpointError(f"The weights do not fit {arch}({_fmt(kwargs)}): " + "; ".join(parts) + "." + hint)
+    model.load_state_dict(state, strict=True)
+
+
+def _fmt(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in kwargs.items())
