@@ -1,0 +1,18 @@
+"""Fixtures every test package shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data sets beside the repository (CI has them at ../shared/data)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"The shared data sets are missing: expected them at {SHARED_DATA}")
+    return SHARED_DATA
