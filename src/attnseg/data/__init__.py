@@ -1,0 +1,62 @@
+"""Data sets, splits, augmentation and metrics (numpy + OpenCV only, never torch).
+
+Flat public API: readers return ``Sample`` lists, ``open_dataset("kvasir:/path")`` describes a
+data set, ``make_split`` / ``write_split`` / ``apply_split`` keep splits fixed on disk,
+``SegmentationDataset`` feeds a torch ``DataLoader`` or an exported model, and
+``attnseg.data.metrics`` scores both the same way.
+"""
+
+from attnseg.data.augment import Augmentation
+from attnseg.data.datasets import DatasetInfo, DatasetKind, DatasetSpec, open_dataset, read_class_list
+from attnseg.data.masks import (
+    CAMVID_CLASSES,
+    CITYSCAPES_CLASSES,
+    CITYSCAPES_TRAIN_IDS,
+    DEFAULT_IGNORE_INDEX,
+    check_class_ids,
+    read_mask,
+)
+from attnseg.data.metrics import BinaryMetrics, MulticlassMetrics, binary_metrics, classification_metrics
+from attnseg.data.samples import (
+    MaskEncoding,
+    Sample,
+    camvid_samples,
+    cityscapes_samples,
+    folder_pairs,
+    isbi_samples,
+)
+from attnseg.data.segmentation import SegmentationDataset, load_pair
+from attnseg.data.splits import Split, apply_split, load_or_make_split, make_split, read_split, write_split
+
+__all__ = [
+    "CAMVID_CLASSES",
+    "CITYSCAPES_CLASSES",
+    "CITYSCAPES_TRAIN_IDS",
+    "DEFAULT_IGNORE_INDEX",
+    "Augmentation",
+    "BinaryMetrics",
+    "DatasetInfo",
+    "DatasetKind",
+    "DatasetSpec",
+    "MaskEncoding",
+    "MulticlassMetrics",
+    "Sample",
+    "SegmentationDataset",
+    "Split",
+    "apply_split",
+    "binary_metrics",
+    "camvid_samples",
+    "check_class_ids",
+    "cityscapes_samples",
+    "classification_metrics",
+    "folder_pairs",
+    "isbi_samples",
+    "load_or_make_split",
+    "load_pair",
+    "make_split",
+    "open_dataset",
+    "read_class_list",
+    "read_mask",
+    "read_split",
+    "write_split",
+]
