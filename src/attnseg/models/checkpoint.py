@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
         "normalization": {k: list(v) if isinstance(v, tuple) else v for k, v in norm.items()},
         "threshold": float(meta.pop("threshold", 0.5)),
         "metrics": dict(meta.pop("metrics", None) or {}),
-        "trained_with": {"attnseg": __version__, "torch": torch.__version__, **(meta.pop("trained_with", None) or {})},
+        "trained_with": {"attnseg": __version__, "torch": str(torch.__version__), **(meta.pop("trained_with", None) or {})},
     }
     if meta:
         ckpt["extra"] = meta
@@ -111,7 +110,7 @@ def read_checkpoint_file(path: str | Path) -> dict[str, Any]:
                 "(torch.save(model.state_dict(), ...)) from trusted code."
             ) from None
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated).") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as exc:
+    except Exception as exc:  # torch raises many types for damaged files (KeyError, EOFError, ...)
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint (corrupt or truncated): {str(exc).splitlines()[0][:160]}"
         ) from None
