@@ -194,3 +194,20 @@ def test_unreadable_and_out_of_range_masks(tmp_path):
     )
     with pytest.raises(DataError, match="colour.png is a colour image"):
         read_mask(colour, "multiclass", 3)
+
+
+def test_folder_multiclass_spec(tmp_path):
+    for i in range(2):
+        write(tmp_path / "images" / f"x{i}.png", np.zeros((6, 6, 3), np.uint8))
+        write(tmp_path / "masks" / f"x{i}.png", np.array([[0, 1, 2, 255, 2, 1]] * 6, np.uint8))
+    info = open_dataset(f"folder:{tmp_path}", num_classes=3)
+    assert info.task == "multiclass" and info.classes == ["class_0", "class_1", "class_2"]
+    assert info.ignore_index == 255 and info.samples[0].mask_encoding is MaskEncoding.INDEX
+    named = open_dataset(f"folder:{tmp_path}", classes=["bg", "a", "b"])
+    assert named.num_classes == 3
+    with pytest.raises(DataError, match="needs --num-classes"):
+        open_dataset(f"folder:{tmp_path}", task="multiclass")
+    binary = open_dataset(f"folder:{tmp_path}")
+    assert binary.task == "binary" and binary.classes == ["foreground"]
+    with pytest.raises(DataError, match="kvasir is a binary data set"):
+        open_dataset(f"kvasir:{tmp_path}", task="multiclass")
