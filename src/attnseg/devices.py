@@ -36,7 +36,9 @@ def validate_device(device: str, core: Any | None = None) -> str:
     The error lists the devices that are available, so the user can pick one.
     """
     if not isinstance(device, str) or not device.strip():
-        raise DeviceError(_message(repr(device), available_devices(core), "is not a device name"))
+        raise DeviceError(
+            f"No device name given ({device!r}). Available devices: {_fmt(available_devices(core))}."
+        )
     name = device.strip().replace(" ", "").upper()
     available = available_devices(core)
     head, _, tail = name.partition(":")

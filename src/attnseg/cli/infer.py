@@ -1,0 +1,253 @@
+"""seg-infer: segment an image, a folder, a video file or a camera with an exported IR.
+
+Writes ``OUT/masks/*.png`` (binary: 0/255, multiclass: class ids), ``OUT/overlays/*.jpg``
+(image inputs) or ``OUT/overlay.mp4`` (video and camera), optional attention heatmaps, and
+``OUT/summary.json``; prints a closing summary (frames, FPS, latency median / p90).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.errors import InputFileError
+
+log = logging.getLogger("seg-infer")
+
+HINTS = ("latency", "throughput", "cumulative_throughput")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seg-infer",
+        description="Segment an image, a folder of images, a video file or a camera with an exported "
+                    "attnseg model (OpenVINO IR .xml).",
+    )
+    p.add_argument("model", help="exported model: model.xml (with .bin beside it) or its folder")
+    p.add_argument("input", help="an image, a folder of images, a video file, or a camera index (0, 1, ...)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="output folder (default: ./<input name>_seg)")
+    p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+    p.add_argument("-d", "--device", default="CPU",
+                   help="OpenVINO device: CPU, GPU, NPU, AUTO, HETERO:GPU,CPU, MULTI:GPU,CPU (default CPU)")
+    p.add_argument("--hint", choices=HINTS, default=None,
+                   help="performance hint (default: latency for one image or a camera, "
+                        "throughput for folders and videos)")
+    p.add_argument("--num-streams", type=int, default=None, help="override the device's stream count")
+    p.add_argument("--max-in-flight", type=int, default=None,
+                   help="requests running at once (default: the device's optimal number)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="OpenVINO model cache folder (faster start-up on GPU/NPU)")
+    p.add_argument("--attention-maps", action="store_true",
+                   help="also write attention-gate heatmaps (models exported with attention outputs)")
+    p.add_argument("--alpha", type=float, default=0.45, help="overlay opacity, 0..1 (default 0.45)")
+    p.add_argument("--no-overlays", action="store_true", help="write masks only")
+    p.add_argument("--no-masks", action="store_true", help="do not write mask PNGs")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many images/frames")
+    p.add_argument("--skip-errors", action="store_true",
+                   help="skip unreadable images in a folder (listed in the summary) instead of stopping")
+    add_common_flags(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(_run, build_parser(), argv)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from attnseg.atomic import atomic_dir
+    from attnseg.runtime import Segmenter, open_source
+
+    if not 0.0 <= args.alpha <= 1.0:
+        raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
+    source = open_source(args.input, args.max_frames)
+    hint = args.hint or ("throughput" if source.kind in ("folder", "video") else "latency")
+    seg = Segmenter(args.model, device=args.device, hint=hint, num_streams=args.num_streams,
+                    cache_dir=args.cache_dir)
+    if args.attention_maps and not seg.attention_names:
+        raise InputFileError(
+            f"{seg.model_path.name} has no attention outputs; re-export it with attention maps "
+            "(seg-export --attention-maps) or drop --attention-maps."
+        )
+    out = args.output or Path.cwd() / f"{_stem(source.description)}_seg"
+    quiet = args.quiet or args.json
+    if not quiet:
+        log.info("%s on %s (%s), input %s: %s", seg.model_path.name, seg.device, hint, source.kind,
+                 source.description)
+
+    with atomic_dir(out, force=args.force) as tmp:
+        writer = _Writer(tmp, seg, source.is_video, source.fps, args)
+        skipped: list[str] = []
+        images: dict[str, np.ndarray] = {}
+        summaries: list[dict[str, Any]] = []
+        latencies: list[float] = []
+        progress = _progress(source.length, quiet)
+        t0 = time.perf_counter()
+        try:
+            for result in seg.stream(_decode(source, images, skipped, args.skip_errors),
+                                     max_in_flight=args.max_in_flight):
+                image = images.pop(result.source)
+                writer.write(result, image)
+                summaries.append(result.summary())
+                latencies.append(result.timings.total)
+                if progress is not None:
+                    progress.update(1)
+        except KeyboardInterrupt:
+            if source.kind != "camera":
+                raise
+        finally:
+            if progress is not None:
+                progress.close()
+            writer.close()
+        wall = time.perf_counter() - t0
+        if not summaries:
+            raise InputFileError(f"No image of {source.description} could be segmented.")
+        summary = _summary(summaries, latencies, wall, seg, skipped)
+        report = {"model": str(seg.model_path), "device": seg.device, "hint": hint,
+                  "input": source.description, "output": str(out), "summary": summary,
+                  "images": summaries}
+        (tmp / "summary.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+    if args.json:
+        print_json(report)
+    elif not args.quiet:
+        print(f"{summary['frames']} frames in {summary['seconds']:.2f} s: {summary['fps']:.2f} FPS, "
+              f"latency median {summary['latency_ms_median']:.1f} ms, p90 {summary['latency_ms_p90']:.1f} ms"
+              f" -> {out}")
+        if skipped:
+            print(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
+                  + (" ..." if len(skipped) > 5 else ""))
+    return 0
+
+
+def _decode(source: Any, images: dict[str, np.ndarray], skipped: list[str],
+            skip_errors: bool) -> Iterator[tuple[str, np.ndarray]]:
+    """Decode here (not in the runtime) so the writer has each original image for overlays."""
+    from attnseg.imaging import read_image
+
+    for name, item in source:
+        if isinstance(item, Path):
+            try:
+                img = read_image(item)
+            except InputFileError as exc:
+                if not skip_errors:
+                    raise
+                log.warning("skipping %s", exc)
+                skipped.append(item.name)
+                continue
+        else:
+            img = item
+        images[name] = img
+        yield name, img
+
+
+class _Writer:
+    """Masks, overlays and attention maps as files (images) or videos (video/camera)."""
+
+    def __init__(self, folder: Path, seg: Any, video: bool, fps: float | None,
+                 args: argparse.Namespace) -> None:
+        self.folder = folder
+        self.video = video
+        self.fps = fps or 25.0
+        self.args = args
+        self.binary = len(seg.classes) == 2 and seg.classes[0].lower() == "background"
+        self.num_classes = len(seg.classes)
+        self.attention = bool(args.attention_maps)
+        self.writers: dict[str, Any] = {}
+        if not args.no_masks:
+            (folder / "masks").mkdir()
+        if not video and not args.no_overlays:
+            (folder / "overlays").mkdir()
+        if not video and self.attention:
+            (folder / "attention").mkdir()
+
+    def write(self, result: Any, image: np.ndarray) -> None:
+        from attnseg.runtime import overlay
+
+        stem = Path(result.source).stem if not self.video else result.source
+        if not self.args.no_masks:
+            _imwrite(self.folder / "masks" / f"{stem}.png", overlay.mask_to_png(result.mask, self.binary))
+        if not self.args.no_overlays:
+            ov_img = overlay.overlay(image, result.mask, self.num_classes, alpha=self.args.alpha)
+            if self.video:
+                self._frame("overlay", ov_img)
+            else:
+                _imwrite(self.folder / "overlays" / f"{stem}.jpg", ov_img)
+        if self.attention:
+            for name, amap in result.attention.items():
+                heat = overlay.heatmap(amap, image)
+                if self.video:
+                    self._frame(f"attention_{name}", heat)
+                else:
+                    _imwrite(self.folder / "attention" / f"{stem}_{name}.jpg", heat)
+
+    def _frame(self, name: str, frame: np.ndarray) -> None:
+        import cv2
+
+        writer = self.writers.get(name)
+        if writer is None:
+            path = self.folder / f"{name}.mp4"
+            h, w = frame.shape[:2]
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not writer.isOpened():
+                raise InputFileError(f"Cannot write video {path} (OpenCV has no mp4v encoder?).")
+            self.writers[name] = writer
+        writer.write(frame)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.release()
+        self.writers.clear()
+
+
+def _imwrite(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    if not cv2.imwrite(str(path), image):
+        raise InputFileError(f"Cannot write {path}.")
+
+
+def _summary(summaries: list[dict[str, Any]], latencies: list[float], wall: float, seg: Any,
+             skipped: list[str]) -> dict[str, Any]:
+    lat = np.asarray(latencies, dtype=np.float64)
+    totals: dict[str, int] = {}
+    for s in summaries:
+        for k, v in s["class_pixel_counts"].items():
+            totals[k] = totals.get(k, 0) + int(v)
+    return {
+        "frames": len(summaries),
+        "seconds": round(wall, 3),
+        "fps": round(len(summaries) / wall, 3) if wall > 0 else 0.0,
+        "latency_ms_median": round(float(np.median(lat)), 3),
+        "latency_ms_p90": round(float(np.percentile(lat, 90)), 3),
+        "mean_foreground_fraction": round(float(np.mean([s["foreground_fraction"] for s in summaries])), 6),
+        "class_pixel_counts": totals,
+        "classes": seg.classes,
+        "skipped": skipped,
+    }
+
+
+def _progress(total: int | None, quiet: bool) -> Any:
+    if quiet:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="img", desc="seg-infer", leave=False)
+
+
+def _stem(description: str) -> str:
+    name = Path(description).stem if not description.startswith("camera ") else description.replace(" ", "")
+    return name or "input"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,19 @@
+"""The embeddable runtime: exported IR in, masks out. Needs only openvino, numpy and OpenCV.
+
+    from attnseg.runtime import Segmenter
+    seg = Segmenter("model.xml", device="CPU")
+    result = seg.predict("polyp.jpg")          # result.mask: HxW class ids at the image size
+    for r in Segmenter("model.xml", hint="throughput").stream(paths):
+        ...                                    # ordered results, requests run in parallel
+
+Never imports torch, nncf or onnx (a test runs it with those imports blocked).
+"""
+
+from attnseg.runtime import overlay
+from attnseg.runtime.result import SegmentationResult, StageTimings
+from attnseg.runtime.segmenter import Hint, Segmenter
+from attnseg.runtime.sources import FrameSource, open_source
+
+__all__ = [
+    "FrameSource", "Hint", "SegmentationResult", "Segmenter", "StageTimings", "open_source", "overlay",
+]

@@ -1,0 +1,133 @@
+"""Raw model outputs -> mask, probabilities and attention maps at the original image size.
+
+Scores (logits or probabilities) are resized bilinearly to the image and only then
+thresholded (binary) or arg-maxed (multiclass), so boundaries stay smooth at any image size;
+masks produced inside the IR are resized nearest-neighbour. Padding added for dynamic
+models is cropped away first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from attnseg.runtime.preprocess import Prepared
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """How to read the IR's main output."""
+
+    kind: str  # "logits" | "probabilities" | "mask"
+    channels: int  # 1 = binary (sigmoid / threshold), >1 = one score per class (softmax / argmax)
+    threshold: float  # binary: foreground when probability > threshold
+    classes: tuple[str, ...]  # name of each mask value
+    background: int | None  # mask value that is background, if any
+
+
+def crop_valid(scores: np.ndarray, prep: Prepared) -> np.ndarray:
+    """Drop the padding (dynamic models): keep the share of rows/cols that held the image."""
+    ih, iw = prep.input_size
+    vh, vw = prep.valid_size
+    if (vh, vw) == (ih, iw):
+        return scores
+    oh, ow = scores.shape[-2:]
+    ch = max(1, round(oh * vh / ih))
+    cw = max(1, round(ow * vw / iw))
+    return scores[..., :ch, :cw]
+
+
+def resize_scores(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(C, h, w) float -> (C, H, W) float32, bilinear, one contiguous plane at a time."""
+    h, w = size
+    if scores.shape[-2:] == (h, w):
+        return np.ascontiguousarray(scores, dtype=np.float32)
+    out = np.empty((scores.shape[0], h, w), dtype=np.float32)
+    for c in range(scores.shape[0]):
+        plane = np.ascontiguousarray(scores[c], dtype=np.float32)
+        cv2.resize(plane, (w, h), dst=out[c], interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def argmax_planes(scores: np.ndarray, dtype: type = np.uint8) -> np.ndarray:
+    """argmax over axis 0 of (C, H, W), plane by plane (several times faster than np.argmax
+    on the strided axis); ties go to the lower class id, as with np.argmax."""
+    best = scores[0].copy()
+    idx = np.zeros(best.shape, dtype=dtype)
+    for c in range(1, scores.shape[0]):
+        better = scores[c] > best
+        np.copyto(idx, c, where=better, casting="unsafe")
+        np.maximum(best, scores[c], out=best)
+    return idx
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-7), 1.0 - 1e-7)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))).astype(np.float32)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=0, keepdims=True))
+    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def mask_dtype(num_values: int) -> type:
+    return np.uint8 if num_values <= 256 else np.uint16
+
+
+def decode(raw: np.ndarray, prep: Prepared, spec: OutputSpec,
+           want_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Main output (1, C, h, w) / (1, h, w) -> (mask HxW, probabilities (K, H, W) or None)."""
+    size = prep.original_size
+    dtype = mask_dtype(len(spec.classes))
+    if spec.kind == "mask":
+        m = np.asarray(raw).reshape(raw.shape[-2:])
+        m = crop_valid(m, prep)
+        m = np.rint(m).astype(dtype) if m.dtype.kind == "f" else m.astype(dtype)
+        if m.shape != size:
+            m = cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        return m, None
+    scores = np.asarray(raw)
+    scores = scores.reshape(scores.shape[-3:]) if scores.ndim >= 3 else scores[None]
+    scores = resize_scores(crop_valid(scores, prep), size)
+    if scores.shape[0] == 1:
+        s = scores[0]
+        if spec.kind == "logits":
+            mask = (s > _logit(spec.threshold)).astype(dtype)
+            fg = _sigmoid(s) if want_probabilities else None
+        else:
+            mask = (s > spec.threshold).astype(dtype)
+            fg = np.clip(s, 0.0, 1.0) if want_probabilities else None
+        probs = np.stack([1.0 - fg, fg]) if fg is not None else None
+        return mask, probs
+    mask = argmax_planes(scores, dtype)
+    if not want_probabilities:
+        return mask, None
+    probs = _softmax(scores) if spec.kind == "logits" else scores
+    return mask, probs
+
+
+def attention_map(raw: np.ndarray, prep: Prepared) -> np.ndarray:
+    """An attention gate output (1, 1, h, w) -> HxW float32 in [0, 1] at the image size."""
+    a = np.asarray(raw, dtype=np.float32)
+    a = a.reshape(a.shape[-2:])[None]
+    a = resize_scores(crop_valid(a, prep), prep.original_size)[0]
+    return np.clip(a, 0.0, 1.0, out=a)
+
+
+def class_stats(mask: np.ndarray, spec: OutputSpec) -> tuple[dict[str, int], float]:
+    """Pixels per class name and the fraction of pixels that are not background."""
+    counts = np.bincount(mask.ravel(), minlength=len(spec.classes))
+    names = list(spec.classes) + [f"class_{i}" for i in range(len(spec.classes), len(counts))]
+    per_class = {name: int(c) for name, c in zip(names, counts)}
+    total = max(1, mask.size)
+    if spec.background is None:
+        return per_class, 1.0
+    return per_class, float(1.0 - counts[spec.background] / total)

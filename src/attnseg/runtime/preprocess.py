@@ -1,0 +1,104 @@
+"""Image -> model input, exactly as in training (attnseg.imaging), plus the geometry to undo it.
+
+Static models: stretch-resize to the model size (``imaging.resize_image``, the training
+resize). Dynamic models: pad bottom/right to a multiple of the model's divisor (edge pixels
+replicated) and crop back afterwards. With preprocessing embedded in the IR the model takes
+raw uint8 BGR NHWC pixels and normalizes itself, so it is never done twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from attnseg.errors import InputFileError
+from attnseg.imaging import normalize, read_image, resize_image, to_bgr8
+from attnseg.metadata import Normalization
+
+ImageLike = Any  # str | Path | np.ndarray
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the IR's image input wants."""
+
+    layout: str  # "NCHW" | "NHWC"
+    dtype: np.dtype
+    channels: int
+    size: tuple[int, int] | None  # (H, W) for static models, None when H and W are dynamic
+    normalization: Normalization
+    embedded: bool  # preprocessing (scale, mean/std, channel order, layout) inside the IR
+    divisor: int = 16
+
+
+@dataclass
+class Prepared:
+    """A model-ready batch of one image and how to map model pixels back to the image."""
+
+    tensor: np.ndarray
+    original_size: tuple[int, int]  # (H, W) of the given image
+    input_size: tuple[int, int]  # (H, W) fed to the model
+    valid_size: tuple[int, int]  # (H, W) of image content inside the input (the rest is padding)
+    source: str | None = None
+
+
+def load_image(image: ImageLike) -> tuple[np.ndarray, str | None]:
+    """A path or an array -> HxWx3 uint8 BGR and a name for messages and results."""
+    if isinstance(image, (str, Path)):
+        return read_image(image), str(image)
+    if isinstance(image, np.ndarray):
+        return to_bgr8(image, source="image array"), None
+    raise InputFileError(
+        f"Expected an image path or a numpy array (HxWx3 BGR uint8, grayscale, RGBA or 16-bit), "
+        f"got {type(image).__name__}."
+    )
+
+
+def padded_size(h: int, w: int, divisor: int) -> tuple[int, int]:
+    """The smallest (H, W) >= (h, w) divisible by ``divisor``."""
+    return -(-h // divisor) * divisor, -(-w // divisor) * divisor
+
+
+def prepare(image: ImageLike, spec: InputSpec) -> Prepared:
+    """Decode/convert ``image`` and build the input batch described by ``spec``."""
+    bgr, source = load_image(image)
+    h, w = bgr.shape[:2]
+    if spec.size is not None:
+        fed = resize_image(bgr, spec.size)
+        valid = tuple(spec.size)
+    else:
+        ph, pw = padded_size(h, w, spec.divisor)
+        fed = bgr if (ph, pw) == (h, w) else cv2.copyMakeBorder(
+            bgr, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE
+        )
+        valid = (h, w)
+    return Prepared(
+        tensor=to_tensor(fed, spec),
+        original_size=(h, w),
+        input_size=(int(fed.shape[0]), int(fed.shape[1])),
+        valid_size=(int(valid[0]), int(valid[1])),
+        source=source,
+    )
+
+
+def to_tensor(bgr: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """HxWx3 uint8 BGR at the input size -> (1, ...) array in the IR's layout and type."""
+    if spec.embedded:
+        img = bgr if spec.channels == 3 else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[:, :, None]
+        x = img[None]  # 1xHxWxC uint8, the IR does the rest
+        if spec.layout == "NCHW":
+            x = x.transpose(0, 3, 1, 2)
+    else:
+        norm = spec.normalization
+        if spec.channels == 1 and norm.channel_order != "GRAY":
+            norm = Normalization(norm.mean[:1], norm.std[:1], "GRAY", norm.pixel_scale)
+        x = normalize(bgr, norm)[None]  # 1xCxHxW float32
+        if spec.layout == "NHWC":
+            x = x.transpose(0, 2, 3, 1)
+    if x.dtype != spec.dtype:
+        x = x.astype(spec.dtype)
+    return np.ascontiguousarray(x)

@@ -1,0 +1,108 @@
+"""Where frames come from: one image, a folder of images, a video file or a camera.
+
+Each source yields ``(name, image)`` pairs ready for ``Segmenter.stream``: file paths for
+images (decoded by the runtime, so a corrupt file is reported by name) and BGR frames for
+video and cameras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import cv2
+
+from attnseg.errors import InputFileError
+from attnseg.imaging import IMAGE_SUFFIXES, list_images
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+@dataclass
+class FrameSource:
+    """An iterable of ``(name, image)``; ``length`` is known for images, folders and most videos."""
+
+    kind: str  # image | folder | video | camera
+    description: str
+    length: int | None
+    fps: float | None
+    _frames: Callable[[], Iterator[tuple[str, Any]]] = field(repr=False)
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind in ("video", "camera")
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return self._frames()
+
+
+def open_source(spec: str | Path | int, max_frames: int | None = None) -> FrameSource:
+    """An image, folder, video file or camera index (``0`` or ``"0"``) as a ``FrameSource``."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()
+                                 and not Path(spec).exists()):
+        return _camera(int(spec), max_frames)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise InputFileError(f"Input {path} does not exist (give an image, a folder, a video or a camera index).")
+    if path.is_dir():
+        images = list_images(path)
+        if not images:
+            raise InputFileError(f"Folder {path} has no images ({', '.join(IMAGE_SUFFIXES)}).")
+        if max_frames is not None:
+            images = images[:max_frames]
+        return FrameSource("folder", str(path), len(images), None,
+                           lambda: ((p.name, p) for p in images))
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return _video(path, max_frames)
+    if suffix in IMAGE_SUFFIXES:
+        return FrameSource("image", str(path), 1, None, lambda: iter([(path.name, path)]))
+    raise InputFileError(
+        f"{path} is neither an image ({', '.join(IMAGE_SUFFIXES)}) nor a video ({', '.join(VIDEO_SUFFIXES)})."
+    )
+
+
+def _video(path: Path, max_frames: int | None) -> FrameSource:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputFileError(f"Video {path} cannot be opened (corrupt or unsupported codec).")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or None
+    finally:
+        cap.release()
+    if count is not None and max_frames is not None:
+        count = min(count, max_frames)
+    return FrameSource("video", str(path), count, fps,
+                       lambda: _read_frames(lambda: cv2.VideoCapture(str(path)), str(path), max_frames))
+
+
+def _camera(index: int, max_frames: int | None) -> FrameSource:
+    cap = cv2.VideoCapture(index)
+    try:
+        if not cap.isOpened():
+            raise InputFileError(f"Camera {index} cannot be opened (is it connected and free?).")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or None
+    finally:
+        cap.release()
+    return FrameSource("camera", f"camera {index}", max_frames, fps,
+                       lambda: _read_frames(lambda: cv2.VideoCapture(index), f"camera {index}", max_frames))
+
+
+def _read_frames(opener: Callable[[], Any], what: str, max_frames: int | None) -> Iterator[tuple[str, Any]]:
+    cap = opener()
+    try:
+        if not cap.isOpened():
+            raise InputFileError(f"{what} cannot be opened.")
+        i = 0
+        while max_frames is None or i < max_frames:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            yield f"frame_{i:06d}", frame
+            i += 1
+        if i == 0:
+            raise InputFileError(f"{what} has no readable frames.")
+    finally:
+        cap.release()
