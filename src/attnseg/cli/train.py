@@ -1,0 +1,62 @@
+"""seg-train: train a registered model on a data set (thin layer over attnseg.train)."""
+
+from __future__ import annotations
+
+import argparse
+
+from attnseg.cli.common import add_common_flags, print_json, run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seg-train", description="Train an attention U-Net on the CPU (oneDNN).")
+    p.add_argument("--data", required=True, help="data set spec, e.g. kvasir:PATH, camvid:PATH, folder:PATH, isbi:PATH")
+    p.add_argument("-o", "--output", required=True, help="run folder (checkpoints, history, curves, split)")
+    p.add_argument("--arch", default="AttU_Net")
+    p.add_argument("--base-width", type=int, default=16)
+    p.add_argument("--t", type=int, default=None, help="recurrences of R2 models")
+    p.add_argument("--input-size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    p.add_argument("--split", help="split file to use (created in the run folder if not given)")
+    p.add_argument("--test-count", type=int, default=100, help="held-out test images when a split is made")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--augmentation-prob", type=float, default=0.5)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first epoch)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", help="continue from a last.pt of an earlier run")
+    p.add_argument("--max-train-batches", type=int, help="cap batches per epoch (quick runs)")
+    add_common_flags(p)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from attnseg.train import TrainConfig, train
+
+    kwargs = {"t": args.t} if args.t is not None else {}
+    cfg = TrainConfig(
+        data=args.data, output_dir=args.output, arch=args.arch, base_width=args.base_width, arch_kwargs=kwargs,
+        input_size=tuple(args.input_size), split_file=args.split, test_count=args.test_count,
+        val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, precision=args.precision,
+        channels_last=not args.no_channels_last, compile=args.compile, threads=args.threads,
+        workers=args.workers, seed=args.seed, resume=args.resume, max_train_batches=args.max_train_batches,
+        show_progress=not (args.quiet or args.json),
+    )
+    result = train(cfg)
+    summary = {"best_checkpoint": str(result.best_checkpoint), "last_checkpoint": str(result.last_checkpoint),
+               f"best_val_{result.metric_name}": result.best_metric, "acceleration": result.plan.to_dict()}
+    if args.json:
+        print_json(summary)
+    elif not args.quiet:
+        print(f"best val {result.metric_name} {result.best_metric:.4f} -> {result.best_checkpoint}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run_command(_run, build_parser(), argv)

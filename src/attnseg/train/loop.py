@@ -1,0 +1,261 @@
+"""The segmentation training loop: AdamW + cosine schedule, validation every epoch, best
+checkpoint by validation Dice (binary) or mIoU (multiclass), resumable."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from attnseg.errors import DataError, ModelConfigError
+from attnseg.metadata import Normalization
+from attnseg.models import create_model, load_checkpoint, save_checkpoint
+from attnseg.models.checkpoint import read_checkpoint_file
+from attnseg.train.acceleration import AccelerationPlan, autocast, plan_acceleration, prepare_model, to_input
+from attnseg.train.cache import CachedSegmentationDataset
+from attnseg.train.history import write_history
+from attnseg.train.losses import SegmentationLoss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved in the checkpoint so a run can be reproduced."""
+
+    data: str
+    output_dir: str
+    arch: str = "AttU_Net"
+    base_width: int = 16
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    input_size: tuple[int, int] = (256, 256)
+    split_file: str | None = None
+    val_fraction: float = 0.1
+    test_count: int = 100
+    epochs: int = 30
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    augmentation_prob: float = 0.5
+    precision: str = "auto"
+    channels_last: bool | None = None
+    compile: bool = False
+    threads: int | None = None
+    workers: int = 0
+    seed: int = 0
+    resume: str | None = None
+    max_train_batches: int | None = None  # for quick runs and tests
+    max_val_samples: int | None = None
+    show_progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_metric: float
+    metric_name: str
+    history: list[dict]
+    plan: AccelerationPlan
+
+
+def ignore_index_of(info) -> int:
+    return 255 if info.ignore_index is None else int(info.ignore_index)
+
+
+def _make_loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: int):
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=g,
+        drop_last=shuffle and len(dataset) > batch_size,
+    )
+
+
+def prepare_data(cfg: TrainConfig):
+    """Open the data set, load or create the split, build train / val datasets."""
+    from attnseg.data import Augmentation, apply_split, make_split, open_dataset, read_split, write_split
+
+    info = open_dataset(cfg.data)
+    split_path = Path(cfg.split_file) if cfg.split_file else Path(cfg.output_dir) / "split.json"
+    if split_path.exists():
+        split = read_split(split_path)
+    else:
+        n = len(info.samples)
+        split = make_split(
+            info.samples,
+            fractions={"train": 1.0},
+            test_count=min(cfg.test_count, n // 5),
+            val_count=max(1, int(round(n * cfg.val_fraction))),
+            seed=cfg.seed,
+        )
+        split_path.parent.mkdir(parents=True, exist_ok=True)
+        write_split(split_path, split, seed=cfg.seed)
+    train_samples = apply_split(info.samples, split, "train")
+    val_samples = apply_split(info.samples, split, "val")
+    if cfg.max_val_samples:
+        val_samples = val_samples[: cfg.max_val_samples]
+    num_classes = 1 if info.task == "binary" else len(info.classes)
+    common = dict(size=tuple(cfg.input_size), normalization=info.normalization, task=info.task,
+                  num_classes=num_classes, ignore_index=ignore_index_of(info), in_channels=info.in_channels)
+    train_ds = CachedSegmentationDataset(train_samples, augment=Augmentation(prob=cfg.augmentation_prob),
+                                         seed=cfg.seed, **common).preload()
+    val_ds = CachedSegmentationDataset(val_samples, augment=None, **common).preload()
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise DataError(f"Empty split: {len(train_ds)} training and {len(val_ds)} validation samples.")
+    return info, split_path, train_ds, val_ds
+
+
+@torch.no_grad()
+def evaluate_model(model: torch.nn.Module, loader, task: str, num_classes: int, ignore_index: int,
+                   threshold: float = 0.5, plan: AccelerationPlan | None = None,
+                   loss_fn: torch.nn.Module | None = None) -> dict[str, float]:
+    """Metrics of ``model`` over ``loader`` at model resolution, with attnseg.data.metrics."""
+    from attnseg.data.metrics import BinaryMetrics, MulticlassMetrics
+
+    model.eval()
+    acc = BinaryMetrics() if task == "binary" else MulticlassMetrics(num_classes, ignore_index)
+    losses = []
+    for x, y in loader:
+        x = to_input(x, plan) if plan else x
+        if plan:
+            with autocast(plan):
+                logits = model(x)
+        else:
+            logits = model(x)
+        logits = logits.float()
+        if loss_fn is not None:
+            losses.append(float(loss_fn(logits, y)))
+        if task == "binary":
+            pred = (torch.sigmoid(logits[:, 0]) > threshold).to(torch.uint8).numpy()
+        else:
+            pred = logits.argmax(dim=1).to(torch.uint8).numpy()
+        acc.update(pred, y.numpy())
+    out = dict(acc.compute())
+    if losses:
+        out["loss"] = float(np.mean(losses))
+    return out
+
+
+def _scalar_metrics(metrics: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.floating, np.integer))}
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train ``cfg.arch`` on ``cfg.data``; returns where the best and last checkpoints are."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info, split_path, train_ds, val_ds = prepare_data(cfg)
+    task = info.task
+    num_classes = 1 if task == "binary" else len(info.classes)
+    metric_name = "dice" if task == "binary" else "miou"
+
+    plan = plan_acceleration(cfg.precision, cfg.channels_last, cfg.compile, cfg.threads)
+    log.info("Acceleration: %s", plan.to_dict())
+    start_epoch, history, best = 0, [], -math.inf
+    kwargs = dict(cfg.arch_kwargs)
+    if cfg.resume:
+        model, ck = load_checkpoint(cfg.resume)
+        raw = read_checkpoint_file(cfg.resume)
+        state = (raw.get("extra") or {}).get("train_state") or {}
+        start_epoch = int(state.get("epoch", 0))
+        history = list(state.get("history", []))
+        best = float(state.get("best", -math.inf))
+    else:
+        model = _build_model(cfg, info, num_classes, kwargs)
+        state = {}
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if state.get("optimizer"):
+        optimizer.load_state_dict(state["optimizer"])
+    runner, optimizer = prepare_model(model, optimizer, plan)
+    train_loader = _make_loader(train_ds, cfg.batch_size, True, cfg.workers, cfg.seed)
+    val_loader = _make_loader(val_ds, cfg.batch_size, False, cfg.workers, cfg.seed)
+    steps_per_epoch = min(len(train_loader), cfg.max_train_batches or len(train_loader))
+    total = max(1, cfg.epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)) * 0.99 + 0.01
+    )
+    for _ in range(start_epoch * steps_per_epoch):
+        scheduler.step()
+    loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info))
+    meta = dict(classes=info.classes, input_size=tuple(cfg.input_size), normalization=info.normalization,
+                threshold=0.5)
+    best_path, last_path = out / "best.pt", out / "last.pt"
+    trained_with = {**plan.to_dict(), "config": _config_dict(cfg), "split_file": str(split_path)}
+
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        train_ds.set_epoch(epoch)  # fresh augmentation draws; workers are re-forked each epoch
+        t0, losses = time.perf_counter(), []
+        bar = _bar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", cfg.show_progress)
+        for i, (x, y) in enumerate(train_loader):
+            if i >= steps_per_epoch:
+                break
+            x = to_input(x, plan)
+            with autocast(plan):
+                logits = runner(x)
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        bar.close()
+        train_time = time.perf_counter() - t0
+        val = evaluate_model(runner, val_loader, task, num_classes, ignore_index_of(info), plan=plan,
+                             loss_fn=loss_fn)
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val.pop("loss"),
+               **{f"val_{k}": v for k, v in _scalar_metrics(val).items()},
+               "lr": scheduler.get_last_lr()[0], "epoch_seconds": round(train_time, 1)}
+        history.append(row)
+        score = row[f"val_{metric_name}"]
+        improved = score > best
+        if improved:
+            best = score
+            save_checkpoint(best_path, model, **meta, metrics={**_scalar_metrics(val), "epoch": epoch + 1,
+                            "split": "val"}, trained_with=trained_with)
+        train_state = {"epoch": epoch + 1, "history": history, "best": best, "optimizer": optimizer.state_dict()}
+        save_checkpoint(last_path, model, **meta, metrics=_scalar_metrics(val), trained_with=trained_with,
+                        train_state=train_state)
+        write_history(history, out)
+        log.info(f"epoch {epoch + 1}/{cfg.epochs} loss {row['train_loss']:.4f} "
+                 f"val {metric_name} {score:.4f}{' *' if improved else ''} ({train_time:.0f} s)")
+    return TrainResult(best_path, last_path, best, metric_name, history, plan)
+
+
+def _build_model(cfg: TrainConfig, info, num_classes: int, kwargs: dict):
+    from attnseg.models import get_model_class
+
+    cls = get_model_class(cfg.arch)
+    if getattr(cls, "task", "segmentation") != "segmentation":
+        raise ModelConfigError(f"{cfg.arch} is a pixel classifier; train it with seg-train --hyperspectral.")
+    params = cls.__init__.__code__.co_varnames
+    ch_key, out_key = ("img_ch", "output_ch") if "img_ch" in params else ("n_channels", "n_classes")
+    kwargs.setdefault(ch_key, info.in_channels)
+    kwargs.setdefault(out_key, num_classes)
+    kwargs.setdefault("base_width", cfg.base_width)
+    return create_model(cfg.arch, **kwargs)
+
+
+def _config_dict(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    d["input_size"] = list(cfg.input_size)
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar over an epoch's batches (loss in the postfix); silent when disabled."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True)
