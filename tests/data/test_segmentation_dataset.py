@@ -111,3 +111,14 @@ def test_dataset_bad_arguments(kvasir):
         SegmentationDataset(kvasir, (64, 64), NORM, "multiclass")
     with pytest.raises(DataError, match="1 samples have no mask"):
         SegmentationDataset([Sample(Path("x.jpg"), None, "x")], (64, 64), NORM, "binary")
+
+
+def test_class_ids_out_of_range_through_the_dataset(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "masks" / "a.png"), np.array([[0, 1, 5, 40, 255, 0, 0, 0]] * 8, np.uint8))
+    info = open_dataset(f"folder:{tmp_path}", num_classes=3)
+    ds = SegmentationDataset(info.samples, (8, 8), info.normalization, info.task, info.num_classes)
+    with pytest.raises(DataError, match=r"Mask .*a.png has class ids 5, 40 outside 0..2 or 255 \(ignore\)"):
+        ds[0]
