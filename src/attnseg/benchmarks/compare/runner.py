@@ -1,0 +1,201 @@
+"""Time every backend on one input in alternating rounds; score them on a data set.
+
+Rounds alternate (and rotate the order) so that a burst of load from another process, a
+frequency change or a thermal drift hits every backend alike instead of whichever ran
+last. The baseline is PyTorch eager fp32 when it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from attnseg.benchmarks.compare.backends import (
+    Backend,
+    BackendName,
+    ModelFiles,
+    make_backend,
+    parse_backends,
+    prepare_backend,
+)
+from attnseg.benchmarks.compare.result import CompareResult
+from attnseg.benchmarks.machine import load_average, machine_info
+from attnseg.benchmarks.stats import LatencyStats
+from attnseg.errors import BenchmarkError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def _dataset(data: str, info: Any, size: tuple[int, int], max_images: int | None) -> tuple[Any, str]:
+    """The evaluation set at the model's size, normalised as the checkpoint was trained."""
+    from attnseg.data import DatasetSpec, SegmentationDataset, open_dataset
+
+    spec_text = data if ":" in data and not Path(data).exists() else f"folder:{data}"
+    ds_info = open_dataset(DatasetSpec.parse(spec_text))
+    task = info.task
+    if task not in ("binary", "multiclass"):
+        raise DataError(f"--data scores segmentation models; {info.arch} is a {task} model.")
+    if ds_info.task != task:
+        raise DataError(f"The checkpoint is a {task} model but {spec_text} is a {ds_info.task} data set.")
+    samples = ds_info.samples[:max_images] if max_images else ds_info.samples
+    dataset = SegmentationDataset(
+        samples, size, info.normalization, task,
+        num_classes=len(info.classes) if task == "multiclass" else None,
+        ignore_index=ds_info.ignore_index if ds_info.ignore_index is not None else 255,
+        in_channels=info.in_channels,
+    )
+    return dataset, str(ds_info.spec)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p)) if 0 < p < 1 else 0.0
+
+
+def _mask(out: Any, threshold_logit: float) -> Any:
+    return out[:, 0] > threshold_logit if out.shape[1] == 1 else out.argmax(axis=1)
+
+
+def _accuracy(backend: Backend, dataset: Any, info: Any, threshold_logit: float) -> dict[str, Any]:
+    from attnseg.data import BinaryMetrics, MulticlassMetrics
+
+    if info.task == "binary":
+        metrics: Any = BinaryMetrics()
+    else:
+        metrics = MulticlassMetrics(len(info.classes), dataset.ignore_index, list(info.classes))
+    for i in range(len(dataset)):
+        x, y = dataset[i]
+        pred = _mask(backend(x[None]), threshold_logit)
+        metrics.update(pred.astype("uint8"), y[None])
+    values = metrics.compute()
+    if info.task == "binary":
+        return {"metric": "dice", "value": values["dice"], "jaccard": values["jaccard"], "count": values["count"]}
+    return {"metric": "miou", "value": values["miou"], "pixel_accuracy": values["pixel_accuracy"],
+            "count": values["count"]}
+
+
+def check_input_size(size: Sequence[int], divisor: int) -> tuple[int, int]:
+    if len(size) != 2:
+        raise BenchmarkError(f"--input-size takes H W, got {list(size)}.")
+    h, w = int(size[0]), int(size[1])
+    if h < divisor or w < divisor or h % divisor or w % divisor:
+        raise BenchmarkError(f"--input-size {h} {w}: both sides must be positive multiples of {divisor} for this model.")
+    return h, w
+
+
+def compare_backends(
+    checkpoint: str | Path,
+    output_dir: str | Path,
+    data: str | None = None,
+    input_size: Sequence[int] | None = None,
+    compile: bool = False,
+    backends: str | Sequence[str] | None = None,
+    rounds: int = 5,
+    iters: int = 5,
+    warmup: int = 2,
+    max_images: int | None = 50,
+    arch: str | None = None,
+    force: bool = False,
+    seed: int = 0,
+    command: str = "",
+) -> CompareResult:
+    """Compare every backend on ``checkpoint``; reports go to ``output_dir`` (see writers)."""
+    import numpy as np
+
+    from attnseg.atomic import atomic_dir
+    from attnseg.benchmarks.compare.writers import write_compare_reports
+    from attnseg.models import load_checkpoint
+
+    if rounds < 1 or iters < 1 or warmup < 0:
+        raise BenchmarkError("--rounds and --iters must be at least 1, --warmup at least 0.")
+    names = parse_backends(",".join(backends) if isinstance(backends, (list, tuple)) else backends, compile)
+    machine = machine_info()
+    checkpoint = Path(checkpoint)
+    model, info = load_checkpoint(checkpoint, arch=arch)
+    size = check_input_size(input_size or info.input_size or (256, 256), int(getattr(model, "input_divisor", 16)))
+    dataset, data_desc = (None, None)
+    if data:
+        dataset, data_desc = _dataset(data, info, size, max_images)
+    thr = _logit(float(info.threshold))
+    if dataset is not None:
+        x = np.ascontiguousarray(dataset[0][0][None], dtype=np.float32)
+    else:
+        x = np.random.default_rng(seed).standard_normal((1, info.in_channels, *size)).astype(np.float32)
+
+    notes = []
+    with atomic_dir(Path(output_dir), force=force) as tmp:
+        files = ModelFiles(checkpoint, model, size, tmp / "models", calibration=dataset, arch=arch)
+        every = [make_backend(name, files) for name in names]
+        runners: list[Backend] = []
+        for b in every:
+            log.info("Preparing %s ...", b.result.label)
+            if prepare_backend(b):
+                runners.append(b)
+        if not runners:
+            raise BenchmarkError("No backend could run; see the notes above.")
+
+        for b in runners:  # first inference, then warm-up (not counted)
+            t0 = time.perf_counter()
+            b(x)
+            b.result.first_inference_ms = (time.perf_counter() - t0) * 1000.0
+            for _ in range(warmup):
+                b(x)
+
+        samples: dict[str, list[float]] = {b.name.value: [] for b in runners}
+        for r in range(rounds):
+            order = runners[r % len(runners):] + runners[:r % len(runners)]
+            log.info("Round %d/%d: %s", r + 1, rounds, ", ".join(b.name.value for b in order))
+            for b in order:
+                for _ in range(iters):
+                    t0 = time.perf_counter()
+                    b(x)
+                    samples[b.name.value].append((time.perf_counter() - t0) * 1000.0)
+        for b in runners:
+            b.result.samples_ms = samples[b.name.value]
+            b.result.latency = LatencyStats.from_samples(b.result.samples_ms)
+
+        base = next((b for b in runners if b.name is BackendName.TORCH_FP32), runners[0])
+        ref = base(x)
+        ref_mask = _mask(ref, thr)
+        for b in runners:
+            out = b(x)
+            if out.shape != ref.shape:
+                b.result.note = (b.result.note + "; " if b.result.note else "") + f"output shape {out.shape} != {ref.shape}"
+                continue
+            b.result.max_abs_diff = float(np.max(np.abs(out.astype(np.float32) - ref)))
+            b.result.mask_agreement = float(np.mean(_mask(out, thr) == ref_mask))
+            b.result.speedup = base.result.latency.median_ms / b.result.latency.median_ms
+        if dataset is not None:
+            for b in runners:
+                log.info("Scoring %s on %d images ...", b.result.label, len(dataset))
+                b.result.accuracy = _accuracy(b, dataset, info, thr)
+
+        results = [b.result for b in every]  # skipped / failed rows keep their place
+        for res in results:
+            if res.model_path:
+                try:
+                    res.model_path = str(Path(res.model_path).relative_to(tmp))
+                except ValueError:
+                    pass
+        for b in runners:
+            b.close()
+        if compile is False and BackendName.TORCH_COMPILE not in names:
+            notes.append("torch.compile not measured (add --compile).")
+        cpu_bf16 = any(f in machine.cpu_flags for f in ("avx512_bf16", "amx_bf16"))
+        if cpu_bf16:
+            notes.append("This CPU runs bf16 natively: OpenVINO executes FP32/FP16 IRs in bf16 by default "
+                         "(see 'compute'); 'OpenVINO FP32 IR, f32 execution' forces f32.")
+        result = CompareResult(
+            checkpoint=str(checkpoint), arch=info.arch, arch_kwargs=dict(info.arch_kwargs),
+            input_shape=list(x.shape), task=info.task, rounds=rounds, iters_per_round=iters, warmup=warmup,
+            baseline=base.name.value, backends=results, machine=machine, load_average_end=load_average(),
+            data=data_desc, accuracy_metric=("dice" if info.task == "binary" else "miou") if dataset is not None else None,
+            accuracy_images=len(dataset) if dataset is not None else 0, command=command,
+            output_dir=str(output_dir), notes=notes,
+        )
+        write_compare_reports(result, tmp)
+    return result
+

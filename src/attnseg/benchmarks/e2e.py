@@ -1,0 +1,204 @@
+"""End-to-end timing on real images: decode, preprocess, infer, postprocess, and all together.
+
+Inference-only figures flatter a deployment: a 2-core edge box may spend as long decoding
+and resizing a JPEG as running the network. This times each stage separately on real
+files, with the same preprocessing the model was trained with (``attnseg.imaging``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from attnseg.benchmarks.config import BenchmarkConfig
+from attnseg.benchmarks.result import EndToEndResult, StageTiming
+from attnseg.benchmarks.stats import LatencyStats
+from attnseg.errors import BenchmarkError, InputFileError
+
+log = logging.getLogger(__name__)
+STAGES = ("decode", "preprocess", "infer", "postprocess", "total")
+
+
+def model_metadata(model: Any, model_path: str | Path) -> Any:
+    """The model's own description (rt_info, else the JSON twin, else inferred defaults)."""
+    from attnseg.metadata import ModelMetadata, metadata_json_path, read_rt_info
+
+    meta = read_rt_info(model)
+    if meta is None and metadata_json_path(model_path).exists():
+        meta = ModelMetadata.read_json(metadata_json_path(model_path))
+    if meta is None:
+        out_c = model.outputs[0].partial_shape[1]
+        n = out_c.get_length() if out_c.is_static else 1
+        meta = ModelMetadata(task="binary" if n == 1 else "multiclass",
+                             classes=["foreground"] if n == 1 else [f"class_{i}" for i in range(n)])
+    return meta
+
+
+def _input_size(model: Any, meta: Any) -> list[int]:
+    if meta.input_size:
+        return [int(v) for v in meta.input_size]
+    ps = model.inputs[0].partial_shape
+    h_idx, w_idx = (1, 2) if meta.input_layout == "NHWC" else (2, 3)
+    if ps.rank.is_static and ps.rank.get_length() == 4 and ps[h_idx].is_static and ps[w_idx].is_static:
+        return [ps[h_idx].get_length(), ps[w_idx].get_length()]
+    raise BenchmarkError("The model has a dynamic spatial size and no input_size in its metadata; pass -shape.")
+
+
+def make_postprocess(meta: Any) -> Callable[[Any, tuple[int, int]], Any]:
+    """Model output -> uint8 label mask at the original image size."""
+    import numpy as np
+
+    from attnseg.imaging import resize_mask
+
+    thr = float(meta.threshold)
+    if meta.output == "logits":
+        thr = math.log(thr / (1.0 - thr)) if 0.0 < thr < 1.0 else 0.0
+
+    def post(out: Any, size: tuple[int, int]) -> Any:
+        scores = out[0]
+        if meta.output == "mask":
+            mask = scores.reshape(scores.shape[-2:]).astype(np.uint8)
+        elif scores.shape[0] == 1:
+            mask = (scores[0] > thr).astype(np.uint8)
+        else:
+            mask = scores.argmax(axis=0).astype(np.uint8)
+        return resize_mask(mask, size)
+
+    return post
+
+
+StageFn = Callable[[Path], dict[str, float]]
+
+
+def _segmenter_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str] | None:
+    """Stages timed by ``attnseg.runtime.Segmenter`` (the code an application runs).
+
+    None when the runtime is missing or the IR has no attnseg metadata (a bare IR).
+    """
+    try:
+        from attnseg.runtime import Segmenter
+    except ImportError:
+        return None
+    from attnseg.errors import InputFileError as _NoMetadata
+    from attnseg.imaging import read_image
+
+    try:
+        seg = Segmenter(cfg.model_path, device=cfg.device, hint="latency", cache_dir=cfg.cache_dir,
+                        config={"INFERENCE_PRECISION_HINT": cfg.infer_precision} if cfg.infer_precision else None)
+    except _NoMetadata as exc:
+        if "metadata" not in str(exc):
+            raise
+        log.info("%s; timing the stages with attnseg.imaging instead of the Segmenter.", exc)
+        return None
+    if seg.input_size is None:
+        return None
+
+    def one(path: Path) -> dict[str, float]:
+        t0 = time.perf_counter()
+        bgr = read_image(path)
+        decode_ms = (time.perf_counter() - t0) * 1000.0
+        t = seg.predict(bgr).timings
+        return {"decode": decode_ms, "preprocess": t.preprocess, "infer": t.infer,
+                "postprocess": t.postprocess, "total": decode_ms + t.total}
+
+    return one, list(seg.input_size), "attnseg.runtime.Segmenter (hint latency) + attnseg.imaging.read_image"
+
+
+def _local_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str]:
+    """Stages for a bare IR: attnseg.imaging pre-processing and a compiled model."""
+    import openvino as ov
+
+    from attnseg.benchmarks.openvino_bench import (
+        check_device,
+        compile_config,
+        ov_error_message,
+        read_model_checked,
+    )
+    from attnseg.imaging import read_image, resize_image, to_model_input
+
+    core = ov.Core()
+    check_device(core, cfg.device)
+    model = read_model_checked(core, cfg.model_path)
+    meta = model_metadata(model, cfg.model_path)
+    size = _input_size(model, meta)
+    if model.inputs[0].partial_shape.is_dynamic:
+        c = meta.input_channels
+        model.reshape({model.inputs[0].get_any_name(): ov.PartialShape(
+            [1, size[0], size[1], c] if meta.input_layout == "NHWC" else [1, c, size[0], size[1]])})
+    props = {**compile_config(cfg), "PERF_COUNT": False, "PERFORMANCE_HINT": "LATENCY"}
+    props.pop("NUM_STREAMS", None)
+    try:
+        compiled = core.compile_model(model, cfg.device, props)
+    except RuntimeError as exc:
+        raise BenchmarkError(f"{cfg.device} cannot compile {cfg.model_path}: {ov_error_message(exc)}") from None
+    request = compiled.create_infer_request()
+    post = make_postprocess(meta)
+    embedded = bool(meta.preprocessing_embedded)
+
+    def one(path: Path) -> dict[str, float]:
+        t0 = time.perf_counter()
+        bgr = read_image(path)
+        t1 = time.perf_counter()
+        x = resize_image(bgr, size)[None] if embedded else to_model_input(bgr, size, meta.normalization)
+        t2 = time.perf_counter()
+        out = request.infer({0: x})[compiled.outputs[0]].copy()
+        t3 = time.perf_counter()
+        post(out, bgr.shape[:2])
+        t4 = time.perf_counter()
+        ms = lambda a, b: (b - a) * 1000.0
+        return {"decode": ms(t0, t1), "preprocess": ms(t1, t2), "infer": ms(t2, t3),
+                "postprocess": ms(t3, t4), "total": ms(t0, t4)}
+
+    return one, size, "attnseg.imaging + OpenVINO compiled model (sync, hint latency)"
+
+
+def benchmark_end_to_end(
+    cfg: BenchmarkConfig,
+    images_dir: str | Path,
+    inference_only_median_ms: float,
+    niter: int | None = None,
+    duration_s: float | None = None,
+    max_images: int | None = None,
+) -> EndToEndResult:
+    """Time decode / preprocess / infer / postprocess on the images in ``images_dir``.
+
+    Runs ``niter`` images (cycling through the folder; default: every image once) or for
+    ``duration_s``; one warm-up image is not counted. Images are processed one at a time
+    with the latency hint: this is the per-image cost an application sees.
+    """
+    from attnseg.imaging import list_images
+
+    images_dir = Path(images_dir)
+    images = list_images(images_dir)
+    if not images:
+        raise InputFileError(f"--images {images_dir} holds no images (.jpg, .png, .bmp, .tif, .webp).")
+    if max_images:
+        images = images[:max_images]
+    if cfg.shape or cfg.batch:
+        log.info("End-to-end mode runs one image at a time; -shape / -b apply to the inference-only figure only.")
+    one, size, source = _segmenter_stages(cfg) or _local_stages(cfg)
+
+    one(images[0])  # warm-up, not counted
+    target = niter or (None if duration_s else len(images))
+    samples: dict[str, list[float]] = {s: [] for s in STAGES}
+    i = 0
+    start = time.perf_counter()
+    while (target and i < target) or (duration_s and time.perf_counter() - start < duration_s):
+        for stage, ms in one(images[i % len(images)]).items():
+            samples[stage].append(ms)
+        i += 1
+    wall = time.perf_counter() - start
+    return EndToEndResult(
+        images_dir=str(images_dir),
+        num_images=len(images),
+        count=i,
+        input_size=size,
+        stages=[StageTiming(s, LatencyStats.from_samples(samples[s])) for s in STAGES],
+        throughput_fps=i / wall if wall > 0 else float("nan"),
+        inference_only_median_ms=inference_only_median_ms,
+        timing_source=source,
+    )

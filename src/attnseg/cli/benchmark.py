@@ -1,0 +1,212 @@
+"""seg-benchmark: benchmark_app-style latency reports, and every backend side by side.
+
+    seg-benchmark model.xml -hint latency -niter 200 --report-folder reports/
+    seg-benchmark model.xml --images data/val --vs-benchmark-app
+    seg-benchmark compare checkpoint.pt --data kvasir:data/kvasir-seg --input-size 256 256
+
+Flags that benchmark_app also has keep its names, spellings and meaning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+
+from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.errors import BenchmarkError
+
+log = logging.getLogger("attnseg.benchmark")
+HINTS = ("latency", "throughput", "tput", "cumulative_throughput", "ctput", "none")
+REPORT_TYPES = ("no_counters", "average_counters", "detailed_counters")
+
+
+class _Parser(argparse.ArgumentParser):
+    """One line for a bad flag (no usage dump): what is wrong and where to look."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+def _positive_int(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(flag: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number of seconds, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be positive, got {value:g}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="seg-benchmark", allow_abbrev=False,
+        description="Time an OpenVINO model with benchmark_app's flags and report formats; "
+                    "'seg-benchmark compare CHECKPOINT' compares PyTorch, ONNX Runtime and OpenVINO.",
+        epilog="Subcommand: seg-benchmark compare CHECKPOINT [--data SPEC] [--input-size H W] [--compile] "
+               "(see seg-benchmark compare -h).",
+    )
+    p.add_argument("model", nargs="?", metavar="MODEL", help="OpenVINO IR (.xml with its .bin) or .onnx")
+    p.add_argument("-m", "--path_to_model", dest="model_flag", metavar="MODEL", help="same as MODEL (benchmark_app)")
+    p.add_argument("-d", "--target_device", "--device", dest="device", default="CPU", help="device (default CPU)")
+    p.add_argument("-hint", "--perf_hint", dest="hint", choices=HINTS,
+                   help="performance hint (default: latency with -api sync, else throughput)")
+    p.add_argument("-api", "--api_type", dest="api", choices=("sync", "async"),
+                   help="sync or async (default: sync for -hint latency, else async)")
+    p.add_argument("-t", "--time", dest="time", type=_positive_float("-t"), help="seconds to run")
+    p.add_argument("-niter", "--number_iterations", dest="niter", type=_positive_int("-niter"),
+                   help="iterations to run (neither -t nor -niter: 60 s on CPU, like benchmark_app)")
+    p.add_argument("-nstreams", "--number_streams", dest="nstreams", type=_positive_int("-nstreams"),
+                   help="CPU/GPU streams (implies -hint none)")
+    p.add_argument("-nireq", "--number_infer_requests", dest="nireq", type=_positive_int("-nireq"),
+                   help="infer requests for -api async (default: the device's optimum)")
+    p.add_argument("-b", "--batch_size", dest="batch", type=_positive_int("-b"), help="batch size (reshapes)")
+    p.add_argument("-shape", dest="shape", help="input shape, e.g. [1,3,256,256] or image[1,3,256,256]")
+    p.add_argument("-infer_precision", dest="infer_precision", help="inference precision, e.g. f32, bf16, f16")
+    p.add_argument("-cdir", "--cache_dir", dest="cache_dir", help="OpenVINO model cache folder")
+    p.add_argument("--report-folder", "-report_folder", "--report_folder", dest="report_folder",
+                   help="write benchmark_report.csv, benchmark_report.json (-json_stats layout) and "
+                        "attnseg_benchmark.json here")
+    p.add_argument("-report_type", "--report_type", dest="report_type", choices=REPORT_TYPES, default="no_counters",
+                   help="add per-layer counters (average_counters, detailed_counters) as benchmark_app")
+    p.add_argument("-json_stats", "--json_stats", dest="json_stats", action="store_true",
+                   help="accepted for benchmark_app compatibility; the JSON report is always written")
+    p.add_argument("--images", metavar="DIR", help="also time decode / preprocess / infer / postprocess on these images")
+    p.add_argument("--vs-benchmark-app", dest="vs_benchmark_app", action="store_true",
+                   help="also run benchmark_app with the same flags and compare medians")
+    p.add_argument("--tolerance", type=float, default=0.10,
+                   help="allowed relative difference for --vs-benchmark-app (default 0.10)")
+    add_common_flags(p)
+    return p
+
+
+def build_compare_parser() -> argparse.ArgumentParser:
+    from attnseg.benchmarks.compare.backends import BackendName
+
+    p = _Parser(
+        prog="seg-benchmark compare", allow_abbrev=False,
+        description="Time one checkpoint on PyTorch eager fp32, PyTorch bf16 + channels_last, ONNX Runtime "
+                    "and OpenVINO FP32 / FP16 / INT8 in alternating rounds; with --data, Dice or mIoU too.",
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="attnseg checkpoint (.pt) or reference state_dict")
+    p.add_argument("--data", metavar="SPEC_OR_DIR",
+                   help="score every backend on this data set: KIND:PATH (kvasir, isbi, camvid, folder, ...) "
+                        "or a folder with images/ and masks/")
+    p.add_argument("--input-size", nargs=2, type=_positive_int("--input-size"), metavar=("H", "W"),
+                   help="model input size (default: the checkpoint's, else 256 256)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
+    p.add_argument("--backends", help="comma-separated subset or 'all': " + ", ".join(b.value for b in BackendName))
+    p.add_argument("--rounds", type=_positive_int("--rounds"), default=5, help="alternating rounds (default 5)")
+    p.add_argument("--iters", type=_positive_int("--iters"), default=5,
+                   help="timed inferences per backend per round (default 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per backend before timing (default 2)")
+    p.add_argument("--max-images", type=_positive_int("--max-images"), default=50,
+                   help="images scored with --data (default 50)")
+    p.add_argument("--arch", help="architecture of a bare state_dict checkpoint")
+    p.add_argument("-o", "--output", default="benchmark-compare",
+                   help="report folder: compare.md/.csv/.json/.html and the exported models (default ./benchmark-compare)")
+    p.add_argument("--force", action="store_true", help="replace the report folder if it exists")
+    add_common_flags(p)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from attnseg.benchmarks import (
+        BenchmarkConfig,
+        benchmark_end_to_end,
+        compare_with_benchmark_app,
+        format_console,
+        run_benchmark,
+        write_reports,
+    )
+
+    if args.model and args.model_flag and args.model != args.model_flag:
+        raise BenchmarkError(f"Two models given ({args.model} and -m {args.model_flag}); give one.")
+    model = args.model or args.model_flag
+    if not model:
+        raise BenchmarkError("No model given: seg-benchmark MODEL.xml [flags] (or seg-benchmark compare CHECKPOINT).")
+    if not 0 < args.tolerance < 1:
+        raise BenchmarkError(f"--tolerance must be between 0 and 1, got {args.tolerance}.")
+    cfg = BenchmarkConfig(
+        model_path=model, device=args.device, hint=args.hint, api=args.api, duration_s=args.time,
+        niter=args.niter, nstreams=args.nstreams, nireq=args.nireq, batch=args.batch, shape=args.shape,
+        infer_precision=args.infer_precision, cache_dir=args.cache_dir, report_type=args.report_type,
+    ).resolved()
+    log.info("Benchmarking %s on %s (hint %s, api %s, %s)", cfg.model_path, cfg.device, cfg.hint.value,
+             cfg.api.value, cfg.limit_description)
+    result = run_benchmark(cfg)
+    if args.images:
+        log.info("Timing end to end on %s ...", args.images)
+        result.end_to_end = benchmark_end_to_end(cfg, args.images, result.latency.median_ms,
+                                                 niter=args.niter, duration_s=args.time)
+    if args.vs_benchmark_app:
+        log.info("Running benchmark_app with the same flags ...")
+        result.benchmark_app = compare_with_benchmark_app(cfg, result.latency.median_ms, args.tolerance)
+        if not result.benchmark_app.agree:
+            log.warning("attnseg and benchmark_app medians differ by more than %.0f%% (ratio %.3f); "
+                        "the machine may be busy (load average %s).", 100 * args.tolerance,
+                        result.benchmark_app.ratio, result.load_average_end)
+    if args.report_folder:
+        paths = write_reports(result, args.report_folder)
+        log.info("Reports: %s", ", ".join(str(p) for p in paths.values()))
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(format_console(result, header=not args.quiet))
+    return 0
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from attnseg.benchmarks.compare import compare_backends, format_table
+    from attnseg.benchmarks.compare.writers import FILES
+
+    if args.warmup < 0:
+        raise BenchmarkError("--warmup must be 0 or more.")
+    command = "seg-benchmark compare " + " ".join(shlex.quote(a) for a in args.argv)
+    result = compare_backends(
+        args.checkpoint, args.output, data=args.data, input_size=args.input_size, compile=args.compile,
+        backends=args.backends, rounds=args.rounds, iters=args.iters, warmup=args.warmup,
+        max_images=args.max_images, arch=args.arch, force=args.force, command=command,
+    )
+    if args.json:
+        print_json(result.to_dict(include_samples=False))
+    else:
+        print(format_table(result))
+        if not args.quiet:
+            print("\nReports: " + ", ".join(f"{args.output}/{name}" for name in FILES.values()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "compare":
+        parser = build_compare_parser()
+
+        def body(args: argparse.Namespace) -> int:
+            args.argv = argv[1:]
+            return _run_compare(args)
+
+        return run_command(body, parser, argv[1:])
+    return run_command(_run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
