@@ -1,0 +1,113 @@
+"""``seg-export``: checkpoint -> ONNX + OpenVINO IR, compiled on a device and checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from attnseg.cli.common import add_common_flags, print_json, run_command
+
+PRECISIONS = ("fp32", "fp16")
+OUTPUTS = ("logits", "probabilities", "mask")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seg-export",
+        description="Export a segmentation checkpoint to ONNX and OpenVINO IR (static shapes, preprocessing "
+        "embedded), compile it on --device and check it against PyTorch and ONNX Runtime.",
+    )
+    p.add_argument("checkpoint", nargs="?", help="attnseg checkpoint or bare state_dict (with --arch); "
+                   "omit to export the model shipped with attnseg")
+    p.add_argument("-o", "--output-dir", dest="output_dir", required=True, help="output folder (must not exist)")
+    p.add_argument("--device", default="CPU", help="CPU, GPU, NPU, AUTO, HETERO:a,b or MULTI:a,b (default CPU)")
+    p.add_argument("--precision", default="fp32", type=str.lower, choices=PRECISIONS, help="IR weights")
+    p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="model input size, multiples of 16 (default: the checkpoint's, else 256 256)")
+    p.add_argument("--batch", type=int, default=1, help="static batch size (default 1)")
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width (not for NPU)")
+    p.add_argument("--raw-input", action="store_true",
+                   help="keep the f32 NCHW normalized input instead of embedding preprocessing (u8 NHWC BGR)")
+    p.add_argument("--output", dest="output_kind", default="logits", type=str.lower, choices=OUTPUTS,
+                   help="what the IR returns (default logits)")
+    p.add_argument("--attention-maps", action="store_true", help="add the attention gate maps as outputs")
+    p.add_argument("--samples", metavar="DIR", help="images for the parity check (default: random images)")
+    p.add_argument("--cache-dir", metavar="DIR", help="OpenVINO model cache folder")
+    p.add_argument("--ovms-repo", metavar="DIR", help="also lay the IR out as an OpenVINO Model Server repository")
+    p.add_argument("--model-name", default="model", help="model name in the OVMS repository (default model)")
+    p.add_argument("--threshold", type=float, help="binary mask threshold (default: the checkpoint's)")
+    g = p.add_argument_group("bare state_dicts and custom models")
+    g.add_argument("--arch", help="architecture of a bare state_dict (e.g. AttU_Net)")
+    g.add_argument("--base-width", type=int, help="width of the first layer (64 in the reference)")
+    g.add_argument("--t", type=int, help="recurrences of R2U_Net / R2AttU_Net")
+    g.add_argument("--in-channels", type=int, help="input channels")
+    g.add_argument("--classes", type=int, help="number of output channels (1 = binary)")
+    g.add_argument("--model-factory", metavar="MODULE:FUNCTION",
+                   help="export the torch.nn.Module returned by FUNCTION() instead of a checkpoint")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    add_common_flags(p)
+    return p
+
+
+def _body(args: argparse.Namespace) -> int:
+    from attnseg.errors import ModelConfigError
+    from attnseg.export import export
+
+    model = None
+    arch_kwargs = None
+    flags = dict(base_width=args.base_width, t=args.t, in_channels=args.in_channels, classes=args.classes)
+    if args.model_factory:
+        if args.checkpoint or args.arch or any(v is not None for v in flags.values()):
+            raise ModelConfigError("--model-factory builds the model itself; drop the checkpoint and --arch/--base-width/"
+                                   "--t/--in-channels/--classes.")
+        from attnseg.export.source import load_factory
+
+        model = load_factory(args.model_factory)
+    elif any(v is not None for v in flags.values()):
+        from attnseg.export.source import arch_kwargs_from_flags
+
+        arch = args.arch or _checkpoint_arch(args.checkpoint)
+        arch_kwargs = arch_kwargs_from_flags(arch, **flags)
+    result = export(
+        args.checkpoint, model=model, output_dir=args.output_dir, arch=args.arch, arch_kwargs=arch_kwargs,
+        input_size=args.input_size, batch=args.batch, dynamic=args.dynamic, precision=args.precision,
+        embed_preprocessing=not args.raw_input, output=args.output_kind, attention_maps=args.attention_maps,
+        device=args.device, cache_dir=args.cache_dir, samples=args.samples, threshold=args.threshold,
+        force=args.force, ovms_repo=args.ovms_repo, model_name=args.model_name,
+    )
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        meta = result.metadata
+        size = "x".join(map(str, meta.input_size)) if meta.input_size else "dynamic"
+        print(f"Exported {meta.arch} ({meta.task}, {size}, {meta.precision}) to {result.output_dir} "
+              f"in {result.timings['total_s']:.1f} s; compiled on {result.device}.")
+        if not args.quiet and result.parity:
+            print(f"Parity ({result.parity.inputs}): {result.parity.summary()}")
+            for note in result.parity.notes:
+                print(f"Note: {note}")
+        if result.ovms_model_dir and not args.quiet:
+            print(f"OVMS repository entry: {result.ovms_model_dir}")
+    return 0
+
+
+def _checkpoint_arch(checkpoint: str | None) -> str:
+    """The architecture a contract checkpoint names (flags without --arch refer to it)."""
+    from attnseg.errors import ModelConfigError
+
+    if not checkpoint:
+        raise ModelConfigError("--base-width/--t/--in-channels/--classes need a checkpoint and usually --arch.")
+    from attnseg.models.checkpoint import read_checkpoint_file
+
+    raw = read_checkpoint_file(checkpoint)
+    if "arch" not in raw:
+        raise ModelConfigError(f"{checkpoint} is a bare state_dict; name its architecture with --arch.")
+    return str(raw["arch"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(_body, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""ONNX -> OpenVINO IR: the output head, embedded preprocessing, self-description, saving.
+
+The ONNX file is the bare network (``logits`` and attention maps). The IR adds what the
+runtime would otherwise have to re-implement: preprocessing (u8 NHWC BGR -> normalized f32
+NCHW, exactly as ``attnseg.imaging.normalize``) and, on request, the sigmoid/softmax or the
+mask. The raw logits tensor keeps the name ``logits`` inside the graph, so the parity check
+can expose it on the saved IR with ``add_outputs("logits")``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from attnseg.errors import ExportError, ModelConfigError
+from attnseg.export.options import OutputKind
+from attnseg.metadata import Normalization
+
+# OpenCV's fixed-point BGR -> gray weights (B, G, R) and shift: Y = (1868B + 9617G + 4899R + 2^13) >> 14.
+_CV_GRAY_WEIGHTS = (1868.0, 9617.0, 4899.0)
+_CV_GRAY_SHIFT = 14
+
+
+def convert_onnx(onnx_path: Path) -> Any:
+    """Read the ONNX file into an ``openvino.Model``."""
+    import openvino as ov
+
+    try:
+        return ov.convert_model(str(onnx_path))
+    except Exception as exc:
+        raise ExportError(f"OpenVINO cannot convert {onnx_path.name}: {str(exc).splitlines()[0][:300]}") from None
+
+
+def logit(p: float) -> float:
+    """The logit whose sigmoid is ``p`` (binary masks compare logits, never probabilities)."""
+    p = min(max(float(p), 1e-7), 1.0 - 1e-7)
+    return math.log(p / (1.0 - p))
+
+
+def mask_element_type(num_values: int) -> str:
+    """``u8`` for up to 256 mask values (every model here), ``u16`` beyond."""
+    return "u8" if num_values <= 256 else "u16"
+
+
+def add_output_head(model: Any, kind: OutputKind, num_outputs: int, threshold: float,
+                    attention_names: Sequence[str] = ()) -> Any:
+    """Replace the ``logits`` result with probabilities or a mask; attention results stay.
+
+    Binary (1 logit): probabilities = sigmoid, mask = ``logit > logit(threshold)``.
+    Multiclass: probabilities = softmax over channels, mask = argmax over channels.
+    The mask drops the channel axis: (N, H, W) (images) or (N,) (pixel classifiers), u8.
+    """
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    if kind == OutputKind.LOGITS:
+        return model
+    logits = _producer(model, "logits")
+    if kind == OutputKind.PROBABILITIES:
+        head = ops.sigmoid(logits) if num_outputs == 1 else ops.softmax(logits, 1)
+    else:
+        if num_outputs == 1:
+            fg = ops.greater(logits, ops.constant(np.float32(logit(threshold))))
+            idx = ops.convert(fg, "u8")
+        else:
+            top = ops.topk(logits, ops.constant(np.int64(1)), 1, "max", "none", "i32")
+            idx = ops.convert(top.output(1), mask_element_type(num_outputs))
+        head = ops.squeeze(idx, ops.constant(np.array([1], dtype=np.int64)))
+    name = kind.value
+    head.set_friendly_name(name)
+    head.output(0).get_tensor().set_names({name})
+    results = [ops.result(head)]
+    for att in attention_names:
+        results.append(ops.result(_producer(model, att)))
+    return ov.Model(results, model.get_parameters(), model.get_friendly_name())
+
+
+def _producer(model: Any, name: str) -> Any:
+    """The tensor a model output returns (the input of its Result node), not the Result itself."""
+    return model.output(name).get_node().input_value(0)
+
+
+def embed_preprocessing(model: Any, norm: Normalization, model_channels: int,
+                        batch: int | None, size: tuple[int, int] | None) -> Any:
+    """Make the IR take u8 NHWC BGR images and normalize them itself (``PrePostProcessor``).
+
+    ``batch``/``size`` None mean dynamic. The steps reproduce ``attnseg.imaging.normalize``:
+    channel order (BGR->RGB, or OpenCV's exact BGR->gray), ``/ pixel_scale``, ``- mean``, ``/ std``.
+    """
+    import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    order = norm.channel_order.upper()
+    want = 1 if order == "GRAY" else 3
+    if want != model_channels:
+        raise ModelConfigError(
+            f"Normalization channel order {order} gives {want} channel(s) but the model takes "
+            f"{model_channels}; fix the checkpoint's normalization or export with --raw-input."
+        )
+    n = batch if batch is not None else -1
+    h, w = size if size is not None else (-1, -1)
+    ppp = PrePostProcessor(model)
+    inp = ppp.input("image")
+    inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_shape(
+        ov.PartialShape([n, h, w, 3])
+    )
+    inp.model().set_layout(ov.Layout("NCHW"))
+    steps = inp.preprocess()
+    steps.convert_element_type(ov.Type.f32)
+    if order == "RGB":
+        inp.tensor().set_color_format(ColorFormat.BGR)
+        steps.convert_color(ColorFormat.RGB)
+    elif order == "GRAY":
+        steps.custom(_bgr_to_gray_like_opencv)
+    steps.scale(float(norm.pixel_scale))
+    steps.mean([float(v) for v in norm.mean[:want]])
+    steps.scale([float(v) for v in norm.std[:want]])
+    out = ppp.build()
+    out.input(0).get_tensor().set_names({"image"})
+    return out
+
+
+def _bgr_to_gray_like_opencv(node: Any) -> Any:
+    """NHWC f32 BGR (integer valued) -> NHW1 gray, bit-exact with ``cv2.COLOR_BGR2GRAY`` on u8."""
+    import numpy as np
+    import openvino.opset13 as ops
+
+    weights = ops.constant(np.array(_CV_GRAY_WEIGHTS, dtype=np.float32).reshape(3, 1))
+    y = ops.matmul(node, weights, False, False)
+    y = ops.add(y, ops.constant(np.float32(1 << (_CV_GRAY_SHIFT - 1))))
+    y = ops.multiply(y, ops.constant(np.float32(1.0 / (1 << _CV_GRAY_SHIFT))))
+    return ops.floor(y).output(0)
+
+
+def save_ir(model: Any, xml_path: Path, fp16: bool) -> None:
+    """Write ``model.xml``/``model.bin``; FP16 compresses the weights (compute stays f32/bf16)."""
+    import openvino as ov
+
+    # ov.save_model compresses to FP16 by default: say so explicitly either way.
+    ov.save_model(model, str(xml_path), compress_to_fp16=fp16)
+
+
+def describe_ports(model: Any) -> dict[str, Any]:
+    """Names, shapes and element types of the IR's inputs and outputs, for the report."""
+
+    def port(p):
+        return {"shape": str(p.get_partial_shape()), "type": p.get_element_type().get_type_name()}
+
+    return {
+        "inputs": {p.get_any_name(): port(p) for p in model.inputs},
+        "outputs": {p.get_any_name(): port(p) for p in model.outputs},
+    }
