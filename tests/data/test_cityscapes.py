@@ -57,6 +57,8 @@ def test_open_cityscapes(tree):
     assert info.task == "multiclass" and info.classes == CITYSCAPES_CLASSES and info.num_classes == 19
     assert info.ignore_index == 255
     assert {k: len(v) for k, v in info.predefined_splits.items()} == {"train": 3, "val": 1}
+    assert info.official_test == "val"
+    assert info.default_split(val_fraction=0.34, seed=0).counts == {"train": 2, "val": 1, "test": 1}
     ds = SegmentationDataset(info.samples, (8, 16), info.normalization, info.task, info.num_classes)
     _, y = ds[3]
     assert set(np.unique(y)) == set(range(19)) | {255}

@@ -50,6 +50,8 @@ def test_open_kvasir(shared_data):
     assert info.in_channels == 3 and info.ignore_index is None
     assert info.normalization.channel_order == "RGB"
     assert len(info.samples) == 1000 and info.predefined_splits == {}
+    assert info.official_test is None
+    assert info.default_split(seed=0).counts == {"train": 800, "val": 100, "test": 100}
 
 
 def test_camvid(shared_data):
@@ -68,6 +70,10 @@ def test_camvid(shared_data):
     assert info.task == "multiclass" and info.num_classes == 11 and info.ignore_index == 255
     assert {k: len(v) for k, v in info.predefined_splits.items()} == {"val": 101, "test": 233}
     assert len(info.samples) == 334
+    split = info.default_split(val_fraction=0.1, seed=0)
+    assert split["test"] == info.predefined_splits["test"]  # the official test set stays the test set
+    assert split.counts == {"train": 91, "val": 10, "test": 233}
+    assert set(split["train"] + split["val"]) == set(info.predefined_splits["val"])
     with pytest.raises(DataError, match="CamVid split 'train' is not in .*splits present: test, val"):
         camvid_samples(root, "train")
 

@@ -122,3 +122,13 @@ def test_class_ids_out_of_range_through_the_dataset(tmp_path):
     ds = SegmentationDataset(info.samples, (8, 8), info.normalization, info.task, info.num_classes)
     with pytest.raises(DataError, match=r"Mask .*a.png has class ids 5, 40 outside 0..2 or 255 \(ignore\)"):
         ds[0]
+
+
+def test_hand_built_samples_follow_the_task(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((4, 4, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "m.png"), np.array([[0, 2, 200, 255]] * 4, np.uint8))
+    s = Sample(tmp_path / "a.png", tmp_path / "m.png", "a")  # default encoding: auto
+    with pytest.raises(DataError, match="class ids 200 outside 0..2"):
+        SegmentationDataset([s], (4, 4), NORM, "multiclass", 3)[0]
+    _, binary = SegmentationDataset([s], (4, 4), NORM, "binary")[0]
+    assert binary[0].tolist() == [0, 0, 1, 1]

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from attnseg.data import Sample, apply_split, load_or_make_split, make_split, read_split, write_split
+from attnseg.data import (
+    Sample,
+    apply_split,
+    load_or_make_split,
+    make_split,
+    make_split_keeping,
+    read_split,
+    write_split,
+)
 from attnseg.errors import DataError, InputFileError
 
 
@@ -87,3 +95,13 @@ def test_load_or_make_split_keeps_the_file(tmp_path):
     assert again == first
     with pytest.raises(DataError, match="lists \\d+ samples that are not in the data set"):
         load_or_make_split(path, samples(10), seed=1)
+
+
+def test_make_split_keeping_an_official_test_set():
+    official = ["001", "005", "009"]
+    s = make_split_keeping(samples(13), {"test": official}, {"train": 0.8, "val": 0.2}, seed=0)
+    assert s["test"] == official
+    assert s.counts == {"train": 8, "val": 2, "test": 3}
+    assert not set(s["train"] + s["val"]) & set(official)
+    with pytest.raises(DataError, match="unknown samples: 999"):
+        make_split_keeping(samples(5), {"test": ["999"]}, {"train": 1.0}, seed=0)

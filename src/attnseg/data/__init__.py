@@ -37,7 +37,15 @@ from attnseg.data.samples import (
     isbi_samples,
 )
 from attnseg.data.segmentation import SegmentationDataset, load_pair
-from attnseg.data.splits import Split, apply_split, load_or_make_split, make_split, read_split, write_split
+from attnseg.data.splits import (
+    Split,
+    apply_split,
+    load_or_make_split,
+    make_split,
+    make_split_keeping,
+    read_split,
+    write_split,
+)
 
 __all__ = [
     "CAMVID_CLASSES",
@@ -71,6 +79,7 @@ __all__ = [
     "load_or_make_split",
     "load_pair",
     "make_split",
+    "make_split_keeping",
     "open_dataset",
     "open_indian_pines",
     "pca_reduce",

@@ -24,6 +24,7 @@ from attnseg.data.samples import (
     isbi_samples,
     require_dir,
 )
+from attnseg.data.splits import Split, make_split, make_split_keeping
 from attnseg.errors import DataError
 from attnseg.metadata import Normalization
 
@@ -100,6 +101,29 @@ class DatasetInfo:
     def num_classes(self) -> int:
         """Number of model outputs: 1 for binary, the class count for multiclass."""
         return len(self.classes)
+
+    @property
+    def official_test(self) -> str | None:
+        """The shipped split that serves as test set: ``test`` (CamVid, ISIC folders) or, for
+        Cityscapes (whose test labels are withheld), ``val``. ``None`` if nothing is shipped."""
+        if self.spec.kind is DatasetKind.CITYSCAPES:
+            return "val" if "val" in self.predefined_splits else None
+        return "test" if "test" in self.predefined_splits else None
+
+    def default_split(self, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0) -> Split:
+        """train / val / test for this data set: the official test split kept as ``test`` when
+        the data set ships one (the rest cut into train / val by ``val_fraction``), else a
+        seeded cut of all samples by the two fractions. Write it with ``write_split``."""
+        official = self.official_test
+        if official:
+            return make_split_keeping(
+                self.samples,
+                {"test": self.predefined_splits[official]},
+                {"train": 1.0 - val_fraction, "val": val_fraction},
+                seed=seed,
+            )
+        fractions = {"train": 1.0 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
+        return make_split(self.samples, fractions=fractions, seed=seed)
 
     def summary(self) -> dict:
         return {

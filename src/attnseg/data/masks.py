@@ -99,9 +99,9 @@ def read_mask(
     path = Path(path)
     if task not in ("binary", "multiclass"):
         raise DataError(f"Unknown task {task!r}: use 'binary' or 'multiclass'.")
-    if encoding is None:
+    encoding = MaskEncoding(encoding or MaskEncoding.AUTO)
+    if encoding is MaskEncoding.AUTO:
         encoding = MaskEncoding.BINARY if task == "binary" else MaskEncoding.INDEX
-    encoding = MaskEncoding(encoding)
     m = _decode(path)
     if m.dtype == np.uint16:
         if m.max() > 255:

@@ -25,6 +25,7 @@ NAMES_SHOWN = 5
 class MaskEncoding(str, Enum):
     """How a mask file's pixel values become training labels (see ``read_mask``)."""
 
+    AUTO = "auto"  # binary task: as BINARY; multiclass task: as INDEX
     BINARY = "binary"  # >= 128 is foreground (JPEG-safe); lossless 0/1 masks kept as they are
     BINARY_INVERTED = "binary_inverted"  # < 128 is foreground (ISBI: 0 = membrane)
     INDEX = "index"  # pixel value = class id, kept
@@ -39,7 +40,7 @@ class Sample:
     image: Path
     mask: Path | None
     name: str
-    mask_encoding: MaskEncoding = MaskEncoding.BINARY
+    mask_encoding: MaskEncoding = MaskEncoding.AUTO
 
 
 def name_list(names: list[str], shown: int = NAMES_SHOWN) -> str:

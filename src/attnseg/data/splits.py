@@ -118,6 +118,32 @@ def make_split(
     return Split(parts, seed=seed, fingerprint=names_fingerprint(names))
 
 
+def make_split_keeping(
+    samples: Iterable[Sample | str],
+    keep: Mapping[str, list[str]],
+    fractions: Mapping[str, float],
+    seed: int = 0,
+) -> Split:
+    """Keep the parts in ``keep`` as given (e.g. an official test set) and split the other
+    samples by ``fractions`` (which must sum to 1) with ``seed``."""
+    names = _names(samples)
+    known = set(names)
+    kept: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for k, part in keep.items():
+        missing = [n for n in part if n not in known]
+        if missing:
+            raise DataError(f"Kept split '{k}' names {len(missing)} unknown samples: {name_list(missing)}.")
+        if used & set(part):
+            raise DataError(f"Kept split '{k}' overlaps another kept split.")
+        used |= set(part)
+        kept[k] = sorted(part)
+    rest = [n for n in names if n not in used]
+    inner = make_split(rest, fractions=fractions, seed=seed)
+    parts = {**{k: inner[k] for k in fractions}, **kept}
+    return Split(parts, seed=seed, fingerprint=names_fingerprint(names))
+
+
 def write_split(path: str | Path, split: Mapping[str, list[str]], seed: int | None = None) -> Path:
     """Write ``split`` as JSON (format, seed, counts, fingerprint, names), atomically."""
     path = Path(path)
