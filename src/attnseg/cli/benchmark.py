@@ -197,16 +197,18 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "compare":
-        parser = build_compare_parser()
+    try:
+        if argv and argv[0] == "compare":
+            parser = build_compare_parser()
 
-        def body(args: argparse.Namespace) -> int:
-            args.argv = argv[1:]
-            return _run_compare(args)
+            def body(args: argparse.Namespace) -> int:
+                args.argv = argv[1:]
+                return _run_compare(args)
 
-        return run_command(body, parser, argv[1:])
-    return run_command(_run, build_parser(), argv)
-
+            return run_command(body, parser, argv[1:])
+        return run_command(_run, build_parser(), argv)
+    except SystemExit as exc:  # argparse: -h (0) or a bad flag (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else 2
 
 if __name__ == "__main__":
     sys.exit(main())
