@@ -1,0 +1,32 @@
+"""An independent reading of an IR: plain openvino compile + the metadata contract, no runtime code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from attnseg.imaging import normalize, resize_image
+from attnseg.metadata import ModelMetadata
+
+
+def direct_logits(xml: Path, fed_bgr: np.ndarray) -> np.ndarray:
+    """Main output (C, h, w) of the IR for a BGR image already at the size the model gets."""
+    import openvino as ov
+
+    meta = ModelMetadata.read_json(Path(xml).with_suffix(".json"))
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    x = fed_bgr[None] if meta.preprocessing_embedded else normalize(fed_bgr, meta.normalization)[None]
+    return compiled(np.ascontiguousarray(x))[compiled.output("logits")][0]
+
+
+def reference_mask(xml: Path, bgr: np.ndarray) -> np.ndarray:
+    """Static models: stretch to the model size, infer, resize logits bilinearly, threshold/argmax."""
+    meta = ModelMetadata.read_json(Path(xml).with_suffix(".json"))
+    h, w = bgr.shape[:2]
+    logits = direct_logits(xml, resize_image(bgr, meta.input_size))
+    up = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in logits])
+    if up.shape[0] == 1:
+        return (up[0] > 0.0).astype(np.uint8)  # threshold 0.5 on sigmoid == logit 0
+    return up.argmax(axis=0).astype(np.uint8)

@@ -1,0 +1,147 @@
+"""Segmenter.predict: same masks as a direct OpenVINO compile, any input image flavour."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from _reference import direct_logits, reference_mask
+from attnseg.errors import InputFileError
+from attnseg.imaging import read_image
+from attnseg.runtime import Segmenter
+
+
+@pytest.fixture(scope="module")
+def binary(binary_ir):
+    return Segmenter(binary_ir)
+
+
+@pytest.fixture(scope="module")
+def embedded(embedded_att_ir):
+    return Segmenter(embedded_att_ir)
+
+
+@pytest.fixture(scope="module")
+def multiclass(multiclass_ir):
+    return Segmenter(multiclass_ir)
+
+
+@pytest.mark.parametrize("which", ["binary_ir", "embedded_att_ir", "multiclass_ir"])
+def test_masks_equal_direct_openvino_at_original_size(which, request, kvasir_images):
+    xml = request.getfixturevalue(which)
+    seg = Segmenter(xml)
+    for path in kvasir_images[:3]:
+        bgr = read_image(path)
+        result = seg.predict(path)
+        assert result.mask.shape == bgr.shape[:2]
+        assert result.mask.dtype == np.uint8
+        ref = reference_mask(xml, bgr)
+        assert np.array_equal(result.mask, ref)
+        assert 0.02 < (result.mask > 0).mean() < 0.98  # the test model gives non-trivial masks
+
+
+def test_at_model_size_mask_is_thresholded_logits(binary, binary_ir, kvasir_images):
+    bgr = cv2.resize(read_image(kvasir_images[0]), (64, 64), interpolation=cv2.INTER_AREA)
+    logits = direct_logits(binary_ir, bgr)
+    result = binary.predict(bgr, return_probabilities=True)
+    assert np.array_equal(result.mask, (logits[0] > 0).astype(np.uint8))
+    expected = 1.0 / (1.0 + np.exp(-logits[0]))
+    np.testing.assert_allclose(result.probabilities[1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_binary_result_fields(binary, kvasir_images):
+    result = binary.predict(kvasir_images[1], return_probabilities=True)
+    h, w = result.mask.shape
+    assert result.classes == ["background", "polyp"] == binary.classes
+    assert set(np.unique(result.mask)) <= {0, 1}
+    assert result.class_pixel_counts == {
+        "background": int((result.mask == 0).sum()), "polyp": int((result.mask == 1).sum())}
+    assert result.foreground_fraction == pytest.approx((result.mask == 1).mean())
+    assert result.probabilities.shape == (2, h, w) and result.probabilities.dtype == np.float32
+    np.testing.assert_allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-5)
+    assert np.array_equal(result.mask, (result.probabilities[1] > 0.5).astype(np.uint8))
+    assert result.source == str(kvasir_images[1])
+    t = result.timings
+    assert t.preprocess > 0 and t.infer > 0 and t.postprocess > 0
+    assert t.total >= t.preprocess + t.infer + t.postprocess - 1e-6
+    assert result.attention == {}
+    assert binary.predict(kvasir_images[1]).probabilities is None
+
+
+def test_multiclass_probabilities_and_counts(multiclass, kvasir_images):
+    result = multiclass.predict(kvasir_images[2], return_probabilities=True)
+    assert multiclass.classes == ["background", "polyp", "tool"]
+    assert result.probabilities.shape == (3, *result.mask.shape)
+    np.testing.assert_allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-5)
+    assert np.array_equal(result.mask, result.probabilities.argmax(axis=0))
+    assert sum(result.class_pixel_counts.values()) == result.mask.size
+    assert result.foreground_fraction == pytest.approx((result.mask != 0).mean())
+
+
+def test_attention_maps_at_original_size(embedded, kvasir_images):
+    bgr = read_image(kvasir_images[0])
+    result = embedded.predict(bgr)
+    assert embedded.attention_names == ["Att5", "Att4", "Att3", "Att2"]
+    assert list(result.attention) == ["Att5", "Att4", "Att3", "Att2"]
+    for amap in result.attention.values():
+        assert amap.shape == bgr.shape[:2] and amap.dtype == np.float32
+        assert 0.0 <= amap.min() and amap.max() <= 1.0
+        assert amap.std() > 1e-4
+
+
+def test_input_flavours_give_the_same_mask(embedded, kvasir_images):
+    bgr = read_image(kvasir_images[3])
+    base = embedded.predict(bgr).mask
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    rgba = np.dstack([bgr, np.full(bgr.shape[:2], 77, np.uint8)])
+    assert np.array_equal(embedded.predict(rgba).mask, base)  # alpha ignored
+    assert np.array_equal(embedded.predict(bgr.astype(np.uint16) * 257).mask, base)  # 16-bit
+    assert np.array_equal(embedded.predict(kvasir_images[3]).mask, base)  # path == decoded array
+    g2, g3 = embedded.predict(gray).mask, embedded.predict(gray[:, :, None]).mask
+    assert g2.shape == bgr.shape[:2] and np.array_equal(g2, g3)
+    assert np.array_equal(g2, embedded.predict(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)).mask)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 2, 3), (37, 101, 3), (301, 17), (64, 64, 3), (513, 97, 4)])
+def test_odd_sizes(binary, shape):
+    rng = np.random.default_rng(sum(shape))
+    img = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    result = binary.predict(img)
+    assert result.mask.shape == shape[:2]
+    assert sum(result.class_pixel_counts.values()) == shape[0] * shape[1]
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((0, 0, 3), np.uint8), np.zeros((0, 7), np.uint8), np.zeros((5,), np.uint8),
+    np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4, 3), np.int32), [[1, 2], [3, 4]], None,
+])
+def test_bad_arrays_raise_one_clear_error(binary, bad):
+    with pytest.raises(InputFileError):
+        binary.predict(bad)
+
+
+def test_bad_files_raise_one_clear_error(binary, tmp_path):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg" * 10)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    for path, words in [(corrupt, "cannot be decoded"), (empty, "empty"),
+                        (tmp_path / "missing.jpg", "does not exist"), (tmp_path, "folder")]:
+        with pytest.raises(InputFileError, match=words) as info:
+            binary.predict(path)
+        assert "\n" not in str(info.value)
+
+
+def test_dynamic_model_pads_and_crops(dynamic_ir, kvasir_images):
+    seg = Segmenter(dynamic_ir)
+    assert seg.input_size is None
+    bgr = cv2.resize(read_image(kvasir_images[0]), (70, 50), interpolation=cv2.INTER_AREA)
+    result = seg.predict(bgr)
+    assert result.mask.shape == (50, 70)
+    padded = cv2.copyMakeBorder(bgr, 0, 14, 0, 10, cv2.BORDER_REPLICATE)  # -> 64 x 80
+    logits = direct_logits(dynamic_ir, padded)
+    assert logits.shape[-2:] == (64, 80)
+    assert np.array_equal(result.mask, (logits[0, :50, :70] > 0).astype(np.uint8))
+    exact = cv2.resize(bgr, (96, 48))
+    assert np.array_equal(seg.predict(exact).mask, (direct_logits(dynamic_ir, exact)[0] > 0).astype(np.uint8))
