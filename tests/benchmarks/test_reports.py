@@ -107,7 +107,7 @@ def test_console_block_matches_benchmark_apps(result, benchmark_app_report):
     theirs = [ln for ln in benchmark_app_report["csv_stdout"].splitlines() if ln.startswith("[ INFO ]")]
     start = next(i for i, ln in enumerate(theirs) if "Execution Devices" in ln)
     block = theirs[start:]
-    labels = lambda lines: [ln.split(":")[0] for ln in lines]  # noqa: E731
+    labels = lambda lines: [ln.split(":")[0] for ln in lines]
     # benchmark_app's block, line for line, then our extra lines
     assert labels(ours[:8]) == labels(block[:8])
     assert ours[8].startswith("[ INFO ]    90 percentile:") and ours[9].startswith("[ INFO ]    99 percentile:")
