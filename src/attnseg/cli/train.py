@@ -31,11 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", help="continue from a last.pt of an earlier run")
     p.add_argument("--max-train-batches", type=int, help="cap batches per epoch (quick runs)")
+    hs = p.add_argument_group("hyperspectral (HybridSN, --data indian-pines:PATH)")
+    hs.add_argument("--bands", type=int, default=30, help="PCA components")
+    hs.add_argument("--patch-size", type=int, default=25)
+    hs.add_argument("--train-fraction", type=float, default=0.3, help="labelled pixels used for training")
     add_common_flags(p)
     return p
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.data.startswith("indian-pines:") or args.arch.startswith("HybridSN"):
+        return _run_hyperspectral(args)
     from attnseg.train import TrainConfig, train
 
     kwargs = {"t": args.t} if args.t is not None else {}
@@ -55,6 +61,29 @@ def _run(args: argparse.Namespace) -> int:
         print_json(summary)
     elif not args.quiet:
         print(f"best val {result.metric_name} {result.best_metric:.4f} -> {result.best_checkpoint}")
+    return 0
+
+
+def _run_hyperspectral(args: argparse.Namespace) -> int:
+    from attnseg.errors import DataError
+    from attnseg.train.hyperspectral import HyperspectralConfig, train_hyperspectral
+
+    kind, _, path = args.data.partition(":")
+    if kind != "indian-pines" or not path:
+        raise DataError(f"HybridSN trains on hyperspectral cubes: use --data indian-pines:PATH, not {args.data!r}.")
+    arch = args.arch if args.arch.startswith("HybridSN") else "HybridSN_SE"
+    cfg = HyperspectralConfig(
+        data=path, output_dir=args.output, arch=arch, bands=args.bands, patch_size=args.patch_size,
+        train_fraction=args.train_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, precision=args.precision, threads=args.threads, seed=args.seed,
+        show_progress=not (args.quiet or args.json),
+    )
+    res = train_hyperspectral(cfg)
+    m = res.metrics
+    if args.json:
+        print_json({"checkpoint": str(res.checkpoint), **m})
+    elif not args.quiet:
+        print(f"test OA {m['oa']:.4f}  AA {m['aa']:.4f}  kappa {m['kappa']:.4f} -> {res.checkpoint}")
     return 0
 
 

@@ -86,6 +86,10 @@ def prepare_data(cfg: TrainConfig):
     split_path = Path(cfg.split_file) if cfg.split_file else Path(cfg.output_dir) / "split.json"
     if split_path.exists():
         split = read_split(split_path)
+    elif info.official_test:  # keep an official test set out of training (CamVid test)
+        split = info.default_split(val_fraction=cfg.val_fraction, seed=cfg.seed)
+        split_path.parent.mkdir(parents=True, exist_ok=True)
+        write_split(split_path, split, seed=cfg.seed)
     else:
         n = len(info.samples)
         split = make_split(

@@ -1,0 +1,78 @@
+"""Evaluate a checkpoint the way users meet it: each image resized to the model size, the
+logits resized back to the image's own size, metrics against the original mask."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attnseg.errors import DataError
+from attnseg.imaging import to_model_input
+from attnseg.models import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationResult:
+    checkpoint: str
+    data: str
+    split: str
+    task: str
+    count: int
+    metrics: dict
+    per_image: list[dict] = field(default_factory=list)
+
+
+def predict_full_resolution(model: torch.nn.Module, image_bgr: np.ndarray, input_size, normalization,
+                            task: str, threshold: float) -> np.ndarray:
+    """Class-id mask (H, W) uint8 at the image's own size."""
+    x = torch.from_numpy(to_model_input(image_bgr, input_size, normalization))
+    with torch.no_grad():
+        logits = model(x).float()
+        logits = F.interpolate(logits, size=image_bgr.shape[:2], mode="bilinear", align_corners=False)
+    if task == "binary":
+        return (torch.sigmoid(logits[0, 0]) > threshold).to(torch.uint8).numpy()
+    return logits[0].argmax(dim=0).to(torch.uint8).numpy()
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str, split_file: str | Path | None = None,
+                        split_name: str = "test", input_size=None, limit: int | None = None,
+                        show_progress: bool = False) -> EvaluationResult:
+    """Metrics of a checkpoint on one split of a data set, at the images' own resolution."""
+    from tqdm import tqdm
+
+    from attnseg.data import BinaryMetrics, MulticlassMetrics, apply_split, load_pair, open_dataset, read_split
+
+    model, ck = load_checkpoint(checkpoint)
+    info = open_dataset(data)
+    samples = info.samples
+    if split_file:
+        samples = apply_split(samples, read_split(split_file), split_name)
+    elif split_name != "all" and split_name in info.predefined_splits:
+        samples = apply_split(samples, info.predefined_splits, split_name)
+    if limit:
+        samples = samples[:limit]
+    if not samples:
+        raise DataError(f"No samples to evaluate in split {split_name!r} of {data}.")
+    task = "binary" if len(ck.classes) <= 1 else "multiclass"
+    if task != info.task:
+        raise DataError(f"The checkpoint is {task} but {data} is a {info.task} data set.")
+    size = tuple(input_size or ck.input_size or info.suggested_size)
+    ignore = 255 if info.ignore_index is None else info.ignore_index
+    acc = BinaryMetrics() if task == "binary" else MulticlassMetrics(len(ck.classes), ignore, ck.classes)
+    for sample in tqdm(samples, desc="evaluate", disable=not show_progress, leave=False):
+        image, mask = load_pair(sample, info.task, info.num_classes, ignore)
+        pred = predict_full_resolution(model, image, size, ck.normalization, task, ck.threshold)
+        if task == "binary":
+            acc.update(pred[None], mask[None], names=[sample.name])
+        else:
+            acc.update(pred[None], mask[None])
+    metrics = acc.compute()
+    per_image = list(getattr(acc, "per_image", []) or [])
+    return EvaluationResult(str(checkpoint), str(data), split_name, task, len(samples), metrics, per_image)
