@@ -188,8 +188,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)) * 0.99 + 0.01
     )
-    for _ in range(start_epoch * steps_per_epoch):
-        scheduler.step()
+    if state.get("scheduler"):
+        scheduler.load_state_dict(state["scheduler"])
     loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info))
     meta = dict(classes=info.classes, input_size=tuple(cfg.input_size), normalization=info.normalization,
                 threshold=0.5)
@@ -229,7 +229,8 @@ def train(cfg: TrainConfig) -> TrainResult:
             best = score
             save_checkpoint(best_path, model, **meta, metrics={**_scalar_metrics(val), "epoch": epoch + 1,
                             "split": "val"}, trained_with=trained_with)
-        train_state = {"epoch": epoch + 1, "history": history, "best": best, "optimizer": optimizer.state_dict()}
+        train_state = {"epoch": epoch + 1, "history": history, "best": best, "optimizer": optimizer.state_dict(),
+                       "scheduler": scheduler.state_dict()}
         save_checkpoint(last_path, model, **meta, metrics=_scalar_metrics(val), trained_with=trained_with,
                         train_state=train_state)
         write_history(history, out)
