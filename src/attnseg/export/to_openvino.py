@@ -17,9 +17,9 @@ from attnseg.errors import ExportError, ModelConfigError
 from attnseg.export.options import OutputKind
 from attnseg.metadata import Normalization
 
-# OpenCV's fixed-point BGR -> gray weights (B, G, R) and shift: Y = (1868B + 9617G + 4899R + 2^13) >> 14.
-_CV_GRAY_WEIGHTS = (1868.0, 9617.0, 4899.0)
-_CV_GRAY_SHIFT = 14
+# OpenCV's fixed-point BGR -> gray weights (B, G, R) and shift, Y = (b*B + g*G + r*R + 2^(s-1)) >> s:
+# OpenCV 4.x/5.x use 15-bit weights, older releases 14-bit. The installed one is matched exactly.
+_CV_GRAY_CANDIDATES = ((3735, 19235, 9798, 15), (1868, 9617, 4899, 14))
 
 
 def convert_onnx(onnx_path: Path) -> Any:
@@ -122,15 +122,33 @@ def embed_preprocessing(model: Any, norm: Normalization, model_channels: int,
     return out
 
 
+def opencv_gray_weights() -> tuple[int, int, int, int]:
+    """The (B, G, R, shift) fixed-point weights the installed OpenCV uses for BGR -> gray."""
+    import cv2
+    import numpy as np
+
+    img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    ref = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.int64)
+    b, g, r = (img[..., i].astype(np.int64) for i in range(3))
+    for wb, wg, wr, shift in _CV_GRAY_CANDIDATES:
+        if np.array_equal((b * wb + g * wg + r * wr + (1 << (shift - 1))) >> shift, ref):
+            return wb, wg, wr, shift
+    return _CV_GRAY_CANDIDATES[0]  # unknown OpenCV: off by at most one grey level on a few pixels
+
+
 def _bgr_to_gray_like_opencv(node: Any) -> Any:
-    """NHWC f32 BGR (integer valued) -> NHW1 gray, bit-exact with ``cv2.COLOR_BGR2GRAY`` on u8."""
+    """NHWC f32 BGR (integer valued) -> NHW1 gray, bit-exact with ``cv2.COLOR_BGR2GRAY`` on u8.
+
+    Sums stay below 2^24, so f32 holds them exactly and the floor reproduces the integer shift.
+    """
     import numpy as np
     import openvino.opset13 as ops
 
-    weights = ops.constant(np.array(_CV_GRAY_WEIGHTS, dtype=np.float32).reshape(3, 1))
+    wb, wg, wr, shift = opencv_gray_weights()
+    weights = ops.constant(np.array([wb, wg, wr], dtype=np.float32).reshape(3, 1))
     y = ops.matmul(node, weights, False, False)
-    y = ops.add(y, ops.constant(np.float32(1 << (_CV_GRAY_SHIFT - 1))))
-    y = ops.multiply(y, ops.constant(np.float32(1.0 / (1 << _CV_GRAY_SHIFT))))
+    y = ops.add(y, ops.constant(np.float32(1 << (shift - 1))))
+    y = ops.multiply(y, ops.constant(np.float32(1.0 / (1 << shift))))
     return ops.floor(y).output(0)
 
 
