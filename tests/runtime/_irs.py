@@ -1,18 +1,25 @@
-"""Throwaway IRs for runtime tests, built straight from tiny torch models with ov.convert_model.
+"""Tiny IRs for runtime tests, fast: export's own graph steps without its slow ONNX round trip.
 
-Used until/unless ``attnseg.export`` provides them; they follow the exported-model contract in
-``attnseg.metadata`` (input "image", output "logits", "attention_Att*" outputs, rt_info).
+``attnseg.export.export`` goes torch -> ONNX (dynamo) -> IR and checks parity, which takes
+minutes on a busy 2-core machine; one slow test runs it end to end (test_export_contract.py).
+Everything else derives from ONE ``ov.convert_model`` of a tiny AttU_Net (base_width 4,
+64x64, attention outputs on): the variants (raw or embedded input, multiclass, dynamic,
+probabilities / mask heads) are made with OpenVINO graph edits and the export module's own
+``add_output_head`` and ``embed_preprocessing``, and carry the metadata contract in rt_info
+and JSON, so they have the layout, names and rt_info that ``export()`` writes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-
 from attnseg.metadata import ModelMetadata, Normalization, write_rt_info
 
+SIZE = (64, 64)
+ATTENTION = ["attention_Att5", "attention_Att4", "attention_Att3", "attention_Att2"]
 
-def make_net(classes=("polyp",), size=(64, 64), base_width=4, seed=0):
+
+def make_net(classes=("polyp",), size=SIZE, base_width=4, seed=0):
     """A random AttU_Net whose masks are not constant: BatchNorm statistics are calibrated on
     noise (random init + eval BN otherwise kills every activation) and the output bias is set
     so that about half the pixels of a noise image are foreground."""
@@ -37,42 +44,74 @@ def make_net(classes=("polyp",), size=(64, 64), base_width=4, seed=0):
     return net
 
 
-def build_ir(out_xml: Path, *, classes=("polyp",), size=(64, 64), base_width=4, embedded=False,
-             attention=False, dynamic=False, seed=0, write_rt=True) -> Path:
+def base_model(seed: int = 0):
+    """The one torch conversion: binary AttU_Net, f32 NCHW input 'image', outputs 'logits' and
+    'attention_Att5'..'attention_Att2'."""
     import openvino as ov
     import torch
-    from openvino.preprocess import ColorFormat, PrePostProcessor
 
-    net = make_net(classes, size, base_width, seed)
-    net.return_attention = attention
-    example = torch.randn(1, 3, *size)
-    shape = [1, 3, -1, -1] if dynamic else [1, 3, *size]
-    m = ov.convert_model(net, example_input=example, input=[ov.PartialShape(shape)])
+    net = make_net(seed=seed)
+    net.return_attention = True
+    m = ov.convert_model(net, example_input=torch.randn(1, 3, *SIZE), input=[ov.PartialShape([1, 3, *SIZE])])
     m.inputs[0].get_tensor().set_names({"image"})
     m.outputs[0].get_tensor().set_names({"logits"})
-    att_names = []
-    if attention:
-        for port, name in zip(m.outputs[1:], net.attention_names):
-            port.get_tensor().set_names({f"attention_{name}"})
-            att_names.append(f"attention_{name}")
+    for port, name in zip(m.outputs[1:], ATTENTION):
+        port.get_tensor().set_names({name})
+    return m
+
+
+def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention=False,
+           dynamic=False, output="logits") -> Path:
+    """Write a variant of ``base`` as ``model.xml``/``.bin``/``.json`` in export's layout.
+
+    Multiclass (3 classes) scores are built from the binary logit L as (0, L, -L - 0.3), so
+    all three classes appear: L > 0 -> 1, L < -0.3 -> 2, otherwise 0.
+    """
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from attnseg.export.options import OutputKind
+    from attnseg.export.to_openvino import add_output_head, embed_preprocessing
+
+    m = base.clone()
+    logits = m.output("logits").get_node().input_value(0)
+    if len(classes) > 1:
+        assert len(classes) == 3
+        zero = ops.multiply(logits, ops.constant(np.float32(0.0)))
+        neg = ops.subtract(ops.negative(logits), ops.constant(np.float32(0.3)))
+        logits = ops.concat([zero, logits, neg], 1).output(0)
+    head = ops.result(logits)
+    head.output(0).get_tensor().set_names({"logits"})
+    results = [head]
+    att_names = ATTENTION if attention else []
+    for name in att_names:
+        results.append(ops.result(m.output(name).get_node().input_value(0)))
+    m = ov.Model(results, m.get_parameters(), "AttU_Net")
+    m.outputs[0].get_tensor().set_names({"logits"})
+    for port, name in zip(m.outputs[1:], att_names):
+        port.get_tensor().set_names({name})
+    if dynamic:
+        m.reshape({0: ov.PartialShape([-1, 3, -1, -1])})
+    m = add_output_head(m, OutputKind(output), len(classes) if len(classes) > 1 else 1, 0.5, att_names)
     norm = Normalization()
     if embedded:
-        ppp = PrePostProcessor(m)
-        ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")) \
-            .set_color_format(ColorFormat.BGR)
-        ppp.input().model().set_layout(ov.Layout("NCHW"))
-        ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB) \
-            .mean([255.0 * v for v in norm.mean]).scale([255.0 * v for v in norm.std])
-        m = ppp.build()
+        m = embed_preprocessing(m, norm, 3, None if dynamic else 1, None if dynamic else SIZE)
     meta = ModelMetadata(
         task="multiclass" if len(classes) > 1 else "binary", classes=list(classes), arch="AttU_Net",
-        input_size=None if dynamic else list(size),
+        input_size=None if dynamic else list(SIZE),
         input_layout="NHWC" if embedded else "NCHW", input_dtype="u8" if embedded else "f32",
-        normalization=norm, preprocessing_embedded=embedded, output="logits",
-        attention_outputs=att_names,
+        input_channels=3, batch=None if dynamic else 1,
+        normalization=norm, preprocessing_embedded=embedded, output=output,
+        attention_outputs=list(att_names), extra={"input_divisor": 16},
     )
-    if write_rt:
-        write_rt_info(m, meta)
+    return save(m, meta, out_xml)
+
+
+def save(m, meta: ModelMetadata, out_xml: Path) -> Path:
+    import openvino as ov
+
+    write_rt_info(m, meta)
     out_xml = Path(out_xml)
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(m, str(out_xml), compress_to_fp16=False)

@@ -1,4 +1,7 @@
-"""Session-wide tiny IRs (AttU_Net, base_width 4, 64x64) and real Kvasir images for runtime tests."""
+"""Session-wide tiny IRs (AttU_Net, base_width 4, 64x64) and real Kvasir images for runtime tests.
+
+All IRs derive from one torch conversion (see _irs.py); each fixture writes one variant.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _irs import build_ir  # noqa: E402
+from _irs import base_model, derive  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -18,28 +21,46 @@ def ir_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def binary_ir(ir_root) -> Path:
+def base_ov_model():
+    return base_model()
+
+
+@pytest.fixture(scope="session")
+def binary_ir(base_ov_model, ir_root) -> Path:
     """Binary, f32 NCHW input (normalization done by the runtime), no attention outputs."""
-    return build_ir(ir_root / "binary" / "model.xml")
+    return derive(base_ov_model, ir_root / "binary" / "model.xml")
 
 
 @pytest.fixture(scope="session")
-def embedded_att_ir(ir_root) -> Path:
+def embedded_att_ir(base_ov_model, ir_root) -> Path:
     """Binary, preprocessing embedded (u8 NHWC BGR input), attention maps Att5..Att2."""
-    return build_ir(ir_root / "embedded_att" / "model.xml", embedded=True, attention=True, seed=1)
+    return derive(base_ov_model, ir_root / "embedded_att" / "model.xml", embedded=True, attention=True)
 
 
 @pytest.fixture(scope="session")
-def multiclass_ir(ir_root) -> Path:
-    """Three classes, f32 NCHW input, embedded preprocessing."""
-    return build_ir(ir_root / "multiclass" / "model.xml", classes=("background", "polyp", "tool"),
-                    embedded=True, seed=2)
+def multiclass_ir(base_ov_model, ir_root) -> Path:
+    """Three classes (background, polyp, tool), embedded preprocessing."""
+    return derive(base_ov_model, ir_root / "multiclass" / "model.xml",
+                  classes=("background", "polyp", "tool"), embedded=True)
 
 
 @pytest.fixture(scope="session")
-def dynamic_ir(ir_root) -> Path:
-    """Binary with dynamic height/width: the runtime pads to a multiple of 16 and crops back."""
-    return build_ir(ir_root / "dynamic" / "model.xml", dynamic=True, seed=3)
+def dynamic_ir(base_ov_model, ir_root) -> Path:
+    """Binary with dynamic batch/height/width: the runtime pads to a multiple of 16 and crops back."""
+    return derive(base_ov_model, ir_root / "dynamic" / "model.xml", dynamic=True)
+
+
+@pytest.fixture(scope="session")
+def mask_ir(base_ov_model, ir_root) -> Path:
+    """Export's mask head: u8 (N, H, W) class ids; embedded preprocessing and attention kept."""
+    return derive(base_ov_model, ir_root / "mask" / "model.xml", embedded=True, attention=True, output="mask")
+
+
+@pytest.fixture(scope="session")
+def probabilities_ir(base_ov_model, ir_root) -> Path:
+    """Export's softmax head on the three-class model."""
+    return derive(base_ov_model, ir_root / "probabilities" / "model.xml",
+                  classes=("background", "polyp", "tool"), embedded=True, output="probabilities")
 
 
 @pytest.fixture(scope="session")

@@ -145,3 +145,29 @@ def test_dynamic_model_pads_and_crops(dynamic_ir, kvasir_images):
     assert np.array_equal(result.mask, (logits[0, :50, :70] > 0).astype(np.uint8))
     exact = cv2.resize(bgr, (96, 48))
     assert np.array_equal(seg.predict(exact).mask, (direct_logits(dynamic_ir, exact)[0] > 0).astype(np.uint8))
+
+
+def test_mask_output_ir(mask_ir, embedded_att_ir, kvasir_images):
+    """IRs that output the mask: nearest-neighbour back to the image; same mask at model size."""
+    seg, logits_seg = Segmenter(mask_ir), Segmenter(embedded_att_ir)
+    small = cv2.resize(read_image(kvasir_images[0]), (64, 64), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(seg.predict(small).mask, logits_seg.predict(small).mask)
+    bgr = read_image(kvasir_images[0])
+    result = seg.predict(bgr, return_probabilities=True)
+    assert result.probabilities is None  # the IR has none to give
+    expected = cv2.resize(seg.predict(cv2.resize(bgr, (64, 64), interpolation=cv2.INTER_AREA)).mask,
+                          (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(result.mask, expected)
+    assert (result.mask == logits_seg.predict(bgr).mask).mean() > 0.75  # nearest vs bilinear edges
+    assert list(result.attention) == ["Att5", "Att4", "Att3", "Att2"]
+
+
+def test_probabilities_output_ir(probabilities_ir, multiclass_ir, kvasir_images):
+    seg, logits_seg = Segmenter(probabilities_ir), Segmenter(multiclass_ir)
+    small = cv2.resize(read_image(kvasir_images[1]), (64, 64), interpolation=cv2.INTER_AREA)
+    a, b = seg.predict(small, return_probabilities=True), logits_seg.predict(small, return_probabilities=True)
+    assert np.array_equal(a.mask, b.mask)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
+    big = seg.predict(kvasir_images[1], return_probabilities=True)
+    np.testing.assert_allclose(big.probabilities.sum(axis=0), 1.0, atol=1e-4)
+    assert (big.mask == logits_seg.predict(kvasir_images[1]).mask).mean() > 0.95
