@@ -132,7 +132,7 @@ def test_fp16_probabilities_of_a_pixel_classifier(tmp_path):
 
 
 def test_foreign_module_exports_with_sensible_defaults(tmp_path):
-    """Any nn.Module (here a dict-returning net from "another library") exports via model=."""
+    """Any nn.Module (here a dict-returning net from "another library") exports via model=; AUTO device."""
     from attnseg.export import export
 
     class TinyNet(torch.nn.Module):
@@ -145,9 +145,14 @@ def test_foreign_module_exports_with_sensible_defaults(tmp_path):
             return {"out": self.body(x)}
 
     torch.manual_seed(0)
-    res = export(model=TinyNet(), output_dir=tmp_path / "tiny", input_size=(32, 48), output="mask")
+    cache = tmp_path / "ov_cache"
+    res = export(model=TinyNet(), output_dir=tmp_path / "tiny", input_size=(32, 48), output="mask", batch=2,
+                 device="AUTO", cache_dir=cache)
+    assert res.device == "AUTO" and any(cache.iterdir())  # compiled through the model cache
     meta = res.metadata
     assert meta.arch == "TinyNet" and meta.classes == ["foreground"] and meta.task == "binary"
+    assert meta.batch == 2 and res.parity.input_shape == [2, 32, 48, 3]
+    assert res.parity.figures("openvino", "f32").enforced
     assert meta.normalization == Normalization() and meta.extra["source"].startswith("module:")
     assert meta.source_checkpoint_sha256 == ""
     assert res.parity.passed and meta.extra["output_spec"]["shape"] == ["N", "H", "W"]

@@ -129,7 +129,8 @@ def compile_ir(core: Any, xml_path: Path, device: str, *, expose_logits: bool,
         if f32:
             raise
         raise DeviceError(f"{device} cannot compile the exported model: {str(exc).splitlines()[0][:300]}") from None
-    return compiled, execution_precision(compiled)
+    precision = execution_precision(compiled)
+    return compiled, "f32" if f32 and precision == "default" else precision
 
 
 def execution_precision(compiled: Any) -> str:
