@@ -10,7 +10,6 @@ Heavy imports (torch, onnxruntime, openvino, nncf) happen inside the methods.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import time
 from enum import Enum
@@ -84,7 +83,7 @@ class ModelFiles:
     def __init__(self, checkpoint: Path, model: Any, input_size: tuple[int, int], workdir: Path,
                  calibration: Any = None, arch: str | None = None):
         self.checkpoint, self.model, self.input_size, self.workdir = checkpoint, model, input_size, workdir
-        self.calibration = calibration  # a SegmentationDataset or None
+        self.calibration = calibration  # what attnseg.optimize.quantize takes (paths, folder, spec) or None
         self.arch = arch
         self._cache: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
@@ -104,74 +103,92 @@ class ModelFiles:
     def ir(self, precision: str) -> Path:
         if precision == "int8":
             return self.ir_int8()
+        if precision == "fp16":
+            return self.ir_fp16()
         return Path(self._export(precision)["xml"])
+
+    def ir_fp16(self) -> Path:
+        """The FP32 export with its weights compressed to FP16 (what export's fp16 writes),
+        without exporting the network a second time."""
+        if "fp16" not in self._cache:
+            fp32 = self.ir("fp32")
+            t0 = time.perf_counter()
+            self._cache["fp16"] = _compress_fp16(fp32, self.workdir / "fp16")
+            self.timings["fp16"] = time.perf_counter() - t0
+        return Path(self._cache["fp16"])
 
     def ir_int8(self) -> Path:
         if "int8" not in self._cache:
+            fp32 = self.ir("fp32")
             t0 = time.perf_counter()
-            self._cache["int8"] = _quantize_int8(self.ir("fp32"), self.workdir / "int8", self.calibration,
+            self._cache["int8"] = _quantize_int8(fp32, self.workdir / "int8", self.calibration,
                                                  self.input_size, self.model)
             self.timings["int8"] = time.perf_counter() - t0
         return Path(self._cache["int8"])
 
     def prepare_time(self, precision: str) -> float:
-        return self.timings.get(f"export_{precision}", 0.0) + (self.timings.get("int8", 0.0) if precision == "int8" else 0.0)
+        """Seconds spent producing this precision's file, including the FP32 export it starts from."""
+        own = self.timings.get(precision, 0.0) if precision in ("fp16", "int8") else 0.0
+        return self.timings.get("export_fp32", 0.0) + own
 
 
 def _export_model(checkpoint: Path, model: Any, input_size: tuple[int, int], out_dir: Path,
                   precision: str, arch: str | None) -> dict[str, str]:
-    """ONNX + IR through ``attnseg.export`` (raw logits, NCHW float input, no parity check)."""
-    try:
-        from attnseg.export import export
-    except ImportError:
-        export = None
-    if export is not None:
-        import sys
+    """ONNX + IR through ``attnseg.export``: raw logits, NCHW float input (the same input the
+    PyTorch and ONNX Runtime rows get), one parity batch."""
+    import sys
 
-        # exporters print progress on stdout; keep stdout for the table / --json
-        with contextlib.redirect_stdout(sys.stderr):
-            res = export(checkpoint=checkpoint, output_dir=out_dir, input_size=list(input_size),
-                         precision=precision, arch=arch, **_export_options(export))
-        return {"onnx": str(res.onnx_path), "xml": str(res.xml_path)}
-    return _export_fallback(model, input_size, out_dir, precision)
+    from attnseg.export import export
+
+    # exporters print progress on stdout; keep stdout for the table / --json
+    with contextlib.redirect_stdout(sys.stderr):
+        res = export(checkpoint=checkpoint, output_dir=out_dir, input_size=list(input_size), precision=precision,
+                     arch=arch, embed_preprocessing=False, output="logits", attention_maps=False, batch=1,
+                     dynamic=False, parity_batches=1, force=True)
+    return {"onnx": str(res.onnx_path), "xml": str(res.xml_path)}
 
 
-def _export_options(export: Any) -> dict[str, Any]:
-    """Options of ``attnseg.export.export`` that keep the IR comparable with PyTorch."""
-    import inspect
-
-    params = inspect.signature(export).parameters
-    wanted = {"embed_preprocessing": False, "output": "logits", "attention_maps": False, "force": True,
-              "dynamic": False, "batch": 1, "parity_batches": 1}
-    return {k: v for k, v in wanted.items() if k in params}
-
-
-def _export_fallback(model: Any, input_size: tuple[int, int], out_dir: Path, precision: str) -> dict[str, str]:
-    """Until ``attnseg.export`` lands: torch -> ONNX (legacy exporter) -> IR."""
+def _compress_fp16(fp32_xml: Path, out_dir: Path) -> Path:
     import openvino as ov
-    import torch
+
+    from attnseg.metadata import metadata_json_path, read_rt_info, write_rt_info
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    x = torch.zeros(1, int(getattr(model, "in_channels", 3)), *input_size)
-    onnx_path, xml_path = out_dir / "model.onnx", out_dir / "model.xml"
-    with torch.inference_mode(), contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(model, (x,), str(onnx_path), dynamo=False, opset_version=17,
-                          input_names=["image"], output_names=["logits"])
-    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=(precision == "fp16"))
-    return {"onnx": str(onnx_path), "xml": str(xml_path)}
+    model = ov.Core().read_model(str(fp32_xml))
+    meta = read_rt_info(model)
+    xml = out_dir / fp32_xml.name
+    if meta is not None:
+        meta.precision = "fp16"
+        write_rt_info(model, meta)
+        meta.write_json(metadata_json_path(xml))
+    ov.save_model(model, str(xml), compress_to_fp16=True)
+    return xml
 
 
 def _quantize_int8(fp32_xml: Path, out_dir: Path, calibration: Any, input_size: tuple[int, int], model: Any) -> Path:
-    """INT8 through ``attnseg.optimize`` (NNCF post-training quantization)."""
+    """INT8 through ``attnseg.optimize`` (NNCF post-training quantization, its default settings).
+
+    ``calibration``: what ``quantize`` accepts (image paths, a folder, a data set spec); None
+    calibrates on seeded noise images, which gives a valid INT8 model for timing only.
+    """
+    import sys
+
+    import numpy as np
+
     try:
-        from attnseg import optimize
-    except ImportError:
-        optimize = None
-    quantize = getattr(optimize, "quantize", None) if optimize is not None else None
-    if quantize is None:
-        raise _Skip("attnseg.optimize (NNCF INT8) is not available yet; INT8 skipped.")
-    res = quantize(fp32_xml, output_dir=out_dir, data=calibration)
-    return Path(getattr(res, "xml_path", res))
+        from attnseg.optimize import DEFAULT_SUBSET_SIZE, quantize
+    except ImportError as exc:
+        raise _Skip(f"INT8 needs attnseg.optimize with NNCF (pip install attnseg[optimize]): {exc}.") from None
+
+    items = calibration
+    if items is None:
+        rng = np.random.default_rng(0)
+        items = [rng.integers(0, 256, (*input_size, 3), dtype=np.uint8) for _ in range(8)]
+    subset = min(len(items), DEFAULT_SUBSET_SIZE) if isinstance(items, (list, tuple)) else DEFAULT_SUBSET_SIZE
+    with contextlib.redirect_stdout(sys.stderr):
+        res = quantize(fp32_xml, out_dir, calibration=items, subset_size=subset, latency_runs=0, quiet=True,
+                       force=True)
+    return Path(res.output_xml)
 
 
 class _Skip(Exception):

@@ -98,11 +98,16 @@ def compare_backends(
     warmup: int = 2,
     max_images: int | None = 50,
     arch: str | None = None,
+    calibration: str | None = None,
     force: bool = False,
     seed: int = 0,
     command: str = "",
 ) -> CompareResult:
-    """Compare every backend on ``checkpoint``; reports go to ``output_dir`` (see writers)."""
+    """Compare every backend on ``checkpoint``; reports go to ``output_dir`` (see writers).
+
+    INT8 is calibrated on ``calibration`` (a folder or data set spec), else on the ``data``
+    images, else on noise (valid for timing, not for accuracy; the report says so).
+    """
     import numpy as np
 
     from attnseg.atomic import atomic_dir
@@ -127,7 +132,8 @@ def compare_backends(
 
     notes = []
     with atomic_dir(Path(output_dir), force=force) as tmp:
-        files = ModelFiles(checkpoint, model, size, tmp / "models", calibration=dataset, arch=arch)
+        calib = calibration or ([s.image for s in dataset.samples] if dataset is not None else None)
+        files = ModelFiles(checkpoint, model, size, tmp / "models", calibration=calib, arch=arch)
         every = [make_backend(name, files) for name in names]
         runners: list[Backend] = []
         for b in every:
@@ -182,6 +188,13 @@ def compare_backends(
                     pass
         for b in runners:
             b.close()
+        int8 = next((b for b in runners if b.name is BackendName.OPENVINO_INT8), None)
+        if int8 is not None:
+            source = calibration or (f"the {len(dataset)} --data images" if dataset is not None else None)
+            int8.result.note = f"calibrated on {source}" if source else "calibrated on noise images: timing only"
+            if source is None:
+                notes.append("INT8 was calibrated on noise images (no --data / --calibration): its latency is "
+                             "representative, its accuracy is not.")
         if compile is False and BackendName.TORCH_COMPILE not in names:
             notes.append("torch.compile not measured (add --compile).")
         cpu_bf16 = any(f in machine.cpu_flags for f in ("avx512_bf16", "amx_bf16"))
