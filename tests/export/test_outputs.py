@@ -180,3 +180,25 @@ def test_failed_parity_writes_nothing(tmp_path):
 def test_import_does_not_load_torch():
     code = "import sys, attnseg.export; assert not {'torch', 'openvino', 'onnx'} & set(sys.modules), sys.modules.keys()"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_torchscript_fallback_for_models_torch_export_cannot_capture(tmp_path, caplog):
+    """Data-dependent Python control flow defeats torch.export; the TorchScript exporter takes over."""
+    from attnseg.export import export
+
+    class Branchy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 1, 3, padding=1)
+
+        def forward(self, x):
+            if float(x.mean()) > -100.0:
+                return self.conv(x)
+            return -self.conv(x)
+
+    res = export(model=Branchy(), output_dir=tmp_path / "branchy", input_size=(32, 32))
+    report = json.loads(res.report_path.read_text())
+    assert res.exporter == "torch.onnx.export(dynamo=False)" and report["onnx"]["opset"] >= 17
+    assert "data-dependent" in report["onnx"]["dynamo_error"]
+    assert "falling back to the TorchScript exporter" in caplog.text
+    assert res.parity.passed

@@ -11,7 +11,9 @@ back to the TorchScript exporter at opset 17; the report records which one ran.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
+import re
 import time
 import warnings
 from pathlib import Path
@@ -75,8 +77,9 @@ def export_onnx(module: Any, example: Any, path: Path, output_names: Sequence[st
 
     t0 = time.perf_counter()
     dyn_error = None
+    chatter = io.StringIO()  # torch.export prints the partial graph when it fails
     try:
-        with _quiet_exporter():
+        with _quiet_exporter(), contextlib.redirect_stderr(chatter), contextlib.redirect_stdout(chatter):
             program = torch.onnx.export(
                 module, (example,), dynamo=True, verbose=False, optimize=True, opset_version=OPSET,
                 input_names=["image"], output_names=list(output_names),
@@ -87,8 +90,10 @@ def export_onnx(module: Any, example: Any, path: Path, output_names: Sequence[st
     except ExportError:
         raise
     except Exception as exc:  # torch.export could not capture the module: try TorchScript
-        dyn_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-        log.warning("torch.export-based exporter failed (%s); falling back to TorchScript", dyn_error)
+        dyn_error = _root_cause(exc)
+        log.debug("torch.export output:\n%s", chatter.getvalue())
+        log.warning("torch.export cannot capture this model (%s); falling back to the TorchScript exporter",
+                    dyn_error)
         path.unlink(missing_ok=True)
         exporter = _export_legacy(module, example, path, output_names, dynamic, spatial)
     info = check_onnx(path)
@@ -96,6 +101,15 @@ def export_onnx(module: Any, example: Any, path: Path, output_names: Sequence[st
     if dyn_error:
         info["dynamo_error"] = dyn_error
     return info
+
+
+def _root_cause(exc: BaseException) -> str:
+    """``Type: first line`` of the innermost cause, without terminal colour codes."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return f"{type(exc).__name__}: {line[:200]}"
 
 
 def _dynamic_shapes(example: Any, divisor: int, spatial: bool) -> dict[str, Any]:
