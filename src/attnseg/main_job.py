@@ -1,0 +1,175 @@
+"""The main job: the shipped model through the whole pipeline, offline, in one command.
+
+``seg-export --device CPU`` with no checkpoint runs this: export the shipped Kvasir-SEG
+Attention U-Net to an FP32 IR (parity-checked against PyTorch and ONNX Runtime), quantize it to
+INT8 with NNCF on the bundled samples, score Dice on the bundled samples for PyTorch, OpenVINO
+FP32 and INT8, and print a benchmark_app-style latency comparison. Everything lands in one
+fresh folder with a ``summary.json`` and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from attnseg.atomic import atomic_file
+from attnseg.errors import OutputExistsError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BackendFigures:
+    """One row of the comparison: Dice on the bundled samples and benchmark_app-style latency."""
+
+    backend: str
+    dice: float
+    count: int
+    latency_median_ms: float
+    latency_avg_ms: float
+    latency_min_ms: float
+    latency_max_ms: float
+    throughput_fps: float
+    iterations: int
+
+
+@dataclass
+class MainJobResult:
+    output_dir: Path
+    fp32_xml: Path
+    int8_xml: Path
+    parity: dict[str, Any]
+    rows: list[BackendFigures]
+    samples: int
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output_dir": str(self.output_dir), "fp32_xml": str(self.fp32_xml), "int8_xml": str(self.int8_xml),
+                "parity": self.parity, "samples": self.samples, "device": self.device, "timings": self.timings,
+                "backends": [asdict(r) for r in self.rows]}
+
+
+def default_output_dir() -> Path:
+    """A fresh folder per run, so a second run never overwrites the first."""
+    return Path(f"attnseg-export-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+
+
+def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", niter: int = 50,
+                 force: bool = False, quiet: bool = False) -> MainJobResult:
+    """Export, quantize, score and time the shipped model; see the module docstring."""
+    from attnseg.export import export
+    from attnseg.optimize import quantize
+    from attnseg.zoo import default_checkpoint, sample_dir
+
+    out = Path(output_dir) if output_dir else default_output_dir()
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} already exists; pass --force or choose another -o folder.")
+    checkpoint, samples = default_checkpoint(), sample_dir()
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    exported = export(checkpoint, output_dir=out, device=device, samples=samples / "images", force=force)
+    timings["export_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    images = sorted((samples / "images").iterdir())
+    int8 = quantize(exported.xml_path, out / "model_int8.xml", calibration=samples / "images",
+                    subset_size=len(images), device=device, latency_runs=5, quiet=True)
+    timings["quantize_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    rows = _compare(checkpoint, exported.xml_path, int8.output_xml, samples, device, niter)
+    timings["compare_s"] = time.perf_counter() - t0
+    parity = exported.parity.to_dict() if exported.parity is not None and hasattr(exported.parity, "to_dict") else {}
+    result = MainJobResult(out, exported.xml_path, int8.output_xml, parity, rows, len(images), device, timings)
+    _write_summary(result)
+    return result
+
+
+def _dice_openvino(xml: Path, pairs, device: str) -> float:
+    from attnseg.data import BinaryMetrics
+    from attnseg.runtime import Segmenter
+
+    seg = Segmenter(xml, device=device)
+    acc = BinaryMetrics()
+    for image, mask in pairs:
+        acc.update(seg.predict(image).mask[None], mask[None])
+    return float(acc.compute()["dice"])
+
+
+def _dice_torch(model, info, pairs) -> float:
+    from attnseg.data import BinaryMetrics
+    from attnseg.train.evaluate import predict_full_resolution
+
+    acc = BinaryMetrics()
+    for image, mask in pairs:
+        pred = predict_full_resolution(model, image, info.input_size, info.normalization, "binary", info.threshold)
+        acc.update(pred[None], mask[None])
+    return float(acc.compute()["dice"])
+
+
+def _torch_latency(model, info, niter: int) -> list[float]:
+    import torch
+
+    x = torch.randn(1, info.in_channels, *info.input_size)
+    times = []
+    with torch.no_grad():
+        model(x)  # warm-up, like benchmark_app's first inference
+        for _ in range(niter):
+            t = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, device: str,
+             niter: int) -> list[BackendFigures]:
+    from attnseg.benchmarks import LatencyStats, benchmark_openvino
+    from attnseg.data import folder_pairs, load_pair
+    from attnseg.models import load_checkpoint
+
+    pairs = [load_pair(s, "binary", 1, 255) for s in folder_pairs(samples)]
+    model, info = load_checkpoint(checkpoint)
+    dice = {"PyTorch FP32 (eager)": _dice_torch(model, info, pairs),
+            "OpenVINO FP32": _dice_openvino(fp32_xml, pairs, device),
+            "OpenVINO INT8": _dice_openvino(int8_xml, pairs, device)}
+    # Alternate the backends over two rounds so machine drift hits all of them alike.
+    lat: dict[str, list[float]] = {k: [] for k in dice}
+    for _ in range(2):
+        lat["PyTorch FP32 (eager)"] += _torch_latency(model, info, max(1, niter // 2))
+        for name, xml in (("OpenVINO FP32", fp32_xml), ("OpenVINO INT8", int8_xml)):
+            r = benchmark_openvino(xml, device=device, hint="latency", api="sync", niter=max(1, niter // 2))
+            lat[name] += list(r.latencies_ms)
+    rows = []
+    for name, values in lat.items():
+        s = LatencyStats.from_samples(values)
+        rows.append(BackendFigures(name, dice[name], len(pairs), s.median_ms, s.avg_ms, s.min_ms, s.max_ms,
+                                   1000.0 / s.avg_ms if s.avg_ms else 0.0, s.count))
+    return rows
+
+
+def format_table(result: MainJobResult) -> str:
+    """The comparison as a benchmark_app-style block per backend plus one summary table."""
+    base = next((r for r in result.rows if r.backend == "OpenVINO FP32"), result.rows[0])
+    lines = [f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device}",
+             f"{'backend':<22}{'Dice':>8}{'Median ms':>11}{'Average ms':>12}{'Min ms':>9}{'Max ms':>9}"
+             f"{'FPS':>8}{'vs FP32 IR':>12}"]
+    for r in result.rows:
+        lines.append(f"{r.backend:<22}{r.dice:>8.4f}{r.latency_median_ms:>11.2f}{r.latency_avg_ms:>12.2f}"
+                     f"{r.latency_min_ms:>9.2f}{r.latency_max_ms:>9.2f}{r.throughput_fps:>8.1f}"
+                     f"{r.latency_median_ms / base.latency_median_ms:>11.2f}x")
+    return "\n".join(lines)
+
+
+def _write_summary(result: MainJobResult) -> None:
+    with atomic_file(result.output_dir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    md = ["# attnseg main job", "", "```", format_table(result), "```", ""]
+    with atomic_file(result.output_dir / "summary.md") as tmp:
+        tmp.write_text("\n".join(md))

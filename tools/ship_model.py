@@ -1,0 +1,61 @@
+"""Ship a trained checkpoint inside the package: fp16-stored weights, test-split metrics, model
+card and ~30 bundled test samples (with masks) for the demo and a quick calibration.
+
+    python tools/ship_model.py RUN/best.pt --data kvasir:../shared/data/kvasir-seg \
+        --split splits/kvasir-seg.json --train-command "seg-train ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from attnseg.models import load_checkpoint
+from attnseg.models.checkpoint import read_checkpoint_file
+from attnseg.train.evaluate import evaluate_checkpoint
+
+ZOO = Path(__file__).resolve().parents[1] / "src" / "attnseg" / "zoo"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--split", required=True)
+    ap.add_argument("--name", default="kvasir_attunet16.pt")
+    ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--train-command", default="")
+    args = ap.parse_args()
+
+    raw = read_checkpoint_file(args.checkpoint)
+    raw.pop("extra", None)  # optimizer state etc. stay in the run folder
+    raw["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in raw["state_dict"].items()}
+    raw["trained_with"] = {**raw.get("trained_with", {}), "storage": "fp16 weights (loaded as fp32)"}
+    dest = ZOO / args.name
+    torch.save(raw, dest)
+
+    # Metrics of the weights exactly as shipped, on the held-out test split, at full resolution.
+    res = evaluate_checkpoint(dest, args.data, args.split, "test")
+    raw["metrics"] = {**{k: float(v) for k, v in res.metrics.items() if isinstance(v, (int, float))},
+                      "split": "test", "split_file": Path(args.split).name, "val_metrics": raw.get("metrics", {})}
+    torch.save(raw, dest)
+    load_checkpoint(dest)  # must load with the contract
+
+    split = json.loads(Path(args.split).read_text())["splits"]
+    src = Path(args.data.split(":", 1)[1])
+    sample_root = ZOO / "samples" / "kvasir"
+    shutil.rmtree(sample_root, ignore_errors=True)
+    for sub in ("images", "masks"):
+        (sample_root / sub).mkdir(parents=True)
+    for name in sorted(split["test"])[: args.samples]:
+        for sub in ("images", "masks"):
+            shutil.copy(src / sub / f"{name}.jpg", sample_root / sub / f"{name}.jpg")
+    print(json.dumps({"shipped": str(dest), "bytes": dest.stat().st_size, "test_metrics": raw["metrics"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
