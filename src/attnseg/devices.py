@@ -11,7 +11,8 @@ Accepted: a physical device (``CPU``, ``GPU``, ``GPU.1``, ``NPU``) present in
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from attnseg.errors import DeviceError
 

@@ -93,7 +93,7 @@ def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention
         port.get_tensor().set_names({name})
     if dynamic:
         m.reshape({0: ov.PartialShape([-1, 3, -1, -1])})
-    m = add_output_head(m, OutputKind(output), len(classes) if len(classes) > 1 else 1, 0.5, att_names)
+    m = add_output_head(m, OutputKind(output), max(1, len(classes)), 0.5, att_names)
     norm = Normalization()
     if embedded:
         m = embed_preprocessing(m, norm, 3, None if dynamic else 1, None if dynamic else SIZE)

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _irs import base_model, derive  # noqa: E402
+from _irs import base_model, derive
 
 
 @pytest.fixture(scope="session")

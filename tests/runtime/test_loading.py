@@ -6,11 +6,10 @@ import re
 import shutil
 
 import numpy as np
-
 import pytest
 
 from attnseg.devices import available_devices, validate_device
-from attnseg.errors import DeviceError, InputFileError
+from attnseg.errors import DeviceError, InputFileError, ModelConfigError
 from attnseg.metadata import ModelMetadata
 from attnseg.runtime import Hint, Segmenter
 
@@ -30,7 +29,7 @@ def test_metadata_falls_back_to_json_beside_the_xml(multiclass_ir, tmp_path):
     xml = tmp_path / "nort" / "model.xml"
     xml.parent.mkdir()
     text = multiclass_ir.read_text()
-    stripped = re.sub(r"<attnseg>.*?</attnseg>", "", text, flags=re.S)
+    stripped = re.sub(r"<attnseg>.*?</attnseg>", "", text, flags=re.DOTALL)
     assert stripped != text
     xml.write_text(stripped)
     shutil.copy(multiclass_ir.with_suffix(".bin"), xml.with_suffix(".bin"))
@@ -40,6 +39,10 @@ def test_metadata_falls_back_to_json_beside_the_xml(multiclass_ir, tmp_path):
     seg = Segmenter(xml)
     assert seg.classes == ["bg", "a", "b"] and seg.metadata.task == "multiclass"
     assert seg.predict(_gray(40, 30)).mask.shape == (40, 30)
+    meta.task = "pixel_classification"
+    meta.write_json(xml.with_suffix(".json"))
+    with pytest.raises(ModelConfigError, match="binary or multiclass"):
+        Segmenter(xml)
     xml.with_suffix(".json").unlink()
     with pytest.raises(InputFileError, match="no attnseg metadata"):
         Segmenter(xml)

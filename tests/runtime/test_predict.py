@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from _reference import direct_logits, reference_mask
+
 from attnseg.errors import InputFileError
 from attnseg.imaging import read_image
 from attnseg.runtime import Segmenter

@@ -5,7 +5,7 @@ OpenCV + numpy only; every function takes and returns HxWx3 uint8 BGR images.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -122,4 +122,4 @@ def _check_sizes(image: np.ndarray, mask: np.ndarray) -> None:
         raise InputFileError(f"image {image.shape[:2]} and mask {mask.shape[:2]} sizes differ")
 
 
-__all__: Sequence[str] = ["palette", "colorize", "blend", "draw_contours", "overlay", "heatmap", "mask_to_png"]
+__all__: Sequence[str] = ["blend", "colorize", "draw_contours", "heatmap", "mask_to_png", "overlay", "palette"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -39,7 +40,7 @@ class Hint(str, Enum):
     CUMULATIVE_THROUGHPUT = "cumulative_throughput"
 
     @classmethod
-    def parse(cls, value: "str | Hint") -> "Hint":
+    def parse(cls, value: str | Hint) -> Hint:
         try:
             return cls(str(getattr(value, "value", value)).lower().replace("-", "_"))
         except ValueError:
@@ -70,6 +71,11 @@ class Segmenter:
         self._device = validate_device(device, core)
         model = _read_model(core, self._path)
         self._meta = _read_metadata(model, self._path)
+        if self._meta.task not in ("binary", "multiclass"):
+            raise ModelConfigError(
+                f"{self._path.name} is a {self._meta.task} model ({self._meta.arch}); the Segmenter runs "
+                "image segmentation models (binary or multiclass) only."
+            )
         props = compile_config(self._hint, num_streams, cache_dir, config)
         try:
             self._compiled = core.compile_model(model, self._device, props)
@@ -79,7 +85,11 @@ class Segmenter:
             ) from None
         del model  # the compiled model keeps what it needs; drop the graph to save memory
         self._bind_ports()
-        self._pool = _RequestPool(self._compiled, self.num_requests)
+        try:
+            self._num_requests = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        except RuntimeError:
+            self._num_requests = 1
+        self._pool = _RequestPool(self._compiled, self._num_requests)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -116,10 +126,7 @@ class Segmenter:
     @property
     def num_requests(self) -> int:
         """The device's optimal number of requests in flight for this model and hint."""
-        try:
-            return max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        except RuntimeError:
-            return 1
+        return self._num_requests
 
     @property
     def compiled_model(self) -> ov.CompiledModel:
@@ -238,7 +245,7 @@ class Segmenter:
                 log.warning("%s: attention output %s listed in metadata is missing", self._path.name, name)
                 continue
             att_idx.append(i)
-            att_names.append(name[len(ATTENTION_PREFIX):] if name.startswith(ATTENTION_PREFIX) else name)
+            att_names.append(name.removeprefix(ATTENTION_PREFIX))
         self._out_indices = [main, *att_idx]
         self._att_names = att_names
         self._out = _output_spec(outputs[main], meta)
@@ -409,4 +416,4 @@ def _first_line(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 
-__all__ = ["Hint", "Segmenter", "compile_config", "resolve_model_path", "AttnsegError"]
+__all__ = ["AttnsegError", "Hint", "Segmenter", "compile_config", "resolve_model_path"]
