@@ -34,12 +34,14 @@ def test_compare_writes_every_output(compare_run, capsys):
     assert data["accuracy_metric"] == "dice" and data["accuracy_images"] == 3
     assert data["input_shape"] == [1, 3, 64, 64] and data["baseline"] == "torch_fp32"
     assert data["machine"]["versions"]["torch"] != "not installed"
+    assert 0 < data["cpu_share"] <= 1.05 and data["load_average_end"]
 
     ok = [b for b in data["backends"] if b["status"] == "ok"]
     assert {b["name"] for b in ok} >= {"torch_fp32", "torch_bf16_cl", "onnxruntime", "openvino_fp32",
                                        "openvino_fp32_f32", "openvino_fp16"}
     for b in ok:
-        assert b["latency"]["count"] == 4 and len(b["samples_ms"]) == 4
+        assert b["latency"]["count"] == 4 and len(b["samples_ms"]) == 4 and len(b["cpu_ms"]) == 4
+        assert b["cpu_median_ms"] >= 0
         assert b["first_inference_ms"] > 0 and b["prepare_s"] is not None
         assert 0.0 <= b["accuracy"]["value"] <= 1.0 and b["accuracy"]["count"] == 3
         assert b["speedup"] == pytest.approx(
@@ -53,6 +55,8 @@ def test_compare_writes_every_output(compare_run, capsys):
         assert f32[name]["accuracy"]["value"] == pytest.approx(base["accuracy"]["value"], abs=0.02)
     int8 = data["backends"][names.index("openvino_int8")]
     assert int8["status"] in ("ok", "skipped") and (int8["status"] == "ok" or "INT8" in int8["note"])
+    if int8["status"] == "ok":
+        assert int8["weights"] == "int8" and "calibrated on the 3 --data images" in int8["note"]
     assert (out / f32["openvino_fp32"]["model_path"]).is_file()
 
 

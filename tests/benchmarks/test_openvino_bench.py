@@ -20,6 +20,7 @@ def _check_every_field(r, count):
     for v in (r.duration_ms, r.first_inference_ms, r.read_model_ms, r.compile_ms, r.peak_rss_mb):
         assert v is not None and v > 0 and math.isfinite(v)
     assert r.compile_rss_increase_mb is not None and r.compile_rss_increase_mb >= 0
+    assert r.cpu_share is not None and 0 <= r.cpu_share <= 1.05  # CPU time / (wall x cores)
     assert r.inference_precision in ("f32", "bf16", "f16")
     assert r.execution_devices == ["CPU"]
     assert r.device_config["INFERENCE_PRECISION_HINT"] == r.inference_precision

@@ -92,6 +92,7 @@ def test_files_carry_the_console_and_json_numbers(result, tmp_path):
     assert ex["compile model time (ms)"] == f"{result.compile_ms:.2f}" == f"{console['compile_ms']:.2f}"
     assert ex["read model time (ms)"] == f"{result.read_model_ms:.2f}"
     assert ext["peak memory RSS (MB)"] == f"{result.peak_rss_mb:.2f}"
+    assert ext["process CPU share (%)"] == f"{100 * result.cpu_share:.2f}" and full["cpu_share"] == result.cpu_share
     assert ext["inference precision"] == result.inference_precision == full["inference_precision"]
     setup = csv_rows["Configuration setup"]
     assert (setup["API"], setup["number of iterations"], setup["number of parallel infer requests"]) == (

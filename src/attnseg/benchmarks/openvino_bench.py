@@ -281,6 +281,7 @@ def run_benchmark(cfg: BenchmarkConfig, seed: int = 0) -> BenchmarkResult:
         log.info("Measuring performance (sync, 1 inference request, limits: %s)", _limits(niter, duration))
         request.infer()
         first_ms = request.latency
+        cpu0 = time.process_time()
         times, total_s, count = _run_sync(request, niter, duration)
     else:
         nireq_used = int(cfg.nireq or int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) or 1)
@@ -299,8 +300,10 @@ def run_benchmark(cfg: BenchmarkConfig, seed: int = 0) -> BenchmarkResult:
         queue.start_async()
         queue.wait_all()
         first_ms = queue[idle].latency
+        cpu0 = time.process_time()
         times, total_s, count = _run_async(queue, nireq_used, niter, duration)
 
+    cpu_share = (time.process_time() - cpu0) / (total_s * max(machine.usable_cores, 1))
     cfg_used = cfg
     if niter != cfg.niter:
         from dataclasses import replace
@@ -331,6 +334,7 @@ def run_benchmark(cfg: BenchmarkConfig, seed: int = 0) -> BenchmarkResult:
         peak_rss_mb=peak_rss_mb(),
         compile_rss_increase_mb=round(rss_after - rss_before, 1) if rss_before is not None and rss_after is not None else None,
         load_average_end=load_average(),
+        cpu_share=cpu_share,
         perf_counters=_profiling(requests) if props.get("PERF_COUNT") else [],
     )
 

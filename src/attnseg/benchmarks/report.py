@@ -91,6 +91,7 @@ def report_rows(result: BenchmarkResult, report_folder: str | None = None,
         ("latency std (ms)", _f2(lat.std_ms)),
         ("peak memory RSS (MB)", _f2(result.peak_rss_mb)),
         ("compile memory increase (MB)", _f2(result.compile_rss_increase_mb)),
+        ("process CPU share (%)", _f2(None if result.cpu_share is None else 100 * result.cpu_share)),
         ("inference precision", result.inference_precision),
         ("performance hint", result.device_config.get("PERFORMANCE_HINT", "")),
         ("number of streams", "" if result.nstreams is None else str(result.nstreams)),
@@ -178,6 +179,10 @@ def format_console(result: BenchmarkResult, header: bool = True) -> str:
         lines.append(f"Peak memory:     {result.peak_rss_mb:.1f} MB RSS{extra}")
     if result.load_average_end:
         lines.append(f"Load average at end: {' '.join(f'{v:.2f}' for v in result.load_average_end)}")
+    if result.cpu_share is not None:
+        busy = " (low: other processes held the CPU; wall-clock figures are inflated)" if result.cpu_share < 0.5 else ""
+        lines.append(f"CPU share:       {100 * result.cpu_share:.0f}% of {result.machine.usable_cores} cores "
+                     f"while measuring{busy}")
     if result.end_to_end:
         lines += format_end_to_end(result.end_to_end)
     if result.benchmark_app:

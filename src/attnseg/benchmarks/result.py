@@ -92,6 +92,7 @@ class BenchmarkResult:
     peak_rss_mb: float | None = None
     compile_rss_increase_mb: float | None = None
     load_average_end: list[float] = field(default_factory=list)
+    cpu_share: float | None = None  # process CPU time / (duration x usable cores) while measuring
     perf_counters: list[list[dict[str, Any]]] = field(default_factory=list)
     end_to_end: EndToEndResult | None = None
     benchmark_app: BenchmarkAppComparison | None = None
@@ -122,6 +123,7 @@ class BenchmarkResult:
             "compile_rss_increase_mb": self.compile_rss_increase_mb,
             "machine": self.machine.to_dict(),
             "load_average_end": self.load_average_end,
+            "cpu_share": self.cpu_share,
             "end_to_end": self.end_to_end.to_dict() if self.end_to_end else None,
             "benchmark_app": self.benchmark_app.to_dict() if self.benchmark_app else None,
         }

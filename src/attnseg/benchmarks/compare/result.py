@@ -24,6 +24,7 @@ class BackendResult:
     first_inference_ms: float | None = None
     latency: LatencyStats | None = None
     samples_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # process CPU time per inference (all threads)
     speedup: float | None = None  # baseline median / this median
     mask_agreement: float | None = None  # share of mask pixels equal to the baseline's, on the timing input
     max_abs_diff: float | None = None  # vs the baseline's output on the timing input
@@ -38,8 +39,10 @@ class BackendResult:
     def to_dict(self, include_samples: bool = True) -> dict[str, Any]:
         d = asdict(self)
         d["latency"] = self.latency.to_dict() if self.latency else None
+        d["cpu_median_ms"] = LatencyStats.from_samples(self.cpu_ms).median_ms if self.cpu_ms else None
         if not include_samples:
             d.pop("samples_ms")
+            d.pop("cpu_ms")
         return d
 
 
@@ -59,6 +62,7 @@ class CompareResult:
     backends: list[BackendResult]
     machine: MachineInfo
     load_average_end: list[float] = field(default_factory=list)
+    cpu_share: float | None = None  # process CPU time / (wall time x usable cores) while timing
     data: str | None = None
     accuracy_metric: str | None = None
     accuracy_images: int = 0

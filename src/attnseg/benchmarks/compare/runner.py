@@ -151,16 +151,21 @@ def compare_backends(
                 b(x)
 
         samples: dict[str, list[float]] = {b.name.value: [] for b in runners}
+        cpu: dict[str, list[float]] = {b.name.value: [] for b in runners}
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         for r in range(rounds):
             order = runners[r % len(runners):] + runners[:r % len(runners)]
             log.info("Round %d/%d: %s", r + 1, rounds, ", ".join(b.name.value for b in order))
             for b in order:
                 for _ in range(iters):
-                    t0 = time.perf_counter()
+                    c0, t0 = time.process_time(), time.perf_counter()
                     b(x)
                     samples[b.name.value].append((time.perf_counter() - t0) * 1000.0)
+                    cpu[b.name.value].append((time.process_time() - c0) * 1000.0)
+        cpu_share = (time.process_time() - cpu0) / max((time.perf_counter() - wall0) * machine.usable_cores, 1e-9)
         for b in runners:
             b.result.samples_ms = samples[b.name.value]
+            b.result.cpu_ms = cpu[b.name.value]
             b.result.latency = LatencyStats.from_samples(b.result.samples_ms)
 
         base = next((b for b in runners if b.name is BackendName.TORCH_FP32), runners[0])
@@ -205,6 +210,7 @@ def compare_backends(
             checkpoint=str(checkpoint), arch=info.arch, arch_kwargs=dict(info.arch_kwargs),
             input_shape=list(x.shape), task=info.task, rounds=rounds, iters_per_round=iters, warmup=warmup,
             baseline=base.name.value, backends=results, machine=machine, load_average_end=load_average(),
+            cpu_share=cpu_share,
             data=data_desc, accuracy_metric=("dice" if info.task == "binary" else "miou") if dataset is not None else None,
             accuracy_images=len(dataset) if dataset is not None else 0, command=command,
             output_dir=str(output_dir), notes=notes,

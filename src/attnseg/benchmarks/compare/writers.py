@@ -10,11 +10,12 @@ from typing import Any
 
 from attnseg.atomic import atomic_file
 from attnseg.benchmarks.compare.result import BackendResult, CompareResult
+from attnseg.benchmarks.stats import LatencyStats
 
 FILES = {"markdown": "compare.md", "csv": "compare.csv", "json": "compare.json", "html": "compare.html"}
 CSV_FIELDS = [
     "backend", "label", "status", "weights", "compute", "threads", "count", "median_ms", "avg_ms", "min_ms",
-    "max_ms", "p90_ms", "p99_ms", "std_ms", "speedup", "first_inference_ms", "prepare_s", "accuracy_metric",
+    "max_ms", "p90_ms", "p99_ms", "std_ms", "cpu_median_ms", "speedup", "first_inference_ms", "prepare_s", "accuracy_metric",
     "accuracy", "mask_agreement", "max_abs_diff", "model_size_mb", "note",
 ]
 
@@ -30,7 +31,7 @@ def _acc(b: BackendResult) -> str:
 def table_rows(result: CompareResult) -> tuple[list[str], list[list[str]]]:
     """Header and rows shared by the console, Markdown and HTML tables."""
     acc_name = {"dice": "Dice", "miou": "mIoU"}.get(result.accuracy_metric or "", None)
-    header = ["Backend", "Weights", "Compute", "Median ms", "p90 ms", "Mean ms", "Speedup"]
+    header = ["Backend", "Weights", "Compute", "Median ms", "p90 ms", "Mean ms", "CPU ms", "Speedup"]
     if acc_name:
         header.append(acc_name)
     header += ["Mask agree %", "Prepare s", "Status"]
@@ -39,7 +40,9 @@ def table_rows(result: CompareResult) -> tuple[list[str], list[list[str]]]:
         lat = b.latency
         row = [b.label, b.weights or "-", b.compute or "-",
                _fmt(lat.median_ms if lat else None), _fmt(lat.p90_ms if lat else None),
-               _fmt(lat.avg_ms if lat else None), _fmt(b.speedup, ".2f") + ("x" if b.speedup else "")]
+               _fmt(lat.avg_ms if lat else None),
+               _fmt(LatencyStats.from_samples(b.cpu_ms).median_ms if b.cpu_ms else None),
+               _fmt(b.speedup, ".2f") + ("x" if b.speedup else "")]
         if acc_name:
             row.append(_acc(b))
         row += [_fmt(100 * b.mask_agreement if b.mask_agreement is not None else None, ".2f"),
@@ -62,6 +65,10 @@ def _settings_lines(result: CompareResult) -> list[str]:
                      "(at the model input size)")
     lines += result.machine.summary_lines()
     lines.append(f"Load average at end: {' '.join(f'{v:.2f}' for v in result.load_average_end) or 'n/a'}")
+    if result.cpu_share is not None:
+        lines.append(f"CPU share while timing: {100 * result.cpu_share:.0f}% of {result.machine.usable_cores} cores "
+                     "(CPU ms = process CPU time per inference; wall-clock figures are only comparable "
+                     "with other runs at a similar share)")
     return lines
 
 
@@ -100,6 +107,7 @@ def csv_rows(result: CompareResult) -> list[dict[str, Any]]:
             "backend": b.name, "label": b.label, "status": b.status, "weights": b.weights, "compute": b.compute,
             "threads": b.threads, **{k: lat.get(k) for k in ("count", "median_ms", "avg_ms", "min_ms", "max_ms",
                                                                "p90_ms", "p99_ms", "std_ms")},
+            "cpu_median_ms": LatencyStats.from_samples(b.cpu_ms).median_ms if b.cpu_ms else None,
             "speedup": b.speedup, "first_inference_ms": b.first_inference_ms, "prepare_s": b.prepare_s,
             "accuracy_metric": b.accuracy["metric"] if b.accuracy else None,
             "accuracy": b.accuracy["value"] if b.accuracy else None,
