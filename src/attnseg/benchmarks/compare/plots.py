@@ -17,6 +17,13 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _log_if_wide(ax, values: list[float]) -> None:
+    """Log scale when the values span more than 20x, so the fast backends stay readable."""
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) / min(positive) > 20:
+        ax.set_xscale("log")
+
+
 def make_plots(result: CompareResult) -> dict[str, str]:
     """{"latency", "speedup", "accuracy"} -> base64 PNG; empty when matplotlib is missing."""
     try:
@@ -36,6 +43,7 @@ def make_plots(result: CompareResult) -> dict[str, str]:
     for i, b in enumerate(ok, start=1):
         ax.plot(b.samples_ms, [i] * len(b.samples_ms), "o", alpha=0.3, markersize=3, color="tab:blue")
     ax.set_xlabel("latency per inference (ms)")
+    _log_if_wide(ax, [v for b in ok for v in b.samples_ms])
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     plots["latency"] = _png(fig)
@@ -54,10 +62,12 @@ def make_plots(result: CompareResult) -> dict[str, str]:
     if scored:
         fig = Figure(figsize=(7, 4.5))
         ax = fig.add_subplot()
-        for b in scored:
-            ax.scatter(b.latency.median_ms, b.accuracy["value"], s=40)
-            ax.annotate(b.label, (b.latency.median_ms, b.accuracy["value"]), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
+        markers = "osD^vP*X"
+        for i, b in enumerate(scored):
+            ax.scatter(b.latency.median_ms, b.accuracy["value"], s=50, marker=markers[i % len(markers)],
+                       label=b.label, alpha=0.8)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        _log_if_wide(ax, [b.latency.median_ms for b in scored])
         ax.set_xlabel("median latency (ms)")
         ax.set_ylabel({"dice": "Dice", "miou": "mIoU"}.get(result.accuracy_metric or "", "accuracy"))
         ax.grid(alpha=0.3)
