@@ -67,6 +67,9 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
     from attnseg.optimize import quantize
     from attnseg.zoo import default_checkpoint, sample_dir
 
+    from attnseg.devices import validate_device
+
+    device = validate_device(device)  # before any work: a missing device is one clear message
     out = Path(output_dir) if output_dir else default_output_dir()
     if out.exists() and not force:
         raise OutputExistsError(f"{out} already exists; pass --force or choose another -o folder.")

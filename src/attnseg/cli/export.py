@@ -17,9 +17,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a segmentation checkpoint to ONNX and OpenVINO IR (static shapes, preprocessing "
         "embedded), compile it on --device and check it against PyTorch and ONNX Runtime.",
     )
-    p.add_argument("checkpoint", nargs="?", help="attnseg checkpoint or bare state_dict (with --arch); "
-                   "omit to export the model shipped with attnseg")
-    p.add_argument("-o", "--output-dir", dest="output_dir", required=True, help="output folder (must not exist)")
+    p.add_argument("checkpoint", nargs="?", help="attnseg checkpoint or bare state_dict (with --arch); omit it "
+                   "to run the main job on the model shipped with attnseg (FP32 + INT8 IR, parity, Dice on the "
+                   "bundled samples, latency comparison)")
+    p.add_argument("-o", "--output-dir", dest="output_dir",
+                   help="output folder (must not exist); required with a checkpoint, a fresh "
+                   "attnseg-export-<time> folder for the main job")
+    p.add_argument("--niter", type=int, default=50, help="main job: timed inferences per backend (default 50)")
+    p.add_argument("--export-only", action="store_true",
+                   help="with no checkpoint: only export the shipped model (no INT8, no comparison)")
     p.add_argument("--device", default="CPU", help="CPU, GPU, NPU, AUTO, HETERO:a,b or MULTI:a,b (default CPU)")
     p.add_argument("--precision", default="fp32", type=str.lower, choices=PRECISIONS, help="IR weights")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
@@ -52,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(args: argparse.Namespace) -> int:
     from attnseg.errors import ModelConfigError
     from attnseg.export import export
+
+    own_model = args.checkpoint or args.model_factory or args.arch
+    if not own_model and not args.export_only:
+        return _main_job(args)
+    if own_model and not args.output_dir:
+        raise ModelConfigError("Name the output folder with -o/--output-dir.")
+    if not args.output_dir:
+        from attnseg.main_job import default_output_dir
+
+        args.output_dir = str(default_output_dir())
 
     model = None
     arch_kwargs = None
@@ -88,6 +104,24 @@ def _body(args: argparse.Namespace) -> int:
                 print(f"Note: {note}")
         if result.ovms_model_dir and not args.quiet:
             print(f"OVMS repository entry: {result.ovms_model_dir}")
+    return 0
+
+
+def _main_job(args: argparse.Namespace) -> int:
+    """No checkpoint: the shipped model through export, INT8, Dice and latency (attnseg.main_job)."""
+    from attnseg.main_job import format_table, run_main_job
+
+    result = run_main_job(args.output_dir, device=args.device, niter=args.niter, force=args.force,
+                          quiet=args.quiet or args.json)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    print(format_table(result))
+    if not args.quiet and result.parity:
+        worst = max((b["max_abs_diff"] for b in result.parity.get("backends", [])), default=float("nan"))
+        print(f"Parity FP32 IR vs PyTorch / ONNX Runtime: max |logit diff| {worst:.2e} "
+              f"({'passed' if result.parity.get('passed') else 'FAILED'}).")
+    print(f"Models and summary in {result.output_dir}/ (model.xml, model_int8.xml, summary.md)")
     return 0
 
 
