@@ -150,8 +150,18 @@ def test_missing_checkpoint_and_samples(ckpt, tmp_path, capsys):
     assert_nothing_written(tmp_path)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("attnseg.zoo") is not None, reason="a model ships with attnseg now")
-def test_no_checkpoint_without_a_shipped_model(tmp_path, capsys):
-    code, err = run(["-o", tmp_path / "out"], capsys)
-    assert code == 2 and "No model ships with this install yet" in err
-    assert_nothing_written(tmp_path)
+def test_no_checkpoint_means_the_shipped_model():
+    """export() with neither a checkpoint nor model= takes attnseg.zoo's default checkpoint."""
+    from attnseg.export.source import resolve_source
+
+    if importlib.util.find_spec("attnseg.zoo") is None:
+        from attnseg.errors import AttnsegError
+
+        with pytest.raises(AttnsegError, match="No model ships with this install yet"):
+            resolve_source(None)
+        return
+    from attnseg.zoo import default_checkpoint
+
+    src = resolve_source(None)
+    assert src.origin == f"zoo:{default_checkpoint()}" and len(src.sha256) == 64
+    assert src.arch == "AttU_Net" and src.classes
