@@ -10,11 +10,11 @@ import torch
 SIZE = (64, 64)
 #: Constructor arguments that make each registered architecture tiny.
 TINY = {
-    "HybridSN": dict(bands=15, patch_size=11, num_classes=5),
-    "HybridSN_SE": dict(bands=15, patch_size=11, num_classes=5),
-    "SE_UNet": dict(base_width=8),  # SE reduction 16 needs >= 16 channels somewhere
-    "R2U_Net": dict(base_width=4, t=1),  # one recurrence: half the graph, same blocks
-    "R2AttU_Net": dict(base_width=4, t=1),
+    "HybridSN": {"bands": 15, "patch_size": 11, "num_classes": 5},
+    "HybridSN_SE": {"bands": 15, "patch_size": 11, "num_classes": 5},
+    "SE_UNet": {"base_width": 8},  # SE reduction 16 needs >= 16 channels somewhere
+    "R2U_Net": {"base_width": 4, "t": 1},  # one recurrence: half the graph, same blocks
+    "R2AttU_Net": {"base_width": 4, "t": 1},
 }
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from export_helpers import SIZE, centred
 
 from attnseg.metadata import ModelMetadata, Normalization, read_rt_info
-from export_helpers import SIZE, centred
 
 ov = pytest.importorskip("openvino")
 
@@ -82,7 +82,7 @@ def test_benchmark_app_runs_without_shape(att_export):
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     proc = subprocess.run(
         [tool, "-m", str(att_export.xml_path), "-d", "CPU", "-niter", "3", "-hint", "latency"],
-        capture_output=True, text=True, timeout=180,
+        check=False, capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Throughput" in proc.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from attnseg.cli.common import add_common_flags, print_json, run_command
 
@@ -71,7 +71,7 @@ def _body(args: argparse.Namespace) -> int:
 
     model = None
     arch_kwargs = None
-    flags = dict(base_width=args.base_width, t=args.t, in_channels=args.in_channels, classes=args.classes)
+    flags = {"base_width": args.base_width, "t": args.t, "in_channels": args.in_channels, "classes": args.classes}
     if args.model_factory:
         if args.checkpoint or args.arch or any(v is not None for v in flags.values()):
             raise ModelConfigError("--model-factory builds the model itself; drop the checkpoint and --arch/--base-width/"

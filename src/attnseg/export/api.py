@@ -11,8 +11,9 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from attnseg.errors import InputFileError, ModelConfigError, OutputExistsError
 from attnseg.export.options import (
@@ -309,7 +310,7 @@ def _probe(module, example, src, attention_names) -> int:
             out = module(example)
     except AttnsegError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's model becomes one clear message
         raise ModelConfigError(
             f"{src.arch} fails on an input of shape {tuple(example.shape)}: {type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"

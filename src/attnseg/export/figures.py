@@ -14,8 +14,9 @@ import argparse
 import inspect
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 def balanced(model: Any, size: tuple[int, int]) -> Any:
@@ -40,7 +41,7 @@ def build(arch: str, width: int, size: tuple[int, int]) -> Any:
     from attnseg.models import create_model, get_model_class
 
     if arch.startswith("HybridSN"):
-        kw: dict[str, Any] = dict(bands=30, patch_size=25, num_classes=16)
+        kw: dict[str, Any] = {"bands": 30, "patch_size": 25, "num_classes": 16}
     else:
         params = inspect.signature(get_model_class(arch).__init__).parameters
         kw = {"base_width": width} if "base_width" in params else {}

@@ -12,9 +12,10 @@ check compiles with ``INFERENCE_PRECISION_HINT=f32`` and the device default is r
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def compile_ir(core: Any, xml_path: Path, device: str, *, expose_logits: bool,
 def execution_precision(compiled: Any) -> str:
     try:
         return str(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
-    except Exception:  # virtual devices (AUTO, MULTI...) may not report it
+    except Exception:  # noqa: BLE001 - virtual devices (AUTO, MULTI...) may not report it
         return "default"
 
 

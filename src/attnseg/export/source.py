@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from attnseg.errors import AttnsegError, CheckpointError, ModelConfigError
 from attnseg.metadata import Normalization
@@ -82,7 +83,7 @@ def load_factory(spec: str) -> Any:
         return func()
     except AttnsegError:
         raise
-    except Exception as exc:  # the user's code: report, do not crash with a traceback
+    except Exception as exc:  # noqa: BLE001 - the user's code: report, do not crash with a traceback
         raise ModelConfigError(f"--model-factory {spec} raised {type(exc).__name__}: {exc}") from None
 
 

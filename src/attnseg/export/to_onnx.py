@@ -16,8 +16,9 @@ import logging
 import re
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from attnseg.errors import ExportError
 from attnseg.export.options import OPSET
@@ -89,7 +90,7 @@ def export_onnx(module: Any, example: Any, path: Path, output_names: Sequence[st
         exporter = "torch.onnx.export(dynamo=True)"
     except ExportError:
         raise
-    except Exception as exc:  # torch.export could not capture the module: try TorchScript
+    except Exception as exc:  # noqa: BLE001 - torch.export could not capture the module: try TorchScript
         dyn_error = _root_cause(exc)
         log.debug("torch.export output:\n%s", chatter.getvalue())
         log.warning("torch.export cannot capture this model (%s); falling back to the TorchScript exporter",
@@ -139,7 +140,7 @@ def _export_legacy(module: Any, example: Any, path: Path, output_names: Sequence
                 module, (example,), str(path), dynamo=False, opset_version=LEGACY_OPSET,
                 input_names=["image"], output_names=list(output_names), dynamic_axes=axes,
             )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the last exporter: report why, without a traceback
         path.unlink(missing_ok=True)
         raise ExportError(
             f"Neither ONNX exporter can convert this model: {type(exc).__name__}: "

@@ -10,8 +10,9 @@ can expose it on the saved IR with ``add_outputs("logits")``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from attnseg.errors import ExportError, ModelConfigError
 from attnseg.export.options import OutputKind
@@ -28,7 +29,7 @@ def convert_onnx(onnx_path: Path) -> Any:
 
     try:
         return ov.convert_model(str(onnx_path))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the frontends raise many types; one message
         raise ExportError(f"OpenVINO cannot convert {onnx_path.name}: {str(exc).splitlines()[0][:300]}") from None
 
 
