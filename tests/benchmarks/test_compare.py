@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def compare_run(tiny_checkpoint, shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "report"
+    split = Path(__file__).resolve().parents[2] / "splits" / "kvasir-seg.json"
     argv = ["compare", str(tiny_checkpoint), "--data", f"kvasir:{shared_data / 'kvasir-seg'}", "--max-images", "3",
+            "--split", str(split), "--split-name", "test",
             "--rounds", "2", "--iters", "2", "--warmup", "1", "-o", str(out), "--json"]
     return main(argv), out
 
@@ -32,6 +35,7 @@ def test_compare_writes_every_output(compare_run, capsys):
     names = [b["name"] for b in data["backends"]]
     assert names == [b.value for b in DEFAULT_BACKENDS]
     assert data["accuracy_metric"] == "dice" and data["accuracy_images"] == 3
+    assert data["data"].endswith("(test split of " + str(Path(__file__).resolve().parents[2] / "splits" / "kvasir-seg.json") + ")")
     assert data["input_shape"] == [1, 3, 64, 64] and data["baseline"] == "torch_fp32"
     assert data["machine"]["versions"]["torch"] != "not installed"
     assert 0 < data["cpu_share"] <= 1.05 and data["load_average_end"]
@@ -56,7 +60,7 @@ def test_compare_writes_every_output(compare_run, capsys):
     int8 = data["backends"][names.index("openvino_int8")]
     assert int8["status"] in ("ok", "skipped") and (int8["status"] == "ok" or "INT8" in int8["note"])
     if int8["status"] == "ok":
-        assert int8["weights"] == "int8" and "calibrated on the 3 --data images" in int8["note"]
+        assert int8["weights"] == "int8" and "calibrated on 128 images of the train split" in int8["note"]
     assert (out / f32["openvino_fp32"]["model_path"]).is_file()
 
 

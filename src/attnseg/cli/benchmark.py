@@ -120,8 +120,11 @@ def build_compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per backend before timing (default 2)")
     p.add_argument("--max-images", type=_positive_int("--max-images"), default=50,
                    help="images scored with --data (default 50)")
+    p.add_argument("--split", metavar="FILE", help="split file (seg-train's) choosing the scored images")
+    p.add_argument("--split-name", default="test", help="split scored with --split (default test)")
     p.add_argument("--calibration", metavar="SPEC_OR_DIR",
-                   help="INT8 calibration images (default: the --data images, else noise: timing only)")
+                   help="INT8 calibration images (default: the split's train images, else the --data images, "
+                        "else noise: timing only)")
     p.add_argument("--arch", help="architecture of a bare state_dict checkpoint")
     p.add_argument("-o", "--output", default="benchmark-compare",
                    help="report folder: compare.md/.csv/.json/.html and the exported models (default ./benchmark-compare)")
@@ -186,7 +189,8 @@ def _run_compare(args: argparse.Namespace) -> int:
     result = compare_backends(
         args.checkpoint, args.output, data=args.data, input_size=args.input_size, compile=args.compile,
         backends=args.backends, rounds=args.rounds, iters=args.iters, warmup=args.warmup,
-        max_images=args.max_images, arch=args.arch, calibration=args.calibration, force=args.force,
+        max_images=args.max_images, arch=args.arch, split=args.split, split_name=args.split_name,
+        calibration=args.calibration, force=args.force,
         command=command,
     )
     if args.json:

@@ -28,11 +28,15 @@ from attnseg.benchmarks.stats import LatencyStats
 from attnseg.errors import BenchmarkError, DataError
 
 log = logging.getLogger(__name__)
+#: Calibration images taken from the data set for INT8 (NNCF recommends >= 100; more is slower).
+CALIBRATION_IMAGES = 128
 
 
-def _dataset(data: str, info: Any, size: tuple[int, int], max_images: int | None) -> tuple[Any, str]:
-    """The evaluation set at the model's size, normalised as the checkpoint was trained."""
-    from attnseg.data import DatasetSpec, SegmentationDataset, open_dataset
+def _dataset(data: str, info: Any, size: tuple[int, int], max_images: int | None, split: str | None,
+             split_name: str) -> tuple[Any, str, list[Any]]:
+    """The evaluation set at the model's size, normalised as the checkpoint was trained, and
+    the INT8 calibration images (the split's ``train`` part when a split file is given)."""
+    from attnseg.data import DatasetSpec, SegmentationDataset, apply_split, open_dataset, read_split
 
     spec_text = data if ":" in data and not Path(data).exists() else f"folder:{data}"
     ds_info = open_dataset(DatasetSpec.parse(spec_text))
@@ -41,14 +45,22 @@ def _dataset(data: str, info: Any, size: tuple[int, int], max_images: int | None
         raise DataError(f"--data scores segmentation models; {info.arch} is a {task} model.")
     if ds_info.task != task:
         raise DataError(f"The checkpoint is a {task} model but {spec_text} is a {ds_info.task} data set.")
-    samples = ds_info.samples[:max_images] if max_images else ds_info.samples
+    samples, calib, desc = ds_info.samples, ds_info.samples, str(ds_info.spec)
+    if split:
+        parts = read_split(split)
+        samples = apply_split(ds_info.samples, parts, split_name)
+        calib = apply_split(ds_info.samples, parts, "train") if "train" in parts and split_name != "train" else samples
+        desc += f" ({split_name} split of {split})"
+    samples = samples[:max_images] if max_images else samples
+    if not split:
+        calib = samples
     dataset = SegmentationDataset(
         samples, size, info.normalization, task,
         num_classes=len(info.classes) if task == "multiclass" else None,
         ignore_index=ds_info.ignore_index if ds_info.ignore_index is not None else 255,
         in_channels=info.in_channels,
     )
-    return dataset, str(ds_info.spec)
+    return dataset, desc, [c.image for c in calib[:CALIBRATION_IMAGES]]
 
 
 def _logit(p: float) -> float:
@@ -98,6 +110,8 @@ def compare_backends(
     warmup: int = 2,
     max_images: int | None = 50,
     arch: str | None = None,
+    split: str | None = None,
+    split_name: str = "test",
     calibration: str | None = None,
     force: bool = False,
     seed: int = 0,
@@ -105,8 +119,9 @@ def compare_backends(
 ) -> CompareResult:
     """Compare every backend on ``checkpoint``; reports go to ``output_dir`` (see writers).
 
-    INT8 is calibrated on ``calibration`` (a folder or data set spec), else on the ``data``
-    images, else on noise (valid for timing, not for accuracy; the report says so).
+    ``split`` / ``split_name`` pick the scored images from a split file (``seg-train``'s). INT8 is
+    calibrated on ``calibration`` (a folder or data set spec), else on the split's ``train``
+    images, else on the scored images, else on noise (timing only; the report says so).
     """
     import numpy as np
 
@@ -121,9 +136,11 @@ def compare_backends(
     checkpoint = Path(checkpoint)
     model, info = load_checkpoint(checkpoint, arch=arch)
     size = check_input_size(input_size or info.input_size or (256, 256), int(getattr(model, "input_divisor", 16)))
-    dataset, data_desc = (None, None)
+    dataset, data_desc, calib_images = None, None, None
+    if split and not data:
+        raise BenchmarkError("--split needs --data (the data set the split file describes).")
     if data:
-        dataset, data_desc = _dataset(data, info, size, max_images)
+        dataset, data_desc, calib_images = _dataset(data, info, size, max_images, split, split_name)
     thr = _logit(float(info.threshold))
     if dataset is not None:
         x = np.ascontiguousarray(dataset[0][0][None], dtype=np.float32)
@@ -132,7 +149,7 @@ def compare_backends(
 
     notes = []
     with atomic_dir(Path(output_dir), force=force) as tmp:
-        calib = calibration or ([s.image for s in dataset.samples] if dataset is not None else None)
+        calib = calibration or calib_images
         files = ModelFiles(checkpoint, model, size, tmp / "models", calibration=calib, arch=arch)
         every = [make_backend(name, files) for name in names]
         runners: list[Backend] = []
@@ -195,7 +212,8 @@ def compare_backends(
             b.close()
         int8 = next((b for b in runners if b.name is BackendName.OPENVINO_INT8), None)
         if int8 is not None:
-            source = calibration or (f"the {len(dataset)} --data images" if dataset is not None else None)
+            source = calibration or (f"{len(calib_images)} images of {data_desc if not split else 'the train split'}"
+                                     if calib_images else None)
             int8.result.note = f"calibrated on {source}" if source else "calibrated on noise images: timing only"
             if source is None:
                 notes.append("INT8 was calibrated on noise images (no --data / --calibration): its latency is "
