@@ -103,6 +103,9 @@ def test_missing_truncated_and_garbage_files(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(tmp_path / "text.pt")
+    (tmp_path / "page.pt").write_text("<html><body>404 Not Found</body></html>")  # a failed download
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "page.pt")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="holds a list"):
         load_checkpoint(tmp_path / "list.pt")
@@ -122,7 +125,8 @@ def test_malicious_pickle_does_not_execute(tmp_path):
     with open(tmp_path / "evil.pt", "wb") as f:
         pickle.dump({"state_dict": _Exploit(), "arch": "U_Net"}, f)
     torch.save({"payload": _Exploit()}, tmp_path / "evil_zip.pt")
-    for name in ("evil.pt", "evil_zip.pt"):
-        with pytest.raises(CheckpointError):
-            load_checkpoint(tmp_path / name)
+    with pytest.raises(CheckpointError, match="plain pickle that safe loading refuses"):
+        load_checkpoint(tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="would have to be executed"):
+        load_checkpoint(tmp_path / "evil_zip.pt")
     assert not (tmp_path / "pwned").exists()

@@ -103,13 +103,16 @@ def read_checkpoint_file(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
             raise CheckpointError(
                 f"{path} contains Python objects that would have to be executed to load it; "
                 "attnseg refuses to unpickle them. Re-save it as a state_dict "
                 "(torch.save(model.state_dict(), ...)) from trusted code."
             ) from None
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated).") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (corrupt or truncated, or a plain pickle that "
+            "safe loading refuses)."
+        ) from None
     except Exception as exc:  # torch raises many types for damaged files (KeyError, EOFError, ...)
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint (corrupt or truncated): {str(exc).splitlines()[0][:160]}"
