@@ -235,3 +235,28 @@ def test_cli_fp16_json(fresh_ir, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["precision"] == "fp16" and Path(out["output"]["xml"]).is_file()
     assert out["latency"] is None and out["accuracy"] is None and out["budget_met"] is None
+
+
+def test_multiclass_models_are_scored_with_miou(calib_dir, agreement_dir, tmp_path):
+    """mIoU from the confusion matrix (attnseg.data.metrics) on class-id masks; Dice is refused."""
+    import cv2
+    from _optimize_models import build_ir
+
+    from attnseg.runtime import Segmenter
+
+    xml = build_ir(tmp_path / "mc" / "model.xml", sorted(calib_dir.iterdir()), classes=("dark", "mid", "bright"))
+    val = tmp_path / "val"
+    (val / "images").mkdir(parents=True)
+    (val / "masks").mkdir()
+    seg = Segmenter(xml, config={"INFERENCE_PRECISION_HINT": "f32"})
+    for img in sorted((agreement_dir / "images").iterdir())[:4]:
+        shutil.copy2(img, val / "images" / img.name)
+        mask = seg.predict(img).mask
+        assert len(np.unique(mask)) == 3
+        cv2.imwrite(str(val / "masks" / f"{img.stem}.png"), mask)
+    r = quantize(xml, precision="fp16", validation=val, latency_runs=0, quiet=True)
+    assert r.accuracy.metric == "miou" and r.accuracy.count == 4
+    assert r.accuracy.before == pytest.approx(1.0) and 0.9 < r.accuracy.after <= 1.0
+    assert "mIoU (4 images, f32)" in r.report_md.read_text()
+    with pytest.raises(OptimizationError, match="use --metric miou"):
+        quantize(xml, tmp_path / "dice", precision="fp16", validation=val, metric="dice")

@@ -40,6 +40,7 @@ from attnseg.optimize.options import (
     output_precision_label,
     parse_enum,
 )
+from attnseg.optimize.progress import progress
 from attnseg.optimize.result import AccuracyFigures, OptimizeResult, SizeFigures
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class _Job:
         calib = ignored = None
         if self.prec is OptimizePrecision.INT8:
             t = time.perf_counter()
-            calib = load_calibration(cands, fmt, subset_size, seed)
+            calib = load_calibration(cands, fmt, subset_size, seed, quiet=self.quiet)
             warnings.extend(calib.warnings)
             if calib.info.used < MIN_RECOMMENDED_CALIBRATION:
                 warnings.append(f"Only {calib.info.used} calibration images (at least {MIN_RECOMMENDED_CALIBRATION} "
@@ -256,10 +257,12 @@ class _Job:
         accuracy = None
         if vset is not None:
             t = time.perf_counter()
-            before = scorer(self._compile_reference(fp32), range(len(vset)))[0]
+            n = len(vset)
+            before = scorer(self._compile_reference(fp32), progress(range(n), "Validating the FP32 IR", n, self.quiet))[0]
             after = candidate_metrics.get("kept")
             if after is None:
-                after = scorer(self._compile_reference(saved), range(len(vset)))[0]
+                after = scorer(self._compile_reference(saved),
+                               progress(range(n), f"Validating the {label.upper()} IR", n, self.quiet))[0]
             accuracy = AccuracyFigures(
                 metric=vset.metric.value, data=vset.data, count=len(vset), before=before, after=after,
                 inference_precision=self._reference_precision(), max_drop=None if max_drop is None else float(max_drop),
@@ -284,7 +287,7 @@ class _Job:
             if self._cpu_default_not_f32():
                 models["fp32_f32"] = (fp32, {"INFERENCE_PRECISION_HINT": "f32"}, "FP32 IR, f32 forced")
             log.info("Timing the models side by side (%d runs each) ...", latency_runs)
-            latency = measure(self.core, models, self.device, sample, latency_runs, LATENCY_WARMUP)
+            latency = measure(self.core, models, self.device, sample, latency_runs, LATENCY_WARMUP, quiet=self.quiet)
             self.timings["latency_s"] = time.perf_counter() - t
 
         size_fig = SizeFigures(before_bytes=_ir_bytes(xml), after_bytes=_ir_bytes(staged_xml))

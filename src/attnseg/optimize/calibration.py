@@ -18,6 +18,7 @@ import numpy as np
 from attnseg.errors import AttnsegError, DataError, InputFileError
 from attnseg.imaging import IMAGE_SUFFIXES, list_images, read_image, resize_image, to_bgr8, to_model_input
 from attnseg.metadata import ModelMetadata
+from attnseg.optimize.progress import progress
 from attnseg.optimize.result import CalibrationInfo
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ def find_calibration(calibration: Any, split: str | Path | None = None, split_na
     return Candidates(images=images, source=source, split=split_label, warnings=warnings)
 
 
-def load_calibration(cands: Candidates, fmt: InputFormat, subset_size: int, seed: int = 0) -> CalibrationSet:
+def load_calibration(cands: Candidates, fmt: InputFormat, subset_size: int, seed: int = 0,
+                     quiet: bool = True) -> CalibrationSet:
     """Pick up to ``subset_size`` images (a seeded random subset when there are more), decode
     them, skip unreadable ones with a warning, and build the model inputs."""
     if int(subset_size) < 1:
@@ -157,7 +159,7 @@ def load_calibration(cands: Candidates, fmt: InputFormat, subset_size: int, seed
     skipped: list[str] = []
     first_error = ""
     resized = 0
-    for idx in order:
+    for idx in progress(order, "Reading calibration images", min(len(order), subset_size), quiet):
         if len(items) >= subset_size:
             break
         cand = candidates[int(idx)]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from attnseg.optimize.progress import progress
 from attnseg.optimize.result import LatencyFigures, LatencyStats
 
 
@@ -38,6 +39,7 @@ def measure(
     sample: np.ndarray,
     runs: int,
     warmup: int,
+    quiet: bool = True,
 ) -> LatencyFigures:
     """Time each ``name -> (ov.Model, extra compile config, label)`` on ``sample``."""
     fig = LatencyFigures(device=device, hint="LATENCY", runs=int(runs), warmup=int(warmup), loadavg=[_loadavg()])
@@ -52,7 +54,7 @@ def measure(
             req.infer({0: sample})
     times: dict[str, list[float]] = {name: [] for name in requests}
     names = list(requests)
-    for r in range(int(runs)):
+    for r in progress(range(int(runs)), "Timing the models side by side", int(runs), quiet):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             req = requests[name]
