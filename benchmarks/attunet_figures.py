@@ -2,7 +2,8 @@
 """Reproduce the README figures: the backend comparison and the benchmark_app agreement check.
 
     python benchmarks/attunet_figures.py --out benchmark-results/attunet64_256
-    python benchmarks/attunet_figures.py --checkpoint runs/kvasir/best.pt --data kvasir:../shared/data/kvasir-seg
+    python benchmarks/attunet_figures.py --checkpoint runs/kvasir/best.pt --data kvasir:../shared/data/kvasir-seg \
+        --split splits/kvasir-seg.json
 
 Without --checkpoint it saves a seeded random-weight AttU_Net (base_width 64, the reference
 width) at the given size: latency does not depend on the weights, accuracy does (so --data
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=64, help="base_width of the random-weight model (default 64)")
     p.add_argument("--size", type=int, default=256, help="input size (default 256)")
     p.add_argument("--data", help="score every backend on this data set (KIND:PATH)")
+    p.add_argument("--split", help="split file choosing the scored images (with --data)")
+    p.add_argument("--split-name", default="test")
+    p.add_argument("--max-images", type=int, default=50)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--niter", type=int, default=100, help="iterations for the benchmark_app check (default 100)")
@@ -57,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     cmd = ["compare", str(ckpt), "--input-size", str(args.size), str(args.size), "--rounds", str(args.rounds),
            "--iters", str(args.iters), "-o", str(compare_dir)]
     if args.data:
-        cmd += ["--data", args.data]
+        cmd += ["--data", args.data, "--max-images", str(args.max_images)]
+    if args.split:
+        cmd += ["--split", args.split, "--split-name", args.split_name]
     if args.compile:
         cmd.append("--compile")
     if args.force:
