@@ -20,7 +20,9 @@ def test_exported_ir_in_runtime_matches_pytorch(tmp_path, kvasir_images):
     net = make_net(seed=5)
     result = export(model=net, output_dir=tmp_path / "exported", input_size=(64, 64), attention_maps=True,
                     classes=["polyp"], parity_batches=1)
-    seg = Segmenter(result.xml_path)
+    # CPUs with bf16 units compute in bf16 by default (4-5% of this random model's pixels sit
+    # close enough to the threshold to flip); f32 makes the comparison with PyTorch exact.
+    seg = Segmenter(result.xml_path, config={"INFERENCE_PRECISION_HINT": "f32"})
     assert seg.metadata.preprocessing_embedded and seg.input_size == (64, 64)
     assert seg.classes == ["background", "polyp"]
     assert seg.attention_names == ["Att5", "Att4", "Att3", "Att2"]
