@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -71,16 +70,30 @@ def test_augmentation_is_reproducible_per_epoch(kvasir):
     assert set(np.unique(b[1])) <= {0, 1}
 
 
-def test_dataloader_with_workers(kvasir):
-    torch = pytest.importorskip("torch")
-    ds = SegmentationDataset(kvasir[:4], (32, 32), NORM, "binary", augment=Augmentation(prob=1.0), seed=1)
-    pickle.loads(pickle.dumps(ds))
-    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
-    batches = list(loader)
-    assert batches[0][0].shape == (2, 3, 32, 32) and batches[0][0].dtype == torch.float32
-    assert batches[0][1].dtype == torch.int64
-    # Same (seed, epoch, index) -> same augmentation in a worker as in the main process.
-    assert np.array_equal(batches[1][0][1].numpy(), ds[3][0])
+LOADER_CHECK = """
+import sys, pickle, numpy as np, torch
+from pathlib import Path
+from attnseg.data import Augmentation, SegmentationDataset, folder_pairs
+from attnseg.metadata import Normalization
+samples = folder_pairs(Path(sys.argv[1]))[:4]
+ds = SegmentationDataset(samples, (32, 32), Normalization(), "binary", augment=Augmentation(prob=1.0), seed=1)
+pickle.loads(pickle.dumps(ds))
+batches = list(torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, shuffle=False))
+assert batches[0][0].shape == (2, 3, 32, 32) and batches[0][0].dtype == torch.float32
+assert batches[0][1].dtype == torch.int64
+# Same (seed, epoch, index) -> same augmentation in a worker as in the main process.
+assert np.array_equal(batches[1][0][1].numpy(), ds[3][0])
+print("ok")
+"""
+
+
+def test_dataloader_with_workers(shared_data):
+    # In a fresh interpreter: forking DataLoader workers out of a pytest process that already runs
+    # OpenVINO thread pools (other test packages) crashed the whole run at random.
+    pytest.importorskip("torch")
+    out = subprocess.run([sys.executable, "-c", LOADER_CHECK, str(shared_data / "kvasir-seg")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
 def test_data_package_does_not_import_torch():
