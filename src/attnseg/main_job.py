@@ -160,7 +160,8 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
 def format_table(result: MainJobResult) -> str:
     """The comparison as a benchmark_app-style block per backend plus one summary table."""
     base = next((r for r in result.rows if r.backend == "OpenVINO FP32"), result.rows[0])
-    lines = [f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device}",
+    lines = [f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device} "
+             "(device default inference precision: bf16 on CPUs with bf16 units)",
              f"{'backend':<22}{'Dice':>8}{'Median ms':>11}{'Average ms':>12}{'Min ms':>9}{'Max ms':>9}"
              f"{'FPS':>8}{'vs FP32 IR':>12}"]
     for r in result.rows:

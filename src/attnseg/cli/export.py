@@ -118,9 +118,11 @@ def _main_job(args: argparse.Namespace) -> int:
         return 0
     print(format_table(result))
     if not args.quiet and result.parity:
-        worst = max((b["max_abs_diff"] for b in result.parity.get("backends", [])), default=float("nan"))
-        print(f"Parity FP32 IR vs PyTorch / ONNX Runtime: max |logit diff| {worst:.2e} "
-              f"({'passed' if result.parity.get('passed') else 'FAILED'}).")
+        figures = ", ".join(f"{b['backend']}[{b['execution']}] max|diff| {b['max_abs_diff']:.1e} "
+                            f"equal px {100 * b['equal_pixels']:.2f}%" for b in result.parity.get("backends", []))
+        print(f"Parity vs PyTorch ({'passed' if result.parity.get('passed') else 'FAILED'}): {figures}")
+        for note in result.parity.get("notes", []):
+            print(f"Note: {note}")
     print(f"Models and summary in {result.output_dir}/ (model.xml, model_int8.xml, summary.md)")
     return 0
 
