@@ -36,6 +36,8 @@ def test_json_output_with_images_and_benchmark_app(exported_ir, few_images, caps
     ba = data["benchmark_app"]
     assert ba["benchmark_app_count"] == 2
     assert ba["ratio"] == pytest.approx(data["latency"]["median_ms"] / ba["benchmark_app_median_ms"])
+    assert ba["attnseg_rerun_median_ms"] > 0 and ba["verdict"] in ("agree", "disagree", "inconclusive")
+    assert ba["drift"] == pytest.approx(ba["attnseg_rerun_median_ms"] / data["latency"]["median_ms"])
 
 
 @pytest.mark.parametrize("argv, message", [

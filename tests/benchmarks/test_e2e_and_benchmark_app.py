@@ -59,5 +59,27 @@ def test_vs_benchmark_app_reports_both_medians(bare_ir):
     assert cmp.benchmark_app_count == 3
     assert cmp.benchmark_app_median_ms > 0 and cmp.benchmark_app_throughput_fps > 0
     assert cmp.ratio == pytest.approx(2.0 / cmp.benchmark_app_median_ms)
-    assert cmp.agree == (abs(cmp.ratio - 1) <= 0.1)
+    assert cmp.agree == (abs(cmp.ratio - 1) <= 0.1) == (cmp.verdict == "agree")
     assert "-niter" in cmp.command and "latency" in cmp.command
+    assert cmp.attnseg_rerun_median_ms is None and cmp.drift is None
+
+
+def test_vs_benchmark_app_rerun_separates_drift_from_disagreement(bare_ir):
+    cfg = BenchmarkConfig(bare_ir, hint="latency", niter=3).resolved()
+    cmp = compare_with_benchmark_app(cfg, attnseg_median_ms=2.0, tolerance=0.1, rerun=lambda: 3.0)
+    assert cmp.attnseg_rerun_median_ms == 3.0 and cmp.drift == pytest.approx(1.5)
+    assert cmp.to_dict()["drift"] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("ratio, drift, rerun_ratio, expected", [
+    (1.05, None, None, "agree"),
+    (0.80, None, None, "disagree"),
+    (0.80, 1.5, 1.20, "agree"),          # benchmark_app lies between our two runs
+    (0.80, 1.2, 0.96, "agree"),          # our rerun is within the tolerance
+    (0.50, 1.5, 0.75, "inconclusive"),   # we drifted by 50 %: the machine changed speed
+    (0.50, 1.05, 0.52, "disagree"),      # stable machine, still 2x apart
+])
+def test_verdict(ratio, drift, rerun_ratio, expected):
+    from attnseg.benchmarks.benchmark_app import verdict
+
+    assert verdict(ratio, 0.1, drift, rerun_ratio) == expected

@@ -114,7 +114,9 @@ def report_rows(result: BenchmarkResult, report_folder: str | None = None,
             ("benchmark_app latency (ms)", _f2(ba.benchmark_app_median_ms)),
             ("benchmark_app throughput", _f2(ba.benchmark_app_throughput_fps)),
             ("attnseg / benchmark_app latency ratio", f"{ba.ratio:.3f}"),
+            ("attnseg latency after benchmark_app (ms)", _f2(ba.attnseg_rerun_median_ms)),
             ("agrees within tolerance", str(ba.agree)),
+            ("benchmark_app check", ba.verdict),
         ]
     m = result.machine
     machine = [

@@ -60,9 +60,18 @@ class BenchmarkAppComparison:
     tolerance: float
     agree: bool
     report_folder: str = ""
+    attnseg_rerun_median_ms: float | None = None  # ours again, right after benchmark_app
+    verdict: str = ""  # agree | disagree | inconclusive (the machine's speed drifted between runs)
+
+    @property
+    def drift(self) -> float | None:
+        """Our rerun / our first run: how much the machine's speed changed meanwhile."""
+        if self.attnseg_rerun_median_ms is None or self.attnseg_median_ms <= 0:
+            return None
+        return self.attnseg_rerun_median_ms / self.attnseg_median_ms
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "drift": self.drift}
 
 
 @dataclass
