@@ -83,3 +83,19 @@ def test_verdict(ratio, drift, rerun_ratio, expected):
     from attnseg.benchmarks.benchmark_app import verdict
 
     assert verdict(ratio, 0.1, drift, rerun_ratio) == expected
+
+
+def test_console_says_which_verdict():
+    from attnseg.benchmarks.report import format_benchmark_app
+    from attnseg.benchmarks.result import BenchmarkAppComparison
+
+    def text(ratio, rerun, verdict):
+        ba = BenchmarkAppComparison(["benchmark_app"], 100.0, 100.0, 10.0, 5, 100.0 * ratio, ratio, 0.1,
+                                    verdict == "agree", attnseg_rerun_median_ms=rerun, verdict=verdict)
+        return "\n".join(format_benchmark_app(ba))
+
+    assert "agree (within 10%)" in text(1.05, None, "agree")
+    assert "agree with our rerun (ratio 1.050)" in text(1.5, 105.0, "agree")
+    assert "(after benchmark_app)" in text(1.5, 105.0, "agree")
+    assert "INCONCLUSIVE" in text(2.0, 300.0, "inconclusive")
+    assert "DISAGREE by more than 10%" in text(2.0, 205.0, "disagree")
