@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [str(ir), "-hint", hint, "-niter", str(args.niter), "--vs-benchmark-app", "-q",
                "--report-folder", str(folder)]
         print(f"\n$ seg-benchmark {' '.join(cmd)}", flush=True)
-        rc = seg_benchmark(cmd)
+        # a fresh process: its peak-memory figure is the IR's, not this script's torch models
+        rc = subprocess.run([sys.executable, "-m", "attnseg.cli.benchmark", *cmd], check=False).returncode
         if rc:
             return rc
     return 0
