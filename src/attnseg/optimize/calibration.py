@@ -141,6 +141,9 @@ def find_calibration(calibration: Any, split: str | Path | None = None, split_na
                         "(--calibration kvasir:/data/kvasir-seg --split splits/kvasir-seg.json --split-name train).")
     warnings: list[str] = []
     images, source, split_label = _candidates(calibration, split, split_name, warnings)
+    if split is not None and split_name.strip().lower() == "test":
+        warnings.append("Calibrating on the test split: test figures of the quantized model will be optimistic. "
+                        "Calibrate on train (or val) and keep test for measuring.")
     return Candidates(images=images, source=source, split=split_label, warnings=warnings)
 
 
