@@ -1,7 +1,8 @@
-"""Training step time on the CPU: fp32 eager vs bf16 autocast + channels_last (oneDNN).
+"""Training step time on the CPU: fp32 eager vs channels_last vs bf16 autocast + channels_last (oneDNN).
 
-Same model init, same batches, same seed: the two paths are timed in alternating blocks so
-drift hits both alike, and their loss curves are written side by side.
+Same model init, same batches, same seed: the paths are timed in alternating blocks so drift
+hits all alike, and their loss curves are written side by side. The report also says which
+precision ``--precision auto`` picks on this CPU (and what its one-step probe measured).
 
     python benchmarks/train_step.py --out benchmark-results/train_step   # AttU_Net w32, b4, 256x256, 50 steps
 """
@@ -18,14 +19,17 @@ import torch
 
 from attnseg.benchmarks import machine_info
 from attnseg.models import create_model
-from attnseg.train.acceleration import autocast, plan_acceleration, prepare_model, to_input
+from attnseg.train.acceleration import autocast, cpu_flags, plan_acceleration, prepare_model, to_input
 from attnseg.train.losses import SegmentationLoss
 
+#: name -> (precision, channels_last)
+PATHS = {"fp32": ("fp32", False), "fp32+channels_last": ("fp32", True), "bf16+channels_last": ("bf16", True)}
 
-def make_runner(precision: str, width: int, seed: int):
+
+def make_runner(precision: str, channels_last: bool, width: int, seed: int):
     torch.manual_seed(seed)
     model = create_model("AttU_Net", base_width=width)
-    plan = plan_acceleration(precision, channels_last=precision == "bf16")
+    plan = plan_acceleration(precision, channels_last=channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model, opt = prepare_model(model, opt, plan)
     return model, opt, plan
@@ -45,7 +49,7 @@ def main() -> None:
     batches = [(torch.randn(args.batch, 3, args.size, args.size, generator=g),
                 (torch.rand(args.batch, args.size, args.size, generator=g) > 0.7).long()) for _ in range(args.steps)]
     loss_fn = SegmentationLoss(1)
-    runners = {p: make_runner(p, args.width, 0) for p in ("fp32", "bf16")}
+    runners = {name: make_runner(prec, cl, args.width, 0) for name, (prec, cl) in PATHS.items()}
     times: dict[str, list[float]] = {p: [] for p in runners}
     losses: dict[str, list[float]] = {p: [] for p in runners}
     for start in range(0, args.steps, args.block):
@@ -63,19 +67,32 @@ def main() -> None:
                 losses[p].append(float(loss.detach()))
     skip = min(2, args.steps - 1)  # first steps create oneDNN primitives
     med = {p: statistics.median(v[skip:]) for p, v in times.items()}
+    torch.manual_seed(0)
+    auto = plan_acceleration("auto", model=create_model("AttU_Net", base_width=args.width),
+                             input_shape=(args.batch, 3, args.size, args.size))
+    flags = cpu_flags()
     report = {
         "model": f"AttU_Net base_width {args.width}", "batch": args.batch, "size": args.size, "steps": args.steps,
-        "median_step_s": med, "speedup_bf16_channels_last": med["fp32"] / med["bf16"],
+        "median_step_s": med, "speedup_vs_fp32_eager": {p: med["fp32"] / m for p, m in med.items()},
         "final_loss": {p: statistics.mean(v[-5:]) for p, v in losses.items()},
-        "max_abs_loss_gap": max(abs(a - b) for a, b in zip(losses["fp32"], losses["bf16"])),
+        "max_abs_loss_gap_vs_fp32": {p: max(abs(a - b) for a, b in zip(losses["fp32"], v)) for p, v in losses.items()},
+        "auto_choice": {"precision": auto.precision, "reason": auto.precision_reason, "probe_ms": auto.auto_probe_ms},
+        "cpu_bf16_flags": sorted(f for f in flags if "bf16" in f or f.startswith("amx")),
         "losses": losses, "step_times_s": times, "machine": machine_info().to_dict(),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_step.json").write_text(json.dumps(report, indent=2, default=str))
-    print(f"median step: fp32 {med['fp32']:.3f} s, bf16+channels_last {med['bf16']:.3f} s, "
-          f"speedup {report['speedup_bf16_channels_last']:.2f}x; final loss fp32 {report['final_loss']['fp32']:.4f} "
-          f"bf16 {report['final_loss']['bf16']:.4f}")
+    rows = [f"| {p} | {med[p]:.3f} | {report['speedup_vs_fp32_eager'][p]:.2f}x | {report['final_loss'][p]:.4f} | "
+            f"{report['max_abs_loss_gap_vs_fp32'][p]:.4f} |" for p in runners]
+    md = "\n".join([
+        f"# Training step, {report['model']}, batch {args.batch}, {args.size}x{args.size}, {args.steps} steps",
+        "", f"CPU bf16 flags: {', '.join(report['cpu_bf16_flags']) or 'none'}; "
+        f"`--precision auto` picks **{auto.precision}** ({auto.precision_reason}).", "",
+        "| path | median step (s) | speedup vs fp32 eager | mean loss, last 5 steps | max loss gap vs fp32 |",
+        "| --- | ---: | ---: | ---: | ---: |", *rows, ""])
+    (out / "train_step.md").write_text(md)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,32 @@ def test_auto_precision_follows_native_bf16(monkeypatch):
         acceleration.resolve_precision("int4")
 
 
+def test_auto_measures_bf16_where_flags_cannot_tell(monkeypatch):
+    from attnseg.models import create_model
+
+    model = create_model("AttU_Net", base_width=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    plan = acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32))
+    probe = plan.auto_probe_ms
+    assert set(probe) == {"fp32", "bf16"} and all(v > 0 for v in probe.values())
+    expected = "bf16" if probe["fp32"] / probe["bf16"] >= acceleration.PROBE_MIN_SPEEDUP else "fp32"
+    assert plan.precision == expected and "measured" in plan.precision_reason
+    # The probe runs on a copy with its own generator: weights, BN stats and the global RNG are untouched.
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state())
+    assert "auto_probe_ms" in plan.to_dict()
+
+    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
+    amx = acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32))
+    assert amx.precision == "bf16" and amx.auto_probe_ms is None and "AMX" in amx.precision_reason
+    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32)).precision == "fp32"
+    forced = acceleration.plan_acceleration("bf16", model=model, input_shape=(2, 3, 32, 32))
+    assert forced.precision == "bf16" and forced.precision_reason == "requested" and forced.auto_probe_ms is None
+
+
 def test_ipex_is_optional():
     # Not installed here: must say so, never raise.
     assert acceleration.ipex_status() in ("not installed", "ok") or acceleration.ipex_status().startswith("skipped")

@@ -39,6 +39,7 @@ def test_checkpoint_carries_the_full_contract(run):
     assert 0.0 <= info.metrics["dice"] <= 1.0
     assert info.trained_with["precision"] in ("fp32", "bf16") and "channels_last" in info.trained_with
     assert info.trained_with["ipex"]  # which path ran is recorded
+    assert info.trained_with["precision_reason"]  # and why that precision
 
 
 def test_resume_continues_from_last_epoch(run, tiny_kvasir):

@@ -162,8 +162,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     num_classes = 1 if task == "binary" else len(info.classes)
     metric_name = "dice" if task == "binary" else "miou"
 
-    plan = plan_acceleration(cfg.precision, cfg.channels_last, cfg.compile, cfg.threads)
-    log.info("Acceleration: %s", plan.to_dict())
     start_epoch, history, best = 0, [], -math.inf
     kwargs = dict(cfg.arch_kwargs)
     if cfg.resume:
@@ -177,6 +175,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = _build_model(cfg, info, num_classes, kwargs)
         state = {}
     model.train()
+    plan = plan_acceleration(cfg.precision, cfg.channels_last, cfg.compile, cfg.threads, model=model,
+                             input_shape=(cfg.batch_size, model.in_channels, *cfg.input_size))
+    log.info("Acceleration: %s", plan.to_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if state.get("optimizer"):
         optimizer.load_state_dict(state["optimizer"])
