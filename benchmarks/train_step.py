@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from attnseg.benchmarks import machine_info
+from attnseg.cpu_features import cpu_flags
 from attnseg.models import create_model
-from attnseg.train.acceleration import autocast, cpu_flags, plan_acceleration, prepare_model, to_input
+from attnseg.train.acceleration import autocast, plan_acceleration, prepare_model, to_input
 from attnseg.train.losses import SegmentationLoss
 
 #: name -> (precision, channels_last)
@@ -87,8 +88,8 @@ def main() -> None:
             f"{report['max_abs_loss_gap_vs_fp32'][p]:.4f} |" for p in runners]
     md = "\n".join([
         f"# Training step, {report['model']}, batch {args.batch}, {args.size}x{args.size}, {args.steps} steps",
-        "", f"CPU bf16 flags: {', '.join(report['cpu_bf16_flags']) or 'none'}; "
-        f"`--precision auto` picks **{auto.precision}** ({auto.precision_reason}).", "",
+        "", (f"CPU bf16 flags: {', '.join(report['cpu_bf16_flags']) or 'none'}; "
+             f"`--precision auto` picks **{auto.precision}** ({auto.precision_reason})."), "",
         "| path | median step (s) | speedup vs fp32 eager | mean loss, last 5 steps | max loss gap vs fp32 |",
         "| --- | ---: | ---: | ---: | ---: |", *rows, ""])
     (out / "train_step.md").write_text(md)

@@ -48,11 +48,13 @@ class MainJobResult:
     samples: int
     device: str
     timings: dict[str, float] = field(default_factory=dict)
+    #: OpenVINO's floating-point precision for both IRs (the runtime's ``auto`` choice).
+    inference_precision: str = "device default"
 
     def to_dict(self) -> dict[str, Any]:
         return {"output_dir": str(self.output_dir), "fp32_xml": str(self.fp32_xml), "int8_xml": str(self.int8_xml),
                 "parity": self.parity, "samples": self.samples, "device": self.device, "timings": self.timings,
-                "backends": [asdict(r) for r in self.rows]}
+                "inference_precision": self.inference_precision, "backends": [asdict(r) for r in self.rows]}
 
 
 def default_output_dir() -> Path:
@@ -87,12 +89,21 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
     timings["quantize_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    rows = _compare(checkpoint, exported.xml_path, int8.output_xml, samples, device, niter)
+    precision = _runtime_precision(device)
+    rows = _compare(checkpoint, exported.xml_path, int8.output_xml, samples, device, niter, precision)
     timings["compare_s"] = time.perf_counter() - t0
     parity = exported.parity.to_dict() if exported.parity is not None and hasattr(exported.parity, "to_dict") else {}
-    result = MainJobResult(out, exported.xml_path, int8.output_xml, parity, rows, len(images), device, timings)
+    result = MainJobResult(out, exported.xml_path, int8.output_xml, parity, rows, len(images), device, timings,
+                           precision or "device default")
     _write_summary(result)
     return result
+
+
+def _runtime_precision(device: str) -> str | None:
+    """The INFERENCE_PRECISION_HINT the runtime's ``auto`` sets on ``device`` (None: device default)."""
+    from attnseg.runtime.segmenter import precision_config
+
+    return precision_config(device, "auto").get("INFERENCE_PRECISION_HINT")
 
 
 def _dice_openvino(xml: Path, pairs, device: str) -> float:
@@ -132,7 +143,7 @@ def _torch_latency(model, info, niter: int) -> list[float]:
 
 
 def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, device: str,
-             niter: int) -> list[BackendFigures]:
+             niter: int, precision: str | None) -> list[BackendFigures]:
     from attnseg.benchmarks import LatencyStats, benchmark_openvino
     from attnseg.data import folder_pairs, load_pair
     from attnseg.models import load_checkpoint
@@ -147,7 +158,8 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
     for _ in range(2):
         lat["PyTorch FP32 (eager)"] += _torch_latency(model, info, max(1, niter // 2))
         for name, xml in (("OpenVINO FP32", fp32_xml), ("OpenVINO INT8", int8_xml)):
-            r = benchmark_openvino(xml, device=device, hint="latency", api="sync", niter=max(1, niter // 2))
+            r = benchmark_openvino(xml, device=device, hint="latency", api="sync", niter=max(1, niter // 2),
+                                   infer_precision=precision)
             lat[name] += list(r.latencies_ms)
     rows = []
     for name, values in lat.items():
@@ -160,8 +172,8 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
 def format_table(result: MainJobResult) -> str:
     """The comparison as a benchmark_app-style block per backend plus one summary table."""
     base = next((r for r in result.rows if r.backend == "OpenVINO FP32"), result.rows[0])
-    lines = [f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device} "
-             "(device default inference precision: bf16 on CPUs with bf16 units)",
+    lines = [f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device}; "
+             f"OpenVINO inference precision: {result.inference_precision} (the runtime's auto choice)",
              f"{'backend':<22}{'Dice':>8}{'Median ms':>11}{'Average ms':>12}{'Min ms':>9}{'Max ms':>9}"
              f"{'FPS':>8}{'vs FP32 IR':>12}"]
     for r in result.rows:

@@ -108,3 +108,20 @@ def test_parse_backends():
                                                                           BackendName.TORCH_FP32]
     with pytest.raises(BenchmarkError, match="selects no backend"):
         parse_backends(",")
+
+
+def test_bf16_note_quotes_the_measured_ratio():
+    from attnseg.benchmarks import LatencyStats
+    from attnseg.benchmarks.compare.result import BackendResult
+    from attnseg.benchmarks.compare.runner import _bf16_note
+
+    def row(name, ms):
+        return BackendResult(name=name, label=name, latency=LatencyStats.from_samples([ms, ms]))
+
+    rows = [row("openvino_fp32", 700.0), row("openvino_fp32_f32", 350.0)]
+    assert _bf16_note(["avx2", "avx512f"], rows) is None
+    no_amx = _bf16_note(["avx512_bf16"], rows)
+    assert "f32 is 2.00x faster" in no_amx and "Without AMX" in no_amx
+    amx = _bf16_note(["avx512_bf16", "amx_bf16"], [row("openvino_fp32", 100.0), row("openvino_fp32_f32", 250.0)])
+    assert "the bf16 default is 2.50x faster" in amx and "Without AMX" not in amx
+    assert "Measured" not in _bf16_note(["avx512_bf16"], rows[:1])  # nothing to compare against

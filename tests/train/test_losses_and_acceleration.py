@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from attnseg import cpu_features
 from attnseg.errors import ModelConfigError
 from attnseg.train import acceleration
 from attnseg.train.losses import SegmentationLoss, soft_dice_loss_binary, soft_dice_loss_multiclass
@@ -30,9 +31,9 @@ def test_segmentation_loss_picks_bce_for_one_output_and_ce_otherwise():
 
 
 def test_auto_precision_follows_native_bf16(monkeypatch):
-    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     assert acceleration.resolve_precision("auto") is acceleration.Precision.BF16
-    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2"}))
     assert acceleration.resolve_precision("auto") is acceleration.Precision.FP32
     assert acceleration.resolve_precision("bf16") is acceleration.Precision.BF16
     with pytest.raises(ModelConfigError, match="use auto, fp32 or bf16"):
@@ -45,7 +46,7 @@ def test_auto_measures_bf16_where_flags_cannot_tell(monkeypatch):
     model = create_model("AttU_Net", base_width=4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     plan = acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32))
     probe = plan.auto_probe_ms
     assert set(probe) == {"fp32", "bf16"} and all(v > 0 for v in probe.values())
@@ -56,10 +57,10 @@ def test_auto_measures_bf16_where_flags_cannot_tell(monkeypatch):
     assert torch.equal(rng, torch.get_rng_state())
     assert "auto_probe_ms" in plan.to_dict()
 
-    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
     amx = acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32))
     assert amx.precision == "bf16" and amx.auto_probe_ms is None and "AMX" in amx.precision_reason
-    monkeypatch.setattr(acceleration, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2"}))
     assert acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32)).precision == "fp32"
     forced = acceleration.plan_acceleration("bf16", model=model, input_shape=(2, 3, 32, 32))
     assert forced.precision == "bf16" and forced.precision_reason == "requested" and forced.auto_probe_ms is None

@@ -44,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-streams", type=int, default=None, help="override the device's stream count")
     p.add_argument("--max-in-flight", type=int, default=None,
                    help="requests running at once (default: the device's optimal number)")
-    p.add_argument("--infer-precision", choices=("f32", "bf16", "f16"), default=None,
-                   help="compute precision (default: the device's; CPUs with bf16 units use bf16, "
-                        "f32 matches PyTorch most closely)")
+    p.add_argument("--infer-precision", choices=("auto", "default", "f32", "bf16", "f16"), default="auto",
+                   help="compute precision (default auto: f32 on CPUs with avx512_bf16 but no AMX, where "
+                        "OpenVINO's bf16 default is slower; the device's own choice elsewhere)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="OpenVINO model cache folder (faster start-up on GPU/NPU)")
     p.add_argument("--attention-maps", action="store_true",
@@ -73,9 +73,8 @@ def _run(args: argparse.Namespace) -> int:
         raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
     source = open_source(args.input, args.max_frames)
     hint = args.hint or ("throughput" if source.kind in ("folder", "video") else "latency")
-    config = {"INFERENCE_PRECISION_HINT": args.infer_precision} if args.infer_precision else None
     seg = Segmenter(args.model, device=args.device, hint=hint, num_streams=args.num_streams,
-                    cache_dir=args.cache_dir, config=config)
+                    cache_dir=args.cache_dir, inference_precision=args.infer_precision)
     if args.attention_maps and not seg.attention_names:
         raise InputFileError(
             f"{seg.model_path.name} has no attention outputs; re-export it with attention maps "

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
+from attnseg.cpu_features import preferred_cpu_inference_precision
 from attnseg.devices import validate_device
 from attnseg.errors import AttnsegError, DeviceError, InputFileError, ModelConfigError
 from attnseg.metadata import ModelMetadata, metadata_json_path, read_rt_info
@@ -64,7 +65,12 @@ class Segmenter:
         num_streams: int | None = None,
         cache_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
+        inference_precision: str | None = "auto",
     ) -> None:
+        """``inference_precision``: ``auto`` (f32 on CPUs whose bf16 default is the slower path,
+        i.e. avx512_bf16 without AMX; the device default elsewhere), ``default`` (always the
+        device's own choice), or ``f32`` / ``bf16`` / ``f16``. An ``INFERENCE_PRECISION_HINT`` in
+        ``config`` wins."""
         self._hint = Hint.parse(hint)
         self._path = resolve_model_path(model_path)
         core = ov.Core()
@@ -76,7 +82,8 @@ class Segmenter:
                 f"{self._path.name} is a {self._meta.task} model ({self._meta.arch}); the Segmenter runs "
                 "image segmentation models (binary or multiclass) only."
             )
-        props = compile_config(self._hint, num_streams, cache_dir, config)
+        props = {**precision_config(self._device, inference_precision),
+                 **compile_config(self._hint, num_streams, cache_dir, config)}
         try:
             self._compiled = core.compile_model(model, self._device, props)
         except RuntimeError as exc:
@@ -122,6 +129,14 @@ class Segmenter:
     def attention_names(self) -> list[str]:
         """Attention maps every result carries (e.g. ``['Att5', 'Att4', 'Att3', 'Att2']``)."""
         return list(self._att_names)
+
+    @property
+    def inference_precision(self) -> str:
+        """The precision the device computes floating-point layers in (e.g. ``f32``, ``bf16``)."""
+        try:
+            return str(self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
+        except RuntimeError:
+            return "unknown"
 
     @property
     def num_requests(self) -> int:
@@ -330,6 +345,23 @@ def _read_metadata(model: ov.Model, path: Path) -> ModelMetadata:
     )
 
 
+INFERENCE_PRECISIONS = ("auto", "default", "f32", "bf16", "f16")
+
+
+def precision_config(device: str, inference_precision: str | None) -> dict[str, Any]:
+    """``INFERENCE_PRECISION_HINT`` for ``device`` from the user's choice (see ``Segmenter``)."""
+    choice = "default" if inference_precision is None else str(inference_precision).strip().lower()
+    if choice not in INFERENCE_PRECISIONS:
+        raise DeviceError(f"Unknown inference precision {inference_precision!r}; use one of "
+                          f"{', '.join(INFERENCE_PRECISIONS)}.")
+    if choice == "auto":
+        preferred = preferred_cpu_inference_precision() if device == "CPU" else None
+        return {"INFERENCE_PRECISION_HINT": preferred} if preferred else {}
+    if choice == "default":
+        return {}
+    return {"INFERENCE_PRECISION_HINT": choice}
+
+
 def compile_config(hint: Hint, num_streams: int | None, cache_dir: str | Path | None,
                    config: Mapping[str, Any] | None) -> dict[str, Any]:
     """OpenVINO properties for ``compile_model``; ``config`` entries win."""
@@ -416,4 +448,5 @@ def _first_line(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 
-__all__ = ["AttnsegError", "Hint", "Segmenter", "compile_config", "resolve_model_path"]
+__all__ = ["INFERENCE_PRECISIONS", "AttnsegError", "Hint", "Segmenter", "compile_config", "precision_config",
+           "resolve_model_path"]

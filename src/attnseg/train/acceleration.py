@@ -12,17 +12,16 @@ only when installed *and* built for the installed torch, never required.
 from __future__ import annotations
 
 import enum
-import functools
 import importlib.metadata
 import importlib.util
 import logging
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from attnseg.cpu_features import has_amx_bf16, has_native_bf16
 from attnseg.errors import ModelConfigError
 
 log = logging.getLogger(__name__)
@@ -32,27 +31,6 @@ class Precision(str, enum.Enum):
     AUTO = "auto"
     FP32 = "fp32"
     BF16 = "bf16"
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags from /proc/cpuinfo (empty where unavailable)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def has_native_bf16() -> bool:
-    flags = cpu_flags()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def has_amx_bf16() -> bool:
-    return "amx_bf16" in cpu_flags()
 
 
 def resolve_precision(requested: str | Precision) -> Precision:

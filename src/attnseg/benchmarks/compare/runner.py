@@ -220,10 +220,9 @@ def compare_backends(
                              "representative, its accuracy is not.")
         if compile is False and BackendName.TORCH_COMPILE not in names:
             notes.append("torch.compile not measured (add --compile).")
-        cpu_bf16 = any(f in machine.cpu_flags for f in ("avx512_bf16", "amx_bf16"))
-        if cpu_bf16:
-            notes.append("This CPU runs bf16 natively: OpenVINO executes FP32/FP16 IRs in bf16 by default "
-                         "(see 'compute'); 'OpenVINO FP32 IR, f32 execution' forces f32.")
+        note = _bf16_note(machine.cpu_flags, results)
+        if note:
+            notes.append(note)
         result = CompareResult(
             checkpoint=str(checkpoint), arch=info.arch, arch_kwargs=dict(info.arch_kwargs),
             input_shape=list(x.shape), task=info.task, rounds=rounds, iters_per_round=iters, warmup=warmup,
@@ -236,3 +235,21 @@ def compare_backends(
         write_compare_reports(result, tmp)
     return result
 
+
+
+def _bf16_note(cpu_flags: list[str], results: list) -> str | None:
+    """Explain the 'compute' column on bf16 CPUs, with the measured f32 / bf16-default ratio."""
+    if not any(f in cpu_flags for f in ("avx512_bf16", "amx_bf16")):
+        return None
+    note = ("This CPU has bf16: OpenVINO computes FP32/FP16 IRs in bf16 by default (see 'compute'); "
+            "'OpenVINO FP32 IR, f32 execution' forces f32.")
+    by_name = {r.name: r.latency.median_ms for r in results if r.ok and r.latency.median_ms}
+    default, f32 = by_name.get(BackendName.OPENVINO_FP32.value), by_name.get(BackendName.OPENVINO_FP32_F32.value)
+    if default and f32:
+        faster = "f32" if f32 < default else "the bf16 default"
+        ratio = max(f32, default) / min(f32, default)
+        note += f" Measured here: {faster} is {ratio:.2f}x faster."
+        if "amx_bf16" not in cpu_flags:
+            note += (" Without AMX, bf16 has no compute advantage over f32 FMA: attnseg's runtime computes in f32 "
+                     "on such CPUs (inference_precision='auto').")
+    return note
