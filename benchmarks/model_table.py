@@ -7,9 +7,9 @@ For each checkpoint of an image data set (Kvasir-SEG, CamVid, ...):
    the same numbers as ``seg-eval``);
 2. export to an FP32 IR and NNCF INT8 (calibrated on the train split, never on test) with
    ``quantize``, which also scores both IRs on the test split at model resolution (FP32 at f32);
-3. latency at batch 1, one synchronous request, interleaved rounds: PyTorch eager fp32,
-   the FP32 IR at f32 (the runtime's choice on CPUs without AMX), the FP32 IR at the device
-   default, and the INT8 IR.
+3. latency at batch 1, one synchronous request: PyTorch eager fp32, the FP32 IR at f32 (the
+   runtime's choice on CPUs without AMX), the FP32 IR at the device default, and the INT8 IR,
+   every model and backend timed in one rotation so rows compare as fairly as columns.
 
 HybridSN checkpoints report OA / AA / kappa on their test pixels (scored at the end of
 training and stored in the checkpoint) and the same latencies per 25x25 patch (no INT8:
@@ -60,7 +60,7 @@ def interleaved_medians(runners: dict[str, Any], runs: int, warmup: int = 2) -> 
     for run in runners.values():
         for _ in range(warmup):
             run()
-    names, times = list(runners), {n: [] for n in runners}
+    names, times = list(runners), {n: [] for n in runners}  # keys: any hashable
     for r in range(runs):
         k = r % len(names)
         for name in names[k:] + names[:k]:
@@ -96,18 +96,17 @@ def image_row(ckpt: Path, args, out: Path) -> dict[str, Any]:
     for name, xml, cfg in (("ov_fp32_f32", q.source_xml, {"INFERENCE_PRECISION_HINT": "f32"}),
                            ("ov_fp32_default", q.source_xml, {}), ("ov_int8", q.output_xml, {})):
         runners[name], precisions[name] = ov_runner(xml, cfg, sample)
-    latency = interleaved_medians(runners, args.runs)
     return {
         "checkpoint": str(ckpt), "arch": info.arch, "arch_kwargs": dict(info.arch_kwargs),
         "params": sum(p.numel() for p in model.parameters()), "input_size": [h, w], "task": info.task,
         "metric": metric, "test_images": int(torch_eval.count),
         "pytorch": torch_metric, "ov_fp32": q.accuracy.before, "ov_int8": q.accuracy.after,
         "int8_drop_points": (q.accuracy.before - q.accuracy.after) * 100, "ir_count": q.accuracy.count,
-        "latency_ms": latency, "compute_precision": precisions,
+        "compute_precision": precisions,
         "size_mb": {"fp32": q.size.before_bytes / 1e6, "int8": q.size.after_bytes / 1e6},
         "calibration_images": q.calibration.used if q.calibration else None,
         "timings_s": {"evaluate": round(eval_s, 1), "export_and_quantize": round(quantize_s, 1)},
-    }
+    }, runners
 
 
 def hyperspectral_row(ckpt: Path, args, out: Path) -> dict[str, Any]:
@@ -124,14 +123,13 @@ def hyperspectral_row(ckpt: Path, args, out: Path) -> dict[str, Any]:
     runners, precisions = {"pytorch_fp32": torch_runner(model, x)}, {}
     for name, cfg in (("ov_fp32_f32", {"INFERENCE_PRECISION_HINT": "f32"}), ("ov_fp32_default", {})):
         runners[name], precisions[name] = ov_runner(exported.xml_path, cfg, sample)
-    latency = interleaved_medians(runners, args.runs)
     return {
         "checkpoint": str(ckpt), "arch": info.arch, "arch_kwargs": dict(info.arch_kwargs),
         "params": sum(p.numel() for p in model.parameters()), "task": "hyperspectral", "metric": "oa",
         "pytorch": float(m["oa"]), "aa": float(m["aa"]), "kappa": float(m["kappa"]),
-        "test_pixels": int(m.get("test_pixels", 0)), "latency_ms": latency, "compute_precision": precisions,
+        "test_pixels": int(m.get("test_pixels", 0)), "compute_precision": precisions,
         "parity_max_abs_f32": max((b.max_abs_diff for b in exported.parity.backends if b.enforced), default=None),
-    }
+    }, runners
 
 
 def markdown(rows: list[dict[str, Any]], args) -> str:
@@ -177,18 +175,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for ckpt in args.checkpoints:
-        from attnseg.models import load_checkpoint
+    from attnseg.models import load_checkpoint
 
+    rows, runners = [], {}
+    for i, ckpt in enumerate(args.checkpoints):
         _, info = load_checkpoint(ckpt)
         if info.arch.startswith("HybridSN"):
-            rows.append(hyperspectral_row(ckpt, args, args.out))
+            row, model_runners = hyperspectral_row(ckpt, args, args.out)
         else:
             if not args.data:
                 p.error(f"{ckpt}: image checkpoints need --data")
-            rows.append(image_row(ckpt, args, args.out))
-        print(json.dumps({k: v for k, v in rows[-1].items() if k != "arch_kwargs"}, default=str), flush=True)
+            row, model_runners = image_row(ckpt, args, args.out)
+        rows.append(row)
+        runners.update({(i, name): run for name, run in model_runners.items()})
+        print(json.dumps({k: v for k, v in row.items() if k != "arch_kwargs"}, default=str), flush=True)
+    # Every model and backend in one rotation: cross-row ratios are as fair as within-row ones.
+    latency = interleaved_medians(runners, args.runs)
+    for (i, name), ms in latency.items():
+        rows[i].setdefault("latency_ms", {})[name] = ms
     (args.out / "table.json").write_text(json.dumps({"rows": rows, "loadavg": os.getloadavg()}, indent=2, default=str))
     md = markdown(rows, args)
     (args.out / "table.md").write_text(md)
