@@ -6,7 +6,8 @@ For each checkpoint of an image data set (Kvasir-SEG, CamVid, ...):
 1. PyTorch accuracy on the test split at the images' own resolution (``evaluate_checkpoint``,
    the same numbers as ``seg-eval``);
 2. export to an FP32 IR and NNCF INT8 (calibrated on the train split, never on test) with
-   ``quantize``, which also scores both IRs on the test split at model resolution (FP32 at f32);
+   ``quantize``, which also scores both IRs on the test split the same way (masks at the
+   images' size; FP32 at f32, so it must match PyTorch);
 3. latency at batch 1, one synchronous request: PyTorch eager fp32, the FP32 IR at f32 (the
    runtime's choice on CPUs without AMX), the FP32 IR at the device default, and the INT8 IR,
    every model and backend timed in one rotation so rows compare as fairly as columns.
@@ -139,7 +140,7 @@ def markdown(rows: list[dict[str, Any]], args) -> str:
     lines = [title, ""]
     image = [r for r in rows if r["task"] != "hyperspectral"]
     if image:
-        lines += [("| model | params | test images | metric | PyTorch fp32 (full res) | OV FP32 | OV INT8 | "
+        lines += [("| model | params | test images | metric | PyTorch fp32 | OV FP32 (f32) | OV INT8 | "
                    "INT8 drop (pt) | PyTorch ms | OV FP32 f32 ms | OV FP32 default ms | OV INT8 ms | INT8 MB |"),
                   "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in image:
