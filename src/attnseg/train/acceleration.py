@@ -2,7 +2,7 @@
 
 ``auto`` picks bf16 where it is faster, not merely where it exists: with AMX tiles (amx_bf16) bf16
 is the fast path; with avx512_bf16 alone, VDPBF16PS has the same peak as FP32 FMA and the casts
-around it make bf16 *slower* (measured on a Xeon without AMX: AttU_Net w32 training step 2.20 s
+around it make bf16 *slower* (measured on a Xeon without AMX: AttU_Net w32 training step 2.31 s
 bf16+channels_last vs 1.66 s fp32+channels_last), so there ``auto`` times one forward+backward
 of the real model in each precision and keeps the faster; without native bf16 it is emulated and
 ``auto`` means fp32. intel-extension-for-pytorch is archived upstream: it is used
