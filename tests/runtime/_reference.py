@@ -15,8 +15,14 @@ def direct_logits(xml: Path, fed_bgr: np.ndarray) -> np.ndarray:
     """Main output (C, h, w) of the IR for a BGR image already at the size the model gets."""
     import openvino as ov
 
+    from attnseg.cpu_features import preferred_cpu_inference_precision
+
     meta = ModelMetadata.read_json(Path(xml).with_suffix(".json"))
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    config = {"PERFORMANCE_HINT": "LATENCY"}
+    preferred = preferred_cpu_inference_precision()  # the documented rule of Segmenter's "auto" default
+    if preferred:
+        config["INFERENCE_PRECISION_HINT"] = preferred
+    compiled = ov.Core().compile_model(str(xml), "CPU", config)
     x = fed_bgr[None] if meta.preprocessing_embedded else normalize(fed_bgr, meta.normalization)[None]
     return compiled(np.ascontiguousarray(x))[compiled.output("logits")][0]
 
