@@ -47,3 +47,14 @@ class OptimizationError(AttnsegError):
 
 class BenchmarkError(AttnsegError):
     """Bad benchmark options or a backend that cannot run."""
+
+
+def parse_choice(cls, value, what: str, error: type[AttnsegError]):
+    """``value`` as a member of the str enum ``cls`` (case-insensitive), or ``error`` listing the choices."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(str(value).strip().lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in cls)
+        raise error(f"Unknown {what} {value!r}; choose one of: {choices}.") from None

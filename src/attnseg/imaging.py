@@ -14,11 +14,22 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from attnseg.errors import InputFileError
+from attnseg.errors import InputFileError, ModelConfigError
 from attnseg.metadata import Normalization
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
+
+
+def parse_size(size: Sequence[int]) -> tuple[int, int]:
+    """A user's ``(H, W)`` as two positive ints, or one clear ``ModelConfigError``."""
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ModelConfigError(f"input size must be two integers H W, got {size!r}.") from None
+    if h < 1 or w < 1:
+        raise ModelConfigError(f"input size must be positive, got {h}x{w}.")
+    return h, w
 
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to HxWx3 uint8 BGR, as OpenCV's ``imread`` would for a colour JPEG."""

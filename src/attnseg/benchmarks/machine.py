@@ -63,7 +63,9 @@ class MachineInfo:
 
 
 def _cpuinfo() -> tuple[str, set[str], int | None]:
-    model, flags, cores = platform.processor() or platform.machine(), set(), set()
+    from attnseg.cpu_features import cpu_flags
+
+    model, flags, cores = platform.processor() or platform.machine(), set(cpu_flags()), set()
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -74,8 +76,6 @@ def _cpuinfo() -> tuple[str, set[str], int | None]:
         key, value = key.strip(), value.strip()
         if key == "model name":
             model = value
-        elif key == "flags" and not flags:
-            flags = set(value.split())
         elif key == "physical id":
             phys = value
         elif key == "core id":

@@ -23,6 +23,7 @@ from attnseg.export.options import (
     Precision,
     parse_enum,
 )
+from attnseg.imaging import parse_size
 from attnseg.metadata import ModelMetadata, Normalization, metadata_json_path, write_rt_info
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def export(
     prec = parse_enum(Precision, precision, "precision")
     kind = parse_enum(OutputKind, output, "output")
     batch = _check_batch(batch)
-    size = _check_size(input_size) if input_size is not None else None
+    size = parse_size(input_size) if input_size is not None else None
     out_dir = Path(output_dir)
     _check_output_dir(out_dir, force)
     core, device = _prepare_device(device, dynamic, cache_dir)
@@ -222,16 +223,6 @@ def _check_batch(batch: Any) -> int:
     if b < 1 or b != batch:
         raise ModelConfigError(f"batch must be a positive integer, got {batch!r}.")
     return b
-
-
-def _check_size(size: Sequence[int]) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ModelConfigError(f"input size must be two integers H W, got {size!r}.") from None
-    if h < 1 or w < 1:
-        raise ModelConfigError(f"input size must be positive, got {h}x{w}.")
-    return h, w
 
 
 def _check_output_dir(out_dir: Path, force: bool) -> None:

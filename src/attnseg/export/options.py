@@ -7,7 +7,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import ModelConfigError
+from attnseg.errors import ModelConfigError, parse_choice
 from attnseg.metadata import ModelMetadata
 
 #: ONNX opset written by the exporter (OpenVINO, ONNX Runtime and most runtimes read it).
@@ -34,13 +34,7 @@ class OutputKind(str, Enum):
 
 def parse_enum(cls: type[Enum], value: Any, what: str) -> Any:
     """``value`` as a member of ``cls`` or a ``ModelConfigError`` listing the choices."""
-    if isinstance(value, cls):
-        return value
-    try:
-        return cls(str(value).strip().lower())
-    except ValueError:
-        choices = ", ".join(m.value for m in cls)
-        raise ModelConfigError(f"Unknown {what} {value!r}; choose one of: {choices}.") from None
+    return parse_choice(cls, value, what, ModelConfigError)
 
 
 @dataclass

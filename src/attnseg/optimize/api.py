@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from attnseg.errors import InputFileError, ModelConfigError, OptimizationError, OutputExistsError
+from attnseg.imaging import parse_size
 from attnseg.metadata import ModelMetadata, metadata_json_path, write_rt_info
 from attnseg.optimize import source as src
 from attnseg.optimize.calibration import InputFormat, find_calibration, load_calibration
@@ -109,7 +110,7 @@ def quantize(
     types, names = _name_list(ignore_types), _name_list(ignore_names)
     _check_options(prec, calibration, max_drop, validation, subset_size, latency_runs, types, names,
                    ignore_gates, preset, fast_bias_correction)
-    size_override = _check_size(input_size) if input_size is not None else None
+    size_override = parse_size(input_size) if input_size is not None else None
 
     import openvino as ov
 
@@ -181,10 +182,11 @@ class _Job:
         from attnseg.optimize import nncf_run
         from attnseg.optimize.report import write_reports
         from attnseg.optimize.validation import Scorer, choose_metric, load_validation
+        from attnseg.runtime.segmenter import read_ir, read_metadata
 
         t = time.perf_counter()
-        fp32 = src.read_model(self.core, xml)
-        meta = src.read_metadata(fp32, xml)
+        fp32 = read_ir(self.core, xml)
+        meta = read_metadata(fp32, xml)
         src.check_image_model(meta, xml)
         warnings: list[str] = []
         self._check_precision(fp32, meta, xml, warnings)
@@ -255,7 +257,7 @@ class _Job:
 
         ov.save_model(optimized, str(staged_xml), compress_to_fp16=self.prec is OptimizePrecision.FP16)
         out_meta.write_json(metadata_json_path(staged_xml))
-        saved = src.read_model(self.core, staged_xml)
+        saved = read_ir(self.core, staged_xml)
 
         # ---- measure
         accuracy = None
@@ -425,16 +427,6 @@ def _check_options(prec, calibration, max_drop, validation, subset_size, latency
         raise OptimizationError(f"subset_size must be a positive integer, got {subset_size!r}.")
     if int(latency_runs) < 0:
         raise OptimizationError(f"latency_runs must be >= 0, got {latency_runs}.")
-
-
-def _check_size(size: Sequence[int]) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ModelConfigError(f"input size must be two integers H W, got {size!r}.") from None
-    if h < 1 or w < 1:
-        raise ModelConfigError(f"input size must be positive, got {h}x{w}.")
-    return h, w
 
 
 def _model_size(meta: ModelMetadata, override: tuple[int, int] | None, xml: Path) -> tuple[int, int]:

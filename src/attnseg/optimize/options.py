@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from attnseg.errors import OptimizationError
+from attnseg.errors import OptimizationError, parse_choice
 
 
 class OptimizePrecision(str, Enum):
@@ -50,13 +50,7 @@ LATENCY_WARMUP = 3
 
 def parse_enum(cls: type[Enum], value: Any, what: str) -> Any:
     """``value`` as a member of ``cls`` or an ``OptimizationError`` listing the choices."""
-    if isinstance(value, cls):
-        return value
-    try:
-        return cls(str(value).strip().lower())
-    except ValueError:
-        choices = ", ".join(m.value for m in cls)
-        raise OptimizationError(f"Unknown {what} {value!r}; choose one of: {choices}.") from None
+    return parse_choice(cls, value, what, OptimizationError)
 
 
 def output_precision_label(precision: OptimizePrecision, accuracy_control: bool) -> str:

@@ -1,5 +1,6 @@
-"""The model to optimize: an exported IR (or a checkpoint to export first), its metadata, and
-the checks that must pass before minutes of calibration (not already INT8, an image model)."""
+"""The model to optimize: an exported IR (or a checkpoint to export first) and the checks that
+must pass before minutes of calibration (not already INT8, an image model). Reading the IR and
+its metadata is the runtime's job (``attnseg.runtime.segmenter.read_ir`` / ``read_metadata``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from attnseg.errors import InputFileError, OptimizationError
-from attnseg.metadata import ModelMetadata, metadata_json_path, read_rt_info
+from attnseg.metadata import ModelMetadata
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin_pt")
 _QUANTIZED_WEIGHT_TYPES = ("i8", "u8", "i4", "u4", "nf4", "f8e4m3", "f8e5m2")
@@ -26,29 +27,6 @@ def input_kind(path: str | Path) -> str:
     if p.suffix.lower() in CHECKPOINT_SUFFIXES:
         return "checkpoint"
     raise InputFileError(f"{p} is neither an OpenVINO IR (.xml) nor a PyTorch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}).")
-
-
-def read_model(core: Any, xml: Path) -> Any:
-    try:
-        return core.read_model(str(xml))
-    except (RuntimeError, ValueError) as exc:
-        first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-        raise InputFileError(f"{xml} is not a readable OpenVINO IR: {first[:300]}") from None
-
-
-def read_metadata(model: Any, xml: Path) -> ModelMetadata:
-    """rt_info first, then the ``model.json`` twin; an IR without either was not made by attnseg."""
-    try:
-        meta = read_rt_info(model)
-    except (ValueError, TypeError) as exc:
-        raise InputFileError(f"{xml.name}: the attnseg metadata in rt_info is unreadable: {exc}.") from None
-    if meta is not None:
-        return meta
-    twin = metadata_json_path(xml)
-    if twin.is_file():
-        return ModelMetadata.read_json(twin)
-    raise InputFileError(f"{xml} carries no attnseg metadata (rt_info) and {twin.name} is not beside it; "
-                         "export the model with seg-export first.")
 
 
 def op_types(model: Any) -> Counter:

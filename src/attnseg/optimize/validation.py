@@ -21,7 +21,6 @@ from attnseg.metadata import ModelMetadata
 from attnseg.optimize.calibration import InputFormat, is_dataset_spec
 from attnseg.optimize.options import Metric
 
-_BACKGROUND_NAMES = ("background", "_background_", "bg")
 
 
 @dataclass
@@ -127,7 +126,9 @@ class Scorer:
     def _bind(self, compiled: Any) -> tuple[Any, Any]:
         if self._bound is None or self._bound[0] is not compiled:
             port = self._main_port(compiled)
-            self._bound = (compiled, port, self._output_spec(port))
+            from attnseg.runtime.segmenter import output_spec
+
+            self._bound = (compiled, port, output_spec(port, self.meta))
         return self._bound[1], self._bound[2]
 
     def _main_port(self, compiled: Any) -> Any:
@@ -137,26 +138,6 @@ class Scorer:
                 return p
         plain = [p for p in outs if not any(n.startswith("attention_") for n in p.get_names())]
         return plain[0] if plain else outs[0]
-
-    def _output_spec(self, port: Any) -> Any:
-        from attnseg.runtime.postprocess import OutputSpec
-
-        meta = self.meta
-        kind = meta.output if meta.output in ("logits", "probabilities", "mask") else "logits"
-        ps = port.get_partial_shape()
-        channels = None
-        if kind != "mask" and ps.rank.is_static and ps.rank.get_length() == 4 and ps[1].is_static:
-            channels = ps[1].get_length()
-        if channels is None:
-            channels = 1 if meta.task == "binary" else max(1, meta.num_classes)
-        if meta.task == "binary":
-            names = tuple(meta.classes) if len(meta.classes) == 2 else ("background", (meta.classes or ["fg"])[0])
-            background = 0
-        else:
-            names = tuple(meta.classes)
-            background = next((i for i, n in enumerate(names) if n.lower() in _BACKGROUND_NAMES), None)
-        return OutputSpec(kind=kind, channels=channels, threshold=float(meta.threshold), classes=names,
-                          background=background)
 
     def predict(self, compiled: Any, index: int) -> np.ndarray:
         """The class-id mask of validation image ``index`` at its own size."""

@@ -75,8 +75,8 @@ class Segmenter:
         self._path = resolve_model_path(model_path)
         core = ov.Core()
         self._device = validate_device(device, core)
-        model = _read_model(core, self._path)
-        self._meta = _read_metadata(model, self._path)
+        model = read_ir(core, self._path)
+        self._meta = read_metadata(model, self._path)
         if self._meta.task not in ("binary", "multiclass"):
             raise ModelConfigError(
                 f"{self._path.name} is a {self._meta.task} model ({self._meta.arch}); the Segmenter runs "
@@ -263,7 +263,7 @@ class Segmenter:
             att_names.append(name.removeprefix(ATTENTION_PREFIX))
         self._out_indices = [main, *att_idx]
         self._att_names = att_names
-        self._out = _output_spec(outputs[main], meta)
+        self._out = output_spec(outputs[main], meta)
 
 
 class _RequestPool:
@@ -322,14 +322,16 @@ def resolve_model_path(model_path: str | Path) -> Path:
     return path
 
 
-def _read_model(core: ov.Core, path: Path) -> ov.Model:
+def read_ir(core: ov.Core, path: Path) -> ov.Model:
+    """``core.read_model`` with one clear error for files that are not an OpenVINO IR."""
     try:
         return core.read_model(str(path))
     except (RuntimeError, ValueError) as exc:
         raise InputFileError(f"{path} is not a readable OpenVINO IR: {_first_line(exc)}") from None
 
 
-def _read_metadata(model: ov.Model, path: Path) -> ModelMetadata:
+def read_metadata(model: ov.Model, path: Path) -> ModelMetadata:
+    """rt_info first, then the ``model.json`` twin; an IR without either was not made by attnseg."""
     try:
         meta = read_rt_info(model)
     except (ValueError, TypeError) as exc:
@@ -410,7 +412,8 @@ def _input_spec(port: Any, meta: ModelMetadata, path: Path) -> InputSpec:
     )
 
 
-def _output_spec(port: Any, meta: ModelMetadata) -> post.OutputSpec:
+def output_spec(port: Any, meta: ModelMetadata) -> post.OutputSpec:
+    """How to decode the main output ``port``: kind, channels, threshold, class names, background."""
     kind = meta.output if meta.output in ("logits", "probabilities", "mask") else "logits"
     ps = port.get_partial_shape()
     channels = None
@@ -448,5 +451,5 @@ def _first_line(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:300]
 
 
-__all__ = ["INFERENCE_PRECISIONS", "AttnsegError", "Hint", "Segmenter", "compile_config", "precision_config",
-           "resolve_model_path"]
+__all__ = ["INFERENCE_PRECISIONS", "AttnsegError", "Hint", "Segmenter", "compile_config", "output_spec",
+           "precision_config", "read_ir", "read_metadata", "resolve_model_path"]
