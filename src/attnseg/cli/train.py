@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", help="continue from a last.pt of an earlier run")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start from the matching weights of another checkpoint (e.g. a U_Net for an AttU_Net)")
     p.add_argument("--max-train-batches", type=int, help="cap batches per epoch (quick runs)")
     hs = p.add_argument_group("hyperspectral (HybridSN, --data indian-pines:PATH)")
     hs.add_argument("--bands", type=int, default=30, help="PCA components")
@@ -51,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, precision=args.precision,
         channels_last=not args.no_channels_last, compile=args.compile, threads=args.threads,
-        workers=args.workers, seed=args.seed, resume=args.resume, max_train_batches=args.max_train_batches,
+        workers=args.workers, seed=args.seed, resume=args.resume, init_from=args.init_from, max_train_batches=args.max_train_batches,
         show_progress=not (args.quiet or args.json),
     )
     result = train(cfg)

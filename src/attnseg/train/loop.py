@@ -21,6 +21,7 @@ from attnseg.train.acceleration import AccelerationPlan, autocast, plan_accelera
 from attnseg.train.cache import CachedSegmentationDataset
 from attnseg.train.history import write_history
 from attnseg.train.losses import SegmentationLoss
+from attnseg.train.warm_start import initialise_from
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     resume: str | None = None
+    init_from: str | None = None  # copy matching weights of another checkpoint (transfer)
     max_train_batches: int | None = None  # for quick runs and tests
     max_val_samples: int | None = None
     show_progress: bool = True
@@ -153,6 +155,10 @@ def _scalar_metrics(metrics: dict) -> dict[str, float]:
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.arch`` on ``cfg.data``; returns where the best and last checkpoints are."""
+    if cfg.resume and cfg.init_from:
+        raise ModelConfigError("--resume continues a run and --init-from starts one: give one of them.")
+    if cfg.init_from:  # a bad source fails before the run folder is written
+        read_checkpoint_file(cfg.init_from)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     out = Path(cfg.output_dir)
@@ -164,6 +170,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     start_epoch, history, best = 0, [], -math.inf
     kwargs = dict(cfg.arch_kwargs)
+    warm = None
     if cfg.resume:
         model, ck = load_checkpoint(cfg.resume)
         raw = read_checkpoint_file(cfg.resume)
@@ -174,6 +181,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     else:
         model = _build_model(cfg, info, num_classes, kwargs)
         state = {}
+        if cfg.init_from:
+            warm = initialise_from(model, cfg.init_from)
+            log.info("Initialised %d tensors from %s; fresh: %s", warm.copied, cfg.init_from,
+                     ", ".join(warm.to_dict()["init_fresh_modules"]) or "none")
     model.train()
     plan = plan_acceleration(cfg.precision, cfg.channels_last, cfg.compile, cfg.threads, model=model,
                              input_shape=(cfg.batch_size, model.in_channels, *cfg.input_size))
@@ -196,6 +207,11 @@ def train(cfg: TrainConfig) -> TrainResult:
                 threshold=0.5)
     best_path, last_path = out / "best.pt", out / "last.pt"
     trained_with = {**plan.to_dict(), "config": _config_dict(cfg), "split_file": str(split_path)}
+    if warm is not None:
+        trained_with.update(warm.to_dict())
+    elif cfg.resume:  # a resumed warm-started run still says where its weights came from
+        earlier = (raw.get("trained_with") or {})
+        trained_with.update({k: v for k, v in earlier.items() if k.startswith("init_")})
 
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
