@@ -69,8 +69,9 @@ def initialise_from(model: torch.nn.Module, path: str | Path) -> WarmStart:
     if 2 * weights < wanted:
         detail = f"; {len(mismatch)} names match with other shapes (another width?)" if mismatch else ""
         raise CheckpointError(
-            f"Too few weights of {path} fit {type(model).__name__} ({weights} of its {wanted} kernels){detail}. Initialise from a checkpoint of the "
-            "same family and width (e.g. a U_Net for an AttU_Net), or train from scratch."
+            f"Too few weights of {path} fit {type(model).__name__} ({weights} of its {wanted} kernels){detail}. "
+            "Initialise from a checkpoint of the same family and width (e.g. a U_Net for an AttU_Net), "
+            "or train from scratch."
         )
     model.load_state_dict(matched, strict=False)
     fresh = [k for k in target if k not in matched]
