@@ -1,8 +1,9 @@
-"""Ship a trained checkpoint inside the package: fp16-stored weights, test-split metrics, model
-card and ~30 bundled test samples (with masks) for the demo and a quick calibration.
+"""Ship a trained checkpoint inside the package: fp16-stored weights, test-split metrics, the
+model card (written from the checkpoint by tools/model_card.py) and ~30 bundled test samples
+(with masks) for the demo and a quick calibration.
 
     python tools/ship_model.py RUN/best.pt --data kvasir:../shared/data/kvasir-seg \
-        --split splits/kvasir-seg.json --train-command "seg-train ..."
+        --split splits/kvasir-seg.json
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from attnseg.models import load_checkpoint
 from attnseg.models.checkpoint import read_checkpoint_file
 from attnseg.train.evaluate import evaluate_checkpoint
+from model_card import render
 
 ZOO = Path(__file__).resolve().parents[1] / "src" / "attnseg" / "zoo"
 
@@ -28,7 +30,6 @@ def main() -> None:
     ap.add_argument("--split", required=True)
     ap.add_argument("--name", default="kvasir_attunet16.pt")
     ap.add_argument("--samples", type=int, default=30)
-    ap.add_argument("--train-command", default="")
     args = ap.parse_args()
 
     raw = read_checkpoint_file(args.checkpoint)
@@ -54,6 +55,7 @@ def main() -> None:
     for name in sorted(split["test"])[: args.samples]:
         for sub in ("images", "masks"):
             shutil.copy(src / sub / f"{name}.jpg", sample_root / sub / f"{name}.jpg")
+    (ZOO / "MODEL_CARD.md").write_text(render(dest, Path(args.checkpoint).parent), encoding="utf-8")
     print(json.dumps({"shipped": str(dest), "bytes": dest.stat().st_size, "test_metrics": raw["metrics"]}, indent=2))
 
 

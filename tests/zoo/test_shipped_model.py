@@ -37,6 +37,17 @@ def test_model_card_states_data_split_command_metrics_and_licence():
         assert needle in card
 
 
+def test_model_card_quotes_the_shipped_weights_own_figures():
+    """The card is written from the checkpoint (tools/model_card.py): a re-trained model with a
+    stale card fails here."""
+    _, info = load_checkpoint(default_checkpoint())
+    card = model_card()
+    m, val = info.metrics, info.metrics["val_metrics"]
+    assert f"| {m['dice']:.3f} | {m['jaccard']:.3f} | {m['sensitivity']:.3f} | {m['precision']:.3f} |" in card
+    assert f"(epoch {val['epoch']}, val Dice {val['dice']:.3f})" in card
+    assert f"--epochs {info.trained_with['config']['epochs']}" in card
+
+
 @pytest.mark.slow
 def test_main_job_exports_quantizes_scores_and_times(tmp_path, capsys):
     out = tmp_path / "job"
