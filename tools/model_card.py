@@ -81,41 +81,41 @@ def render(shipped: Path, run: Path | None = None) -> str:
     h, w = info.input_size
     mb = shipped.stat().st_size / 1e6
     out = [f"# Model card: `{shipped.name}` (the default model that ships with attnseg)", "", "| | |", "| --- | --- |",
-           f"| Architecture | `{info.arch}` (reference layer names), `base_width={info.arch_kwargs.get('base_width')}`, "
-           f"{info.in_channels} -> {info.arch_kwargs.get('output_ch', 1)} channels, {params:.2f} M parameters |",
-           f"| Task | binary polyp segmentation (class `{info.classes[-1]}`), threshold {raw.get('threshold', 0.5)} "
-           "on the sigmoid |",
-           f"| Input | {h} x {w} RGB, ImageNet mean/std; any image is stretch-resized to {h} x {w} and the mask "
-           "resized back |",
+           (f"| Architecture | `{info.arch}` (reference layer names), `base_width={info.arch_kwargs.get('base_width')}`, "
+           f"{info.in_channels} -> {info.arch_kwargs.get('output_ch', 1)} channels, {params:.2f} M parameters |"),
+           (f"| Task | binary polyp segmentation (class `{info.classes[-1]}`), threshold {raw.get('threshold', 0.5)} "
+           "on the sigmoid |"),
+           (f"| Input | {h} x {w} RGB, ImageNet mean/std; any image is stretch-resized to {h} x {w} and the mask "
+           "resized back |"),
            f"| Storage | {tw.get('storage', 'fp32 weights')} in an attnseg checkpoint, {mb:.1f} MB |",
            "| Data | Kvasir-SEG (Jha et al., MMM 2020): 1000 colonoscopy images with polyp masks |",
-           f"| Split | `{cfg.get('split_file', m.get('split_file'))}`, seed {cfg.get('seed', 0)}: train 800 / val 100 / "
-           "test 100. The test images were never used for training, model selection or INT8 calibration |",
-           f"| Selection | best validation Dice over {cfg.get('epochs')} epochs (epoch {val.get('epoch')}, "
-           f"val Dice {val.get('dice', float('nan')):.3f}) |", ""]
-    out += [f"## Training (CPU, {_precision_text(tw)} through oneDNN, {tw.get('threads')} threads"
-            f"{_epoch_minutes(run) if run else ''})", ""]
+           (f"| Split | `{cfg.get('split_file', m.get('split_file'))}`, seed {cfg.get('seed', 0)}: train 800 / val 100 / "
+           "test 100. The test images were never used for training, model selection or INT8 calibration |"),
+           (f"| Selection | best validation Dice over {cfg.get('epochs')} epochs (epoch {val.get('epoch')}, "
+           f"val Dice {val.get('dice', float('nan')):.3f}) |"), ""]
+    out += [(f"## Training (CPU, {_precision_text(tw)} through oneDNN, {tw.get('threads')} threads"
+            f"{_epoch_minutes(run) if run else ''})"), ""]
     source = tw.get("init_from")
     if source and Path(source).is_file():
         src_tw = read_checkpoint_file(source).get("trained_with", {})
-        out += [f"Warm start: the encoder and decoder ({tw.get('init_copied_tensors')} tensors) come from a "
+        out += [(f"Warm start: the encoder and decoder ({tw.get('init_copied_tensors')} tensors) come from a "
                 f"`{src_tw.get('config', {}).get('arch')}` trained first with the same recipe; the attention gates "
                 f"({', '.join(tw.get('init_fresh_modules', []))}) start fresh. The reference implementation names "
-                "both models' layers alike, so `--init-from` copies every tensor whose name and shape match.", "",
+                "both models' layers alike, so `--init-from` copies every tensor whose name and shape match."), "",
                 "```", train_command(src_tw.get("config", {}), f"runs/{Path(source).parent.name}"),
                 train_command(cfg, f"runs/{Path(cfg.get('output_dir', 'run')).name}"), "```", ""]
     else:
         out += ["```", train_command(cfg, f"runs/{Path(cfg.get('output_dir', 'run')).name}"), "```", ""]
-    out += ["then `python tools/ship_model.py RUN/best.pt --data kvasir:../shared/data/kvasir-seg "
-            "--split splits/kvasir-seg.json` stores the weights in fp16, scores them and writes this card.", "",
-            "AdamW, cosine schedule, BCE + Dice loss, augmentation (rotation, flips, crops, colour jitter). "
-            "Width 16 and 256 x 256 keep an epoch near 100 s on the 2-core CPU the project is developed on.", "",
+    out += [("then `python tools/ship_model.py RUN/best.pt --data kvasir:../shared/data/kvasir-seg "
+            "--split splits/kvasir-seg.json` stores the weights in fp16, scores them and writes this card."), "",
+            ("AdamW, cosine schedule, BCE + Dice loss, augmentation (rotation, flips, crops, colour jitter). "
+            "Width 16 and 256 x 256 keep an epoch near 100 s on the 2-core CPU the project is developed on."), "",
             "## Metrics on the 100 held-out test images (full resolution, weights as shipped)", "",
-            f"`seg-eval src/attnseg/zoo/{shipped.name} --data kvasir:../shared/data/kvasir-seg "
-            "--split splits/kvasir-seg.json`", "",
+            (f"`seg-eval src/attnseg/zoo/{shipped.name} --data kvasir:../shared/data/kvasir-seg "
+            "--split splits/kvasir-seg.json`"), "",
             "| Dice | Jaccard | Sensitivity | Precision |", "| --- | --- | --- | --- |",
             f"| {m['dice']:.3f} | {m['jaccard']:.3f} | {m['sensitivity']:.3f} | {m['precision']:.3f} |", "",
-            "For scale: ResUNet++ reports 0.813 Dice on Kvasir-SEG after far longer training on a GPU. This is a "
-            "demonstration model for the pipeline, not a clinical tool.", "",
+            ("For scale: ResUNet++ reports 0.813 Dice on Kvasir-SEG after far longer training on a GPU. This is a "
+            "demonstration model for the pipeline, not a clinical tool."), "",
             "## Licence of the data", "", LICENCE, ""]
     return "\n".join(out)

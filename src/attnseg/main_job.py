@@ -65,11 +65,10 @@ def default_output_dir() -> Path:
 def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", niter: int = 50,
                  force: bool = False, quiet: bool = False) -> MainJobResult:
     """Export, quantize, score and time the shipped model; see the module docstring."""
+    from attnseg.devices import validate_device
     from attnseg.export import export
     from attnseg.optimize import quantize
     from attnseg.zoo import default_checkpoint, sample_dir
-
-    from attnseg.devices import validate_device
 
     device = validate_device(device)  # before any work: a missing device is one clear message
     out = Path(output_dir) if output_dir else default_output_dir()
@@ -172,10 +171,10 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
 def format_table(result: MainJobResult) -> str:
     """The comparison as a benchmark_app-style block per backend plus one summary table."""
     base = next((r for r in result.rows if r.backend == "OpenVINO FP32"), result.rows[0])
-    lines = [f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device}; "
-             f"OpenVINO inference precision: {result.inference_precision} (the runtime's auto choice)",
-             f"{'backend':<22}{'Dice':>8}{'Median ms':>11}{'Average ms':>12}{'Min ms':>9}{'Max ms':>9}"
-             f"{'FPS':>8}{'vs FP32 IR':>12}"]
+    lines = [(f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device}; "
+             f"OpenVINO inference precision: {result.inference_precision} (the runtime's auto choice)"),
+             (f"{'backend':<22}{'Dice':>8}{'Median ms':>11}{'Average ms':>12}{'Min ms':>9}{'Max ms':>9}"
+             f"{'FPS':>8}{'vs FP32 IR':>12}")]
     for r in result.rows:
         lines.append(f"{r.backend:<22}{r.dice:>8.4f}{r.latency_median_ms:>11.2f}{r.latency_avg_ms:>12.2f}"
                      f"{r.latency_min_ms:>9.2f}{r.latency_max_ms:>9.2f}{r.throughput_fps:>8.1f}"
