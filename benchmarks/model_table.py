@@ -133,6 +133,15 @@ def hyperspectral_row(ckpt: Path, args, out: Path) -> dict[str, Any]:
     }, runners
 
 
+def training_summary(trained_with: dict[str, Any]) -> str:
+    """How a checkpoint was trained, in a few words: epochs, precision, warm start."""
+    cfg = trained_with.get("config", {})
+    text = f"{cfg.get('epochs', '?')} ep, {trained_with.get('precision', '?')}"
+    if trained_with.get("init_from"):
+        text += f", from {Path(trained_with['init_from']).parent.name}"
+    return text
+
+
 def markdown(rows: list[dict[str, Any]], args) -> str:
     load = os.getloadavg()
     title = (f"# Model table ({args.data or 'hyperspectral'}; {args.runs} interleaved runs per latency, "
@@ -140,14 +149,14 @@ def markdown(rows: list[dict[str, Any]], args) -> str:
     lines = [title, ""]
     image = [r for r in rows if r["task"] != "hyperspectral"]
     if image:
-        lines += [("| model | params | test images | metric | PyTorch fp32 | OV FP32 (f32) | OV INT8 | "
+        lines += [("| model | run | training | params | test images | metric | PyTorch fp32 | OV FP32 (f32) | OV INT8 | "
                    "INT8 drop (pt) | PyTorch ms | OV FP32 f32 ms | OV FP32 default ms | OV INT8 ms | INT8 MB |"),
-                  "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in image:
             lat = r["latency_ms"]
             lines.append(
                 f"| {r['arch']} w{r['arch_kwargs'].get('base_width', '?')} {r['input_size'][0]}x{r['input_size'][1]} "
-                f"| {r['params'] / 1e6:.2f} M | {r['test_images']} | {r['metric']} | {r['pytorch']:.4f} "
+                f"| {r.get('run', '')} | {r.get('training', '')} | {r['params'] / 1e6:.2f} M | {r['test_images']} | {r['metric']} | {r['pytorch']:.4f} "
                 f"| {r['ov_fp32']:.4f} | {r['ov_int8']:.4f} | {r['int8_drop_points']:+.2f} | {lat['pytorch_fp32']:.1f} "
                 f"| {lat['ov_fp32_f32']:.1f} | {lat['ov_fp32_default']:.1f} ({r['compute_precision']['ov_fp32_default']}) "
                 f"| {lat['ov_int8']:.1f} | {r['size_mb']['int8']:.2f} |")
@@ -187,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.data:
                 p.error(f"{ckpt}: image checkpoints need --data")
             row, model_runners = image_row(ckpt, args, args.out)
+        row.update(run=ckpt.parent.name, training=training_summary(info.trained_with))
         rows.append(row)
         runners.update({(i, name): run for name, run in model_runners.items()})
         print(json.dumps({k: v for k, v in row.items() if k != "arch_kwargs"}, default=str), flush=True)
