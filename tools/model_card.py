@@ -75,7 +75,9 @@ def render(shipped: Path, run: Path | None = None) -> str:
     raw = read_checkpoint_file(shipped)
     model, info = load_checkpoint(shipped)
     tw, m = info.trained_with, dict(info.metrics)
-    cfg = tw.get("config", {})
+    cfg = {**tw.get("config", {})}
+    if tw.get("init_from"):  # a resumed warm-started run has it in trained_with only
+        cfg["init_from"] = tw["init_from"]
     val = m.get("val_metrics", {})
     params = sum(p.numel() for p in model.parameters()) / 1e6
     h, w = info.input_size
