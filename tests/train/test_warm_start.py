@@ -89,6 +89,11 @@ def test_seg_train_init_from_records_the_source_and_starts_a_new_run(unet_ckpt, 
     first = raw["state_dict"]["Conv1.conv.0.weight"]
     source = _unet().state_dict()["Conv1.conv.0.weight"]
     assert 0 < (first - source).abs().max() < 0.05
+    # a resumed warm-started run keeps saying where its weights came from
+    assert _train(tiny_kvasir, out, "--epochs", "2", "--resume", str(out / "last.pt")) == 0
+    resumed = read_checkpoint_file(out / "last.pt")
+    assert resumed["extra"]["train_state"]["epoch"] == 2
+    assert resumed["trained_with"]["init_from"] == str(unet_ckpt)
 
 
 def test_seg_train_init_from_errors(unet_ckpt, tiny_kvasir, tmp_path, capsys):

@@ -53,7 +53,8 @@ def _run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, precision=args.precision,
         channels_last=not args.no_channels_last, compile=args.compile, threads=args.threads,
-        workers=args.workers, seed=args.seed, resume=args.resume, init_from=args.init_from, max_train_batches=args.max_train_batches,
+        workers=args.workers, seed=args.seed, resume=args.resume, init_from=args.init_from,
+        max_train_batches=args.max_train_batches,
         show_progress=not (args.quiet or args.json),
     )
     result = train(cfg)
