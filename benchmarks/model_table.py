@@ -149,14 +149,15 @@ def markdown(rows: list[dict[str, Any]], args) -> str:
     lines = [title, ""]
     image = [r for r in rows if r["task"] != "hyperspectral"]
     if image:
-        lines += [("| model | run | training | params | test images | metric | PyTorch fp32 | OV FP32 (f32) | OV INT8 | "
-                   "INT8 drop (pt) | PyTorch ms | OV FP32 f32 ms | OV FP32 default ms | OV INT8 ms | INT8 MB |"),
+        lines += [("| model | run | training | params | test images | metric | PyTorch fp32 | OV FP32 (f32) | "
+                   "OV INT8 | INT8 drop (pt) | PyTorch ms | OV FP32 f32 ms | OV FP32 default ms | OV INT8 ms | INT8 MB |"),
                   "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in image:
             lat = r["latency_ms"]
             lines.append(
                 f"| {r['arch']} w{r['arch_kwargs'].get('base_width', '?')} {r['input_size'][0]}x{r['input_size'][1]} "
-                f"| {r.get('run', '')} | {r.get('training', '')} | {r['params'] / 1e6:.2f} M | {r['test_images']} | {r['metric']} | {r['pytorch']:.4f} "
+                f"| {r.get('run', '')} | {r.get('training', '')} | {r['params'] / 1e6:.2f} M | {r['test_images']} "
+                f"| {r['metric']} | {r['pytorch']:.4f} "
                 f"| {r['ov_fp32']:.4f} | {r['ov_int8']:.4f} | {r['int8_drop_points']:+.2f} | {lat['pytorch_fp32']:.1f} "
                 f"| {lat['ov_fp32_f32']:.1f} | {lat['ov_fp32_default']:.1f} ({r['compute_precision']['ov_fp32_default']}) "
                 f"| {lat['ov_int8']:.1f} | {r['size_mb']['int8']:.2f} |")

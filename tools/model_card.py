@@ -7,9 +7,11 @@ command of the run it started from.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from attnseg.data import read_split
 from attnseg.models import load_checkpoint
 from attnseg.models.checkpoint import read_checkpoint_file
 
@@ -59,9 +61,16 @@ def _precision_text(tw: dict[str, Any]) -> str:
     return f"{prec}{cl}"
 
 
-def _epoch_minutes(run: Path) -> str:
-    import json
+REPO = Path(__file__).resolve().parents[1]
 
+
+def _split_counts(split_file: str) -> str:
+    """``train 800 / val 100 / test 100`` from the split file the run trained on."""
+    split = read_split(REPO / split_file)
+    return " / ".join(f"{name} {len(split[name])}" for name in ("train", "val", "test") if name in split)
+
+
+def _epoch_minutes(run: Path) -> str:
     history = run / "history.json"
     if not history.is_file():
         return ""
@@ -72,27 +81,27 @@ def _epoch_minutes(run: Path) -> str:
 
 def render(shipped: Path, run: Path | None = None) -> str:
     """The model card of checkpoint ``shipped``; ``run`` is the run folder it came from (optional)."""
-    raw = read_checkpoint_file(shipped)
     model, info = load_checkpoint(shipped)
     tw, m = info.trained_with, dict(info.metrics)
     cfg = {**tw.get("config", {})}
     if tw.get("init_from"):  # a resumed warm-started run has it in trained_with only
         cfg["init_from"] = tw["init_from"]
     val = m.get("val_metrics", {})
+    split_file = cfg.get("split_file", "splits/kvasir-seg.json")
     params = sum(p.numel() for p in model.parameters()) / 1e6
     h, w = info.input_size
     mb = shipped.stat().st_size / 1e6
     out = [f"# Model card: `{shipped.name}` (the default model that ships with attnseg)", "", "| | |", "| --- | --- |",
            (f"| Architecture | `{info.arch}` (reference layer names), `base_width={info.arch_kwargs.get('base_width')}`, "
            f"{info.in_channels} -> {info.arch_kwargs.get('output_ch', 1)} channels, {params:.2f} M parameters |"),
-           (f"| Task | binary polyp segmentation (class `{info.classes[-1]}`), threshold {raw.get('threshold', 0.5)} "
+           (f"| Task | binary polyp segmentation (class `{info.classes[-1]}`), threshold {info.threshold} "
            "on the sigmoid |"),
            (f"| Input | {h} x {w} RGB, ImageNet mean/std; any image is stretch-resized to {h} x {w} and the mask "
            "resized back |"),
            f"| Storage | {tw.get('storage', 'fp32 weights')} in an attnseg checkpoint, {mb:.1f} MB |",
            "| Data | Kvasir-SEG (Jha et al., MMM 2020): 1000 colonoscopy images with polyp masks |",
-           (f"| Split | `{cfg.get('split_file', m.get('split_file'))}`, seed {cfg.get('seed', 0)}: train 800 / val 100 / "
-           "test 100. The test images were never used for training, model selection or INT8 calibration |"),
+           (f"| Split | `{split_file}`, seed {cfg.get('seed', 0)}: {_split_counts(split_file)}. "
+           "The test images were never used for training, model selection or INT8 calibration |"),
            (f"| Selection | best validation Dice over {cfg.get('epochs')} epochs (epoch {val.get('epoch')}, "
            f"val Dice {val.get('dice', float('nan')):.3f}) |"), ""]
     out += [(f"## Training (CPU, {_precision_text(tw)} through oneDNN, {tw.get('threads')} threads"
@@ -112,7 +121,7 @@ def render(shipped: Path, run: Path | None = None) -> str:
             "--split splits/kvasir-seg.json` stores the weights in fp16, scores them and writes this card."), "",
             ("AdamW, cosine schedule, BCE + Dice loss, augmentation (rotation, flips, crops, colour jitter). "
             "Width 16 and 256 x 256 keep an epoch near 100 s on the 2-core CPU the project is developed on."), "",
-            "## Metrics on the 100 held-out test images (full resolution, weights as shipped)", "",
+            f"## Metrics on the {int(m['count'])} held-out test images (full resolution, weights as shipped)", "",
             (f"`seg-eval src/attnseg/zoo/{shipped.name} --data kvasir:../shared/data/kvasir-seg "
             "--split splits/kvasir-seg.json`"), "",
             "| Dice | Jaccard | Sensitivity | Precision |", "| --- | --- | --- | --- |",

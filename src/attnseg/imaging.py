@@ -20,7 +20,6 @@ from attnseg.metadata import Normalization
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-
 def parse_size(size: Sequence[int]) -> tuple[int, int]:
     """A user's ``(H, W)`` as two positive ints, or one clear ``ModelConfigError``."""
     try:
@@ -30,6 +29,7 @@ def parse_size(size: Sequence[int]) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise ModelConfigError(f"input size must be positive, got {h}x{w}.")
     return h, w
+
 
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to HxWx3 uint8 BGR, as OpenCV's ``imread`` would for a colour JPEG."""

@@ -22,7 +22,6 @@ from attnseg.optimize.calibration import InputFormat, is_dataset_spec
 from attnseg.optimize.options import Metric
 
 
-
 @dataclass
 class ValidationSet:
     inputs: list[np.ndarray]

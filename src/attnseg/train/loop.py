@@ -21,7 +21,7 @@ from attnseg.train.acceleration import AccelerationPlan, autocast, plan_accelera
 from attnseg.train.cache import CachedSegmentationDataset
 from attnseg.train.history import write_history
 from attnseg.train.losses import SegmentationLoss
-from attnseg.train.warm_start import initialise_from
+from attnseg.train.warm_start import initialise_from, read_weights
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Train ``cfg.arch`` on ``cfg.data``; returns where the best and last checkpoints are."""
     if cfg.resume and cfg.init_from:
         raise ModelConfigError("--resume continues a run and --init-from starts one: give one of them.")
-    if cfg.init_from:  # a bad source fails before the run folder is written
-        read_checkpoint_file(cfg.init_from)
+    # read (and fail) before any file of the run is written
+    source_weights = read_weights(cfg.init_from) if cfg.init_from else None
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     out = Path(cfg.output_dir)
@@ -182,7 +182,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = _build_model(cfg, info, num_classes, kwargs)
         state = {}
         if cfg.init_from:
-            warm = initialise_from(model, cfg.init_from)
+            warm = initialise_from(model, cfg.init_from, source_weights)
             log.info("Initialised %d tensors from %s; fresh: %s", warm.copied, cfg.init_from,
                      ", ".join(warm.to_dict()["init_fresh_modules"]) or "none")
     model.train()

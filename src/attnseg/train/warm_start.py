@@ -38,7 +38,8 @@ def _module_names(keys: list[str]) -> list[str]:
     return list(dict.fromkeys(k.split(".", 1)[0] for k in keys))
 
 
-def _source_state(path: str | Path) -> dict[str, torch.Tensor]:
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint (attnseg contract or bare state_dict), loaded safely."""
     raw = read_checkpoint_file(path)
     state = raw["state_dict"] if isinstance(raw.get("state_dict"), dict) else raw
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -47,14 +48,16 @@ def _source_state(path: str | Path) -> dict[str, torch.Tensor]:
     return strip_prefix(tensors)
 
 
-def initialise_from(model: torch.nn.Module, path: str | Path) -> WarmStart:
-    """Copy every tensor of checkpoint ``path`` whose name and shape match ``model``'s.
+def initialise_from(model: torch.nn.Module, path: str | Path,
+                    weights: dict[str, torch.Tensor] | None = None) -> WarmStart:
+    """Copy every tensor of checkpoint ``path`` whose name and shape match ``model``'s
+    (``weights``: its tensors, when already read with ``read_weights``).
 
     Raises ``CheckpointError`` when fewer than half of the model's kernels can be copied: that is
     another family or width, and training it "warm" would silently train (mostly) from scratch. A
     different head alone (another class count) is fine: only ``Conv_1x1`` stays fresh.
     """
-    source = _source_state(path)
+    source = read_weights(path) if weights is None else weights
     target = model.state_dict()
     matched, mismatch = {}, []
     for name, tensor in target.items():
@@ -69,7 +72,8 @@ def initialise_from(model: torch.nn.Module, path: str | Path) -> WarmStart:
     if 2 * weights < wanted:
         detail = f"; {len(mismatch)} names match with other shapes (another width?)" if mismatch else ""
         raise CheckpointError(
-            f"Too few weights of {path} fit {type(model).__name__} ({weights} of its {wanted} kernels){detail}. "
+            f"Too few weights of {path} fit {type(model).__name__} "
+            f"({weights} of its {wanted} kernels){detail}. "
             "Initialise from a checkpoint of the same family and width (e.g. a U_Net for an AttU_Net), "
             "or train from scratch."
         )
