@@ -16,6 +16,9 @@ from attnseg.errors import InputFileError
 
 RT_INFO_KEY = "attnseg"
 SCHEMA_VERSION = 1
+#: How images are fitted to the model input (``attnseg.resize_policy.ResizePolicy``); models
+#: exported before the field existed were trained with ``stretch``.
+RESIZE_POLICIES = ("stretch", "letterbox")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class ModelMetadata:
 
     ``input_layout`` and ``input_dtype`` describe the IR's input as the runtime must feed it:
     ``NHWC``/``u8`` BGR images when preprocessing is embedded, ``NCHW``/``f32`` otherwise.
-    ``input_size`` is ``[H, W]`` or ``None`` for dynamic spatial shapes.
+    ``input_size`` is ``[H, W]`` or ``None`` for dynamic spatial shapes. ``resize_policy`` is
+    how the model's training images were fitted to ``input_size`` (``stretch`` | ``letterbox``);
+    the runtime uses it by default.
     """
 
     task: str = "binary"  # binary | multiclass
@@ -58,6 +63,7 @@ class ModelMetadata:
     preprocessing_embedded: bool = False
     output: str = "logits"  # logits | probabilities | mask
     threshold: float = 0.5
+    resize_policy: str = "stretch"  # stretch | letterbox
     attention_outputs: list[str] = field(default_factory=list)
     precision: str = "fp32"  # fp32 | fp16 | int8 | int8_acq
     ignore_index: int | None = None
@@ -87,6 +93,7 @@ class ModelMetadata:
                 kw[key] = list(kw[key])
         if kw.get("input_size") is not None:
             kw["input_size"] = [int(v) for v in kw["input_size"]]
+        kw["resize_policy"] = check_resize_policy(kw.get("resize_policy", "stretch"))
         return cls(**kw)
 
     @classmethod
@@ -105,6 +112,14 @@ class ModelMetadata:
             raise InputFileError(f"Metadata file {path} does not exist.") from None
         except (ValueError, TypeError) as exc:
             raise InputFileError(f"Metadata file {path} is not valid attnseg metadata: {exc}.") from None
+
+
+def check_resize_policy(value: Any) -> str:
+    """``value`` as one of ``RESIZE_POLICIES`` (``None`` = ``stretch``), or ``ValueError`` naming the field."""
+    policy = "stretch" if value is None else str(value).strip().lower()
+    if policy not in RESIZE_POLICIES:
+        raise ValueError(f"resize_policy must be one of {', '.join(RESIZE_POLICIES)}, got {value!r}")
+    return policy
 
 
 def metadata_json_path(xml_path: str | Path) -> Path:

@@ -61,7 +61,7 @@ def base_model(seed: int = 0):
 
 
 def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention=False,
-           dynamic=False, output="logits") -> Path:
+           dynamic=False, output="logits", resize_policy="stretch") -> Path:
     """Write a variant of ``base`` as ``model.xml``/``.bin``/``.json`` in export's layout.
 
     Multiclass (3 classes) scores are built from the binary logit L as (0, L, -L - 0.3), so
@@ -103,7 +103,34 @@ def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention
         input_layout="NHWC" if embedded else "NCHW", input_dtype="u8" if embedded else "f32",
         input_channels=3, batch=None if dynamic else 1,
         normalization=norm, preprocessing_embedded=embedded, output=output,
-        attention_outputs=list(att_names), extra={"input_divisor": 16},
+        attention_outputs=list(att_names), extra={"input_divisor": 16}, resize_policy=resize_policy,
+    )
+    return save(m, meta, out_xml)
+
+
+def shipped(out_xml: Path, resize_policy: str | None = None) -> Path:
+    """The shipped Kvasir AttU_Net (attnseg.zoo) as export writes it by default (embedded
+    preprocessing, logits), converted directly; metadata from the checkpoint. ``resize_policy``
+    overrides the checkpoint's recorded policy."""
+    import openvino as ov
+    import torch
+
+    from attnseg.export.to_openvino import embed_preprocessing
+    from attnseg.models import load_checkpoint
+    from attnseg.zoo import default_checkpoint
+
+    net, info = load_checkpoint(default_checkpoint())
+    size = tuple(info.input_size)
+    m = ov.convert_model(net, example_input=torch.zeros(1, 3, *size), input=[ov.PartialShape([1, 3, *size])])
+    m.inputs[0].get_tensor().set_names({"image"})
+    m.outputs[0].get_tensor().set_names({"logits"})
+    m = embed_preprocessing(m, info.normalization, 3, 1, size)
+    meta = ModelMetadata(
+        task=info.task, classes=list(info.classes), arch=info.arch, input_size=list(size),
+        input_layout="NHWC", input_dtype="u8", input_channels=3, batch=1,
+        normalization=info.normalization, preprocessing_embedded=True, output="logits",
+        threshold=info.threshold, resize_policy=resize_policy or info.resize_policy,
+        source_checkpoint_sha256=info.sha256, extra={"input_divisor": 16},
     )
     return save(m, meta, out_xml)
 

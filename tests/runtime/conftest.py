@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _irs import base_model, derive
+from _irs import base_model, derive, shipped
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +68,22 @@ def kvasir_images(shared_data) -> list[Path]:
     images = sorted((shared_data / "kvasir-seg" / "images").glob("*.jpg"))[:8]
     assert len(images) == 8, "Kvasir-SEG images are missing from the shared data"
     return images
+
+
+@pytest.fixture(scope="session")
+def shipped_ir(ir_root) -> Path:
+    """The shipped Kvasir AttU_Net (256x256, trained with stretch), converted once per session."""
+    return shipped(ir_root / "shipped" / "model.xml")
+
+
+@pytest.fixture(scope="session")
+def shipped_letterbox_ir(shipped_ir, ir_root) -> Path:
+    """The same weights with ``resize_policy: letterbox`` recorded in their metadata."""
+    import openvino as ov
+    from _irs import save
+
+    from attnseg.metadata import ModelMetadata
+
+    meta = ModelMetadata.read_json(shipped_ir.with_suffix(".json"))
+    meta.resize_policy = "letterbox"
+    return save(ov.Core().read_model(str(shipped_ir)), meta, ir_root / "shipped_letterbox" / "model.xml")

@@ -19,6 +19,7 @@ import numpy as np
 
 from attnseg.cli.common import add_common_flags, print_json, run_command
 from attnseg.errors import InputFileError
+from attnseg.metadata import RESIZE_POLICIES
 
 log = logging.getLogger("seg-infer")
 
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "OpenVINO's bf16 default is slower; the device's own choice elsewhere)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="OpenVINO model cache folder (faster start-up on GPU/NPU)")
+    p.add_argument("--resize-policy", choices=RESIZE_POLICIES, default=None,
+                   help="how images are fitted to the model input: stretch, or letterbox (keep the aspect "
+                        "ratio, pad) (default: the policy the model was trained with, from its metadata)")
     p.add_argument("--attention-maps", action="store_true",
                    help="also write attention-gate heatmaps (models exported with attention outputs)")
     p.add_argument("--alpha", type=float, default=0.45, help="overlay opacity, 0..1 (default 0.45)")
@@ -74,7 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     source = open_source(args.input, args.max_frames)
     hint = args.hint or ("throughput" if source.kind in ("folder", "video") else "latency")
     seg = Segmenter(args.model, device=args.device, hint=hint, num_streams=args.num_streams,
-                    cache_dir=args.cache_dir, inference_precision=args.infer_precision)
+                    cache_dir=args.cache_dir, inference_precision=args.infer_precision,
+                    resize_policy=args.resize_policy)
     if args.attention_maps and not seg.attention_names:
         raise InputFileError(
             f"{seg.model_path.name} has no attention outputs; re-export it with attention maps "
@@ -115,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
             raise InputFileError(f"No image of {source.description} could be segmented.")
         summary = _summary(summaries, latencies, wall, seg, skipped)
         report = {"model": str(seg.model_path), "device": seg.device, "hint": hint,
+                  "resize_policy": seg.resize_policy.value,
                   "input": source.description, "output": str(out), "summary": summary,
                   "images": summaries}
         (tmp / "summary.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

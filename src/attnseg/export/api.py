@@ -354,6 +354,7 @@ def _metadata(src, *, classes, task, size, batch, dynamic, embedded, kind, atten
         preprocessing_embedded=embedded,
         output=kind.value,
         threshold=float(src.threshold),
+        resize_policy=src.resize_policy,
         attention_outputs=list(attention_names),
         precision=prec.value,
         source_checkpoint_sha256=src.sha256,

@@ -41,6 +41,7 @@ class ModelSource:
     origin: str  # checkpoint path, "zoo:<path>" or "module:<Class>"
     sha256: str = ""
     volumetric: bool = False  # HybridSN-style (N, 1, bands, p, p) patches, not images
+    resize_policy: str = "stretch"  # how training fitted images to input_size (checkpoint key)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -148,6 +149,7 @@ def _from_checkpoint(path: str | Path, arch: str | None, arch_kwargs: dict[str, 
         origin=str(Path(path)),
         sha256=info.sha256,
         volumetric=volumetric,
+        resize_policy=info.resize_policy,
         extra={"checkpoint_source": info.source, "trained_with": info.trained_with, "metrics": info.metrics},
     )
 

@@ -3,7 +3,8 @@ with ``torch.load(weights_only=True)`` so nothing in the file can execute.
 
 Keys: ``format``, ``arch``, ``arch_kwargs``, ``state_dict``, ``classes``, ``input_size``,
 ``in_channels``, ``normalization`` (mean, std, channel order), ``threshold``, ``metrics``,
-``trained_with``. A bare ``state_dict`` from the reference implementation loads when the
+``trained_with``, ``resize_policy`` (``stretch`` | ``letterbox``: how training fitted images to
+``input_size``; absent in older checkpoints, which mean ``stretch``). A bare ``state_dict`` from the reference implementation loads when the
 architecture is named; its missing constructor arguments are read off the weight shapes.
 """
 
@@ -20,8 +21,8 @@ from torch import nn
 
 from attnseg import __version__
 from attnseg.atomic import atomic_file
-from attnseg.errors import CheckpointError, InputFileError
-from attnseg.metadata import Normalization
+from attnseg.errors import CheckpointError, InputFileError, ModelConfigError
+from attnseg.metadata import Normalization, check_resize_policy
 from attnseg.models.registry import create_model, get_model_class, list_models
 
 FORMAT = "attnseg.checkpoint/1"
@@ -40,6 +41,7 @@ class CheckpointInfo:
     in_channels: int = 3
     normalization: Normalization = field(default_factory=Normalization)
     threshold: float = 0.5
+    resize_policy: str = "stretch"
     metrics: dict[str, Any] = field(default_factory=dict)
     trained_with: dict[str, Any] = field(default_factory=dict)
     source: str = "attnseg"  # "attnseg" or "reference-state-dict"
@@ -82,6 +84,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
         "in_channels": int(getattr(model, "in_channels", 3)),
         "normalization": {k: list(v) if isinstance(v, tuple) else v for k, v in norm.items()},
         "threshold": float(meta.pop("threshold", 0.5)),
+        "resize_policy": _checked_policy(meta.pop("resize_policy", None), ModelConfigError),
         "metrics": dict(meta.pop("metrics", None) or {}),
         "trained_with": {"attnseg": __version__, "torch": str(torch.__version__), **(meta.pop("trained_with", None) or {})},
     }
@@ -183,11 +186,26 @@ def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict) -> tuple
         in_channels=int(raw.get("in_channels", 3)),
         normalization=Normalization.from_dict(norm) if norm else Normalization(),
         threshold=float(raw.get("threshold", 0.5)),
+        resize_policy=_resize_policy(raw),
         metrics=dict(raw.get("metrics") or {}),
         trained_with=dict(raw.get("trained_with") or {}),
         extra=dict(raw.get("extra") or {}),
     )
     return info, strip_prefix(raw["state_dict"])
+
+
+def _resize_policy(raw: dict) -> str:
+    """The checkpoint's ``resize_policy`` (top level, or under ``extra`` as older saves put
+    unknown keys); ``stretch`` when absent."""
+    value = raw.get("resize_policy", (raw.get("extra") or {}).get("resize_policy"))
+    return _checked_policy(value, CheckpointError)
+
+
+def _checked_policy(value: Any, error: type[Exception]) -> str:
+    try:
+        return check_resize_policy(value)
+    except ValueError as exc:
+        raise error(f"{exc}.") from None
 
 
 def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

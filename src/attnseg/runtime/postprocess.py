@@ -2,8 +2,9 @@
 
 Scores (logits or probabilities) are resized bilinearly to the image and only then
 thresholded (binary) or arg-maxed (multiclass), so boundaries stay smooth at any image size;
-masks produced inside the IR are resized nearest-neighbour. Padding added for dynamic
-models is cropped away first.
+masks produced inside the IR are resized nearest-neighbour. Padding (letterbox borders,
+or the bottom/right pad of dynamic models) is cropped away first, so it never reaches the
+mask, the probabilities or the class counts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from attnseg.resize_policy import crop_content
 from attnseg.runtime.preprocess import Prepared
 
 
@@ -29,15 +31,11 @@ class OutputSpec:
 
 
 def crop_valid(scores: np.ndarray, prep: Prepared) -> np.ndarray:
-    """Drop the padding (dynamic models): keep the share of rows/cols that held the image."""
-    ih, iw = prep.input_size
-    vh, vw = prep.valid_size
-    if (vh, vw) == (ih, iw):
+    """Drop the padding (letterbox borders, dynamic models' bottom/right pad): keep the rows
+    and columns that held the image, scaled when the output is smaller than the input."""
+    if tuple(prep.valid_size) == tuple(prep.input_size):
         return scores
-    oh, ow = scores.shape[-2:]
-    ch = max(1, round(oh * vh / ih))
-    cw = max(1, round(ow * vw / iw))
-    return scores[..., :ch, :cw]
+    return crop_content(scores, prep.placement)
 
 
 def resize_scores(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:

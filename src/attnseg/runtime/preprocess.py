@@ -1,7 +1,9 @@
 """Image -> model input, exactly as in training (attnseg.imaging), plus the geometry to undo it.
 
-Static models: stretch-resize to the model size (``imaging.resize_image``, the training
-resize). Dynamic models: pad bottom/right to a multiple of the model's divisor (edge pixels
+Static models: fit the image to the model size under the model's resize policy
+(``attnseg.resize_policy``, shared with training): ``stretch`` resizes to it, ``letterbox``
+keeps the aspect ratio and pads with the normalization mean colour; the content box is
+recorded so postprocessing crops the padding away before resizing back. Dynamic models: pad bottom/right to a multiple of the model's divisor (edge pixels
 replicated) and crop back afterwards. With preprocessing embedded in the IR the model takes
 raw uint8 BGR NHWC pixels and normalizes itself, so it is never done twice.
 """
@@ -16,8 +18,9 @@ import cv2
 import numpy as np
 
 from attnseg.errors import InputFileError
-from attnseg.imaging import normalize, read_image, resize_image, to_bgr8
+from attnseg.imaging import normalize, read_image, to_bgr8
 from attnseg.metadata import Normalization
+from attnseg.resize_policy import Placement, ResizePolicy, fit, place_image
 
 ImageLike = Any  # str | Path | np.ndarray
 
@@ -33,6 +36,8 @@ class InputSpec:
     normalization: Normalization
     embedded: bool  # preprocessing (scale, mean/std, channel order, layout) inside the IR
     divisor: int = 16
+    resize_policy: ResizePolicy = ResizePolicy.STRETCH  # static models only
+    pad_value: tuple[int, ...] = (0, 0, 0)  # BGR uint8 colour of letterbox padding
 
 
 @dataclass
@@ -44,6 +49,13 @@ class Prepared:
     input_size: tuple[int, int]  # (H, W) fed to the model
     valid_size: tuple[int, int]  # (H, W) of image content inside the input (the rest is padding)
     source: str | None = None
+    offset: tuple[int, int] = (0, 0)  # (top, left) of the image content inside the input
+
+    @property
+    def placement(self) -> Placement:
+        """Where the image content sits in the model input (see ``attnseg.resize_policy``)."""
+        return Placement(self.original_size, self.input_size, self.offset[0], self.offset[1],
+                         self.valid_size[0], self.valid_size[1])
 
 
 def load_image(image: ImageLike) -> tuple[np.ndarray, str | None]:
@@ -67,9 +79,12 @@ def prepare(image: ImageLike, spec: InputSpec) -> Prepared:
     """Decode/convert ``image`` and build the input batch described by ``spec``."""
     bgr, source = load_image(image)
     h, w = bgr.shape[:2]
+    offset = (0, 0)
     if spec.size is not None:
-        fed = resize_image(bgr, spec.size)
-        valid = tuple(spec.size)
+        placement = fit((h, w), spec.size, spec.resize_policy)
+        fed = place_image(bgr, placement, spec.pad_value)
+        valid = (placement.height, placement.width)
+        offset = (placement.top, placement.left)
     else:
         ph, pw = padded_size(h, w, spec.divisor)
         fed = bgr if (ph, pw) == (h, w) else cv2.copyMakeBorder(
@@ -82,6 +97,7 @@ def prepare(image: ImageLike, spec: InputSpec) -> Prepared:
         input_size=(int(fed.shape[0]), int(fed.shape[1])),
         valid_size=(int(valid[0]), int(valid[1])),
         source=source,
+        offset=offset,
     )
 
 

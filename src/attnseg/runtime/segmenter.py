@@ -22,6 +22,7 @@ from attnseg.cpu_features import preferred_cpu_inference_precision
 from attnseg.devices import validate_device
 from attnseg.errors import AttnsegError, DeviceError, InputFileError, ModelConfigError
 from attnseg.metadata import ModelMetadata, metadata_json_path, read_rt_info
+from attnseg.resize_policy import ResizePolicy, pad_color
 from attnseg.runtime import postprocess as post
 from attnseg.runtime.pipeline import Completed, ordered_async
 from attnseg.runtime.preprocess import ImageLike, InputSpec, Prepared, prepare
@@ -66,12 +67,16 @@ class Segmenter:
         cache_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
         inference_precision: str | None = "auto",
+        resize_policy: str | ResizePolicy | None = None,
     ) -> None:
         """``inference_precision``: ``auto`` (f32 on CPUs whose bf16 default is the slower path,
         i.e. avx512_bf16 without AMX; the device default elsewhere), ``default`` (always the
         device's own choice), or ``f32`` / ``bf16`` / ``f16``. An ``INFERENCE_PRECISION_HINT`` in
-        ``config`` wins."""
+        ``config`` wins. ``resize_policy``: how images are fitted to a static model input
+        (``stretch`` | ``letterbox``); default: the policy the model was trained with, from its
+        metadata."""
         self._hint = Hint.parse(hint)
+        policy = None if resize_policy is None else ResizePolicy.parse(resize_policy)
         self._path = resolve_model_path(model_path)
         core = ov.Core()
         self._device = validate_device(device, core)
@@ -91,7 +96,7 @@ class Segmenter:
                 f"{self._device} could not compile {self._path.name}: {_first_line(exc)}"
             ) from None
         del model  # the compiled model keeps what it needs; drop the graph to save memory
-        self._bind_ports()
+        self._bind_ports(policy)
         try:
             self._num_requests = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         except RuntimeError:
@@ -112,6 +117,11 @@ class Segmenter:
     def input_size(self) -> tuple[int, int] | None:
         """(H, W) the model runs at, or ``None`` for models with dynamic height/width."""
         return self._in.size
+
+    @property
+    def resize_policy(self) -> ResizePolicy:
+        """How images are fitted to the model input (the model's recorded policy unless overridden)."""
+        return self._in.resize_policy
 
     @property
     def device(self) -> str:
@@ -150,7 +160,8 @@ class Segmenter:
 
     def __repr__(self) -> str:
         return (f"Segmenter({str(self._path)!r}, device={self._device!r}, hint={self._hint.value!r}, "
-                f"task={self._meta.task!r}, input_size={self.input_size})")
+                f"task={self._meta.task!r}, input_size={self.input_size}, "
+                f"resize_policy={self.resize_policy.value!r})")
 
     # ------------------------------------------------------------------ inference
     def predict(self, image: ImageLike, return_probabilities: bool = False) -> SegmentationResult:
@@ -205,6 +216,16 @@ class Segmenter:
     def __call__(self, image: ImageLike, return_probabilities: bool = False) -> SegmentationResult:
         return self.predict(image, return_probabilities)
 
+    def preprocess(self, image: ImageLike) -> Prepared:
+        """Image -> model input tensor and the geometry to map outputs back (``Prepared``)."""
+        return prepare(image, self._in)
+
+    def postprocess(self, prep: Prepared, outputs: list[np.ndarray],
+                    return_probabilities: bool = False) -> SegmentationResult:
+        """Raw outputs ``[main, *attention maps]`` of ``prep.tensor`` -> the result at the image size."""
+        t = time.perf_counter()
+        return self._finish(prep, list(outputs), return_probabilities, t, t, t)
+
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _copy_outputs(request: ov.InferRequest, indices: Any) -> list[np.ndarray]:
@@ -226,7 +247,7 @@ class Segmenter:
             timings=timings, source=prep.source,
         )
 
-    def _bind_ports(self) -> None:
+    def _bind_ports(self, policy: ResizePolicy | None = None) -> None:
         """Find the image input, the main output and the attention outputs; check the IR."""
         meta, cm = self._meta, self._compiled
         inputs = list(cm.inputs)
@@ -239,7 +260,7 @@ class Segmenter:
                 )
             idx = 0
         self._in_index = idx
-        self._in = _input_spec(inputs[idx], meta, self._path)
+        self._in = _input_spec(inputs[idx], meta, self._path, policy)
 
         outputs = list(cm.outputs)
         names = [p.get_names() for p in outputs]
@@ -383,7 +404,7 @@ def compile_config(hint: Hint, num_streams: int | None, cache_dir: str | Path | 
     return props
 
 
-def _input_spec(port: Any, meta: ModelMetadata, path: Path) -> InputSpec:
+def _input_spec(port: Any, meta: ModelMetadata, path: Path, policy: ResizePolicy | None = None) -> InputSpec:
     ps = port.get_partial_shape()
     if ps.rank.is_dynamic or ps.rank.get_length() != 4:
         raise ModelConfigError(f"{path.name}: the image input must be 4-D, got {ps}.")
@@ -409,6 +430,8 @@ def _input_spec(port: Any, meta: ModelMetadata, path: Path) -> InputSpec:
         layout=layout, dtype=dtype, channels=channels, size=size,
         normalization=meta.normalization, embedded=bool(meta.preprocessing_embedded),
         divisor=int(meta.extra.get("input_divisor", 16)) if isinstance(meta.extra, dict) else 16,
+        resize_policy=policy or ResizePolicy.parse(meta.resize_policy),
+        pad_value=pad_color(meta.normalization, channels),
     )
 
 
