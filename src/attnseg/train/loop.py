@@ -44,6 +44,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     augmentation_prob: float = 0.5
+    augmentation: str = "basic"  # "basic" (flips, rotation, crop, jitter) | "domain-shift"
     precision: str = "auto"
     channels_last: bool | None = None
     compile: bool = False
@@ -82,7 +83,7 @@ def _make_loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: in
 
 def prepare_data(cfg: TrainConfig):
     """Open the data set, load or create the split, build train / val datasets."""
-    from attnseg.data import Augmentation, apply_split, make_split, open_dataset, read_split, write_split
+    from attnseg.data import apply_split, make_split, open_dataset, read_split, write_split
 
     info = open_dataset(cfg.data)
     split_path = Path(cfg.split_file) if cfg.split_file else Path(cfg.output_dir) / "split.json"
@@ -110,12 +111,27 @@ def prepare_data(cfg: TrainConfig):
     num_classes = 1 if info.task == "binary" else len(info.classes)
     common = dict(size=tuple(cfg.input_size), normalization=info.normalization, task=info.task,
                   num_classes=num_classes, ignore_index=ignore_index_of(info), in_channels=info.in_channels)
-    train_ds = CachedSegmentationDataset(train_samples, augment=Augmentation(prob=cfg.augmentation_prob),
+    train_ds = CachedSegmentationDataset(train_samples, augment=make_augmentation(cfg.augmentation, cfg.augmentation_prob),
                                          seed=cfg.seed, **common).preload()
     val_ds = CachedSegmentationDataset(val_samples, augment=None, **common).preload()
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise DataError(f"Empty split: {len(train_ds)} training and {len(val_ds)} validation samples.")
     return info, split_path, train_ds, val_ds
+
+
+AUGMENTATIONS = ("basic", "domain-shift")
+
+
+def make_augmentation(name: str, prob: float):
+    """The training augmentation called ``name`` (see ``AUGMENTATIONS``)."""
+    from attnseg.data import Augmentation
+    from attnseg.data.domain_shift import DomainShiftAugmentation
+
+    if name == "basic":
+        return Augmentation(prob=prob)
+    if name == "domain-shift":
+        return DomainShiftAugmentation(prob=prob)
+    raise DataError(f"Unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}.")
 
 
 @torch.no_grad()
