@@ -44,7 +44,7 @@ class DomainShiftAugmentation:
             raise DataError(f"zoom and aspect ranges must be positive (min <= max), got {self.zoom}, {self.aspect}.")
 
     @lru_cache(maxsize=4)  # noqa: B019 - frozen and hashable; building a Compose costs ~0.2 s
-    def _pipeline(self, size: tuple[int, int]):
+    def _pipeline(self, size: tuple[int, int], fill: int):
         import albumentations as A
 
         p = self.prob
@@ -54,7 +54,7 @@ class DomainShiftAugmentation:
             A.VerticalFlip(p=0.5),
             A.RandomRotate90(p=0.5),
             A.Affine(scale=self.zoom, translate_percent=(-0.1, 0.1), rotate=(-20, 20), shear=(-5, 5),
-                     border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=min(1.0, 1.6 * p)),
+                     border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=fill, p=min(1.0, 1.6 * p)),
             A.RandomResizedCrop(size=(h, w), scale=(0.5, 1.0), ratio=(0.75, 1.333), p=0.5 * p),
             A.Resize(h, w),
             A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25, p=p),
@@ -85,21 +85,14 @@ class DomainShiftAugmentation:
             h, w = mask.shape[:2]
             new = (h, max(8, int(round(w * r))))
             image, mask = resize_image(image, new), resize_mask(mask, new)
-        pipe = self._pipeline((int(size[0]), int(size[1])))
+        pipe = self._pipeline((int(size[0]), int(size[1])), int(fill))
         pipe.set_random_seed(int(rng.integers(0, 2**31 - 1)))
         # albumentations' hue and colour steps expect RGB; our images are BGR.
         out = pipe(image=np.ascontiguousarray(image[..., ::-1]), mask=np.ascontiguousarray(mask))
         image, mask = out["image"][..., ::-1], out["mask"]
-        if fill != 0:  # multiclass: the zoom-out frame is "ignore", not a class
-            frame = _frame_of(out["image"])
-            mask = np.where(frame, np.uint8(fill), mask)
         if rng.random() < self.specular_prob * 2 * self.prob:
             image = add_specular_highlights(image, rng)
         return np.ascontiguousarray(image), np.ascontiguousarray(mask)
-
-
-def _frame_of(image: np.ndarray) -> np.ndarray:
-    return np.all(image == 0, axis=2)
 
 
 def add_specular_highlights(image: np.ndarray, rng: np.random.Generator, max_spots: int = 6) -> np.ndarray:
