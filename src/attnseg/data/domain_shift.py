@@ -83,7 +83,7 @@ class DomainShiftAugmentation:
         if rng.random() < self.prob:  # aspect change first: another camera's frame shape
             r = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
             h, w = mask.shape[:2]
-            new = (h, max(8, int(round(w * r))))
+            new = (h, max(8, round(w * r)))
             image, mask = resize_image(image, new), resize_mask(mask, new)
         pipe = self._pipeline((int(size[0]), int(size[1])), int(fill))
         pipe.set_random_seed(int(rng.integers(0, 2**31 - 1)))
