@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import InputFileError, ModelConfigError, OutputExistsError
+from attnseg.errors import InputFileError, ModelConfigError
 from attnseg.export.options import (
     OPSET,
     ExportResult,
@@ -227,17 +226,9 @@ def _check_batch(batch: Any) -> int:
 
 def _check_output_dir(out_dir: Path, force: bool) -> None:
     """The checks ``atomic_dir`` makes, made before minutes of work instead of after."""
-    if out_dir.exists() and not force:
-        raise OutputExistsError(f"{out_dir} already exists; pass --force to replace it.")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputFileError(f"{out_dir} is a file; give a folder name for the export.")
-    parent = out_dir.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputFileError(f"Cannot create {out_dir}: {parent} is a file, not a folder.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputFileError(f"Output folder {parent} is not writable.")
+    from attnseg.atomic import check_output_dir
+
+    check_output_dir(out_dir, force)
 
 
 def _prepare_device(device: str, dynamic: bool, cache_dir: str | Path | None):

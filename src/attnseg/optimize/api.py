@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from attnseg.atomic import disk_full_guard, output_lock, temp_path
 from attnseg.errors import InputFileError, ModelConfigError, OptimizationError, OutputExistsError
 from attnseg.imaging import parse_size
 from attnseg.metadata import ModelMetadata, metadata_json_path, write_rt_info
@@ -485,19 +486,23 @@ def _staging(plan: _Plan, force: bool) -> Iterator[Path]:
         raise InputFileError(f"Cannot create output folder {plan.folder}: {exc.strerror}.") from None
     if not os.access(plan.folder, os.W_OK):
         raise InputFileError(f"Output folder {plan.folder} is not writable.")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{plan.stem}.", suffix=".tmp", dir=plan.folder))
     ok = False
     try:
-        yield tmp
-        existing = [n for n in plan.names() if (plan.folder / n).exists()]
-        if existing and not force:
-            raise OutputExistsError(f"{plan.folder / existing[0]} appeared while optimizing; pass --force to replace it.")
-        for name in plan.names():
-            if (tmp / name).exists():
-                os.replace(tmp / name, plan.folder / name)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(output_lock(plan.folder / plan.stem))
+            tmp = temp_path(plan.folder, plan.stem, directory=True)
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+            stack.enter_context(disk_full_guard(plan.folder, plan.folder / f"{plan.stem}.xml"))
+            yield tmp
+            existing = [n for n in plan.names() if (plan.folder / n).exists()]
+            if existing and not force:
+                raise OutputExistsError(f"{plan.folder / existing[0]} appeared while optimizing; pass --force "
+                                        "to replace it.")
+            for name in plan.names():
+                if (tmp / name).exists():
+                    os.replace(tmp / name, plan.folder / name)
         ok = True
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
         if not ok:  # leave no empty folders we made
             for d in created:
                 with contextlib.suppress(OSError):

@@ -33,8 +33,10 @@ class CachedSegmentationDataset(SegmentationDataset):
             self._cache[index] = (resize_image(image, self._cache_size), resize_mask(mask, self._cache_size))
         return self._cache[index]
 
-    def preload(self) -> "CachedSegmentationDataset":
-        for i in range(len(self)):
+    def preload(self, progress: bool = False, desc: str = "decode") -> CachedSegmentationDataset:
+        from tqdm import tqdm
+
+        for i in tqdm(range(len(self)), desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
             self._pair(i)
         mb = sum(a.nbytes + b.nbytes for a, b in self._cache.values()) / 2**20
         log.info("Cached %d decoded samples (%.0f MB)", len(self), mb)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,14 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnseg.errors import DataError, ModelConfigError
-from attnseg.metadata import Normalization
+from attnseg.errors import CheckpointError, DataError, ModelConfigError
 from attnseg.models import create_model, load_checkpoint, save_checkpoint
 from attnseg.models.checkpoint import read_checkpoint_file
 from attnseg.train.acceleration import AccelerationPlan, autocast, plan_acceleration, prepare_model, to_input
 from attnseg.train.cache import CachedSegmentationDataset
 from attnseg.train.history import write_history
 from attnseg.train.losses import SegmentationLoss
+from attnseg.train.run_folder import run_folder
 from attnseg.train.warm_start import initialise_from, read_weights
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,8 @@ def prepare_data(cfg: TrainConfig):
     common = dict(size=tuple(cfg.input_size), normalization=info.normalization, task=info.task,
                   num_classes=num_classes, ignore_index=ignore_index_of(info), in_channels=info.in_channels)
     train_ds = CachedSegmentationDataset(train_samples, augment=make_augmentation(cfg.augmentation, cfg.augmentation_prob),
-                                         seed=cfg.seed, **common).preload()
-    val_ds = CachedSegmentationDataset(val_samples, augment=None, **common).preload()
+                                         seed=cfg.seed, **common).preload(cfg.show_progress, "decode train")
+    val_ds = CachedSegmentationDataset(val_samples, augment=None, **common).preload(cfg.show_progress, "decode val")
     if len(train_ds) == 0 or len(val_ds) == 0:
         raise DataError(f"Empty split: {len(train_ds)} training and {len(val_ds)} validation samples.")
     return info, split_path, train_ds, val_ds
@@ -170,15 +171,43 @@ def _scalar_metrics(metrics: dict) -> dict[str, float]:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    """Train ``cfg.arch`` on ``cfg.data``; returns where the best and last checkpoints are."""
-    if cfg.resume and cfg.init_from:
-        raise ModelConfigError("--resume continues a run and --init-from starts one: give one of them.")
+    """Train ``cfg.arch`` on ``cfg.data``; returns where the best and last checkpoints are.
+
+    Every option is checked before anything is written or decoded (``train.checks``); a run
+    that fails before its first checkpoint removes the run folder it created.
+    """
+    from attnseg.train.checks import check_train_config
+
+    check_train_config(cfg)
+    raw = read_checkpoint_file(cfg.resume) if cfg.resume else None
+    if raw is not None:
+        cfg = _resumed(cfg, raw)
     # read (and fail) before any file of the run is written
     source_weights = read_weights(cfg.init_from) if cfg.init_from else None
+    out = Path(cfg.output_dir)
+    with run_folder(out) as folder:
+        result = _train(cfg, out, raw, source_weights)
+        folder.keep()
+    return result
+
+
+def _resumed(cfg: TrainConfig, raw: dict) -> TrainConfig:
+    from attnseg.train.checks import resume_config
+
+    if "arch" not in raw or not ((raw.get("extra") or {}).get("train_state")):
+        raise CheckpointError(f"--resume {cfg.resume} is not a last.pt written by seg-train (no training state); "
+                              "use --init-from to start a new run from its weights.")
+    saved = dict((raw.get("trained_with") or {}).get("config") or {})
+    saved.setdefault("arch", raw["arch"])
+    return resume_config(cfg, saved, TrainConfig)
+
+
+def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> TrainResult:
+    from attnseg.train import rng
+
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    random.seed(cfg.seed)
     info, split_path, train_ds, val_ds = prepare_data(cfg)
     task = info.task
     num_classes = 1 if task == "binary" else len(info.classes)
@@ -187,9 +216,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     start_epoch, history, best = 0, [], -math.inf
     kwargs = dict(cfg.arch_kwargs)
     warm = None
-    if cfg.resume:
+    if raw is not None:
         model, ck = load_checkpoint(cfg.resume)
-        raw = read_checkpoint_file(cfg.resume)
         state = (raw.get("extra") or {}).get("train_state") or {}
         start_epoch = int(state.get("epoch", 0))
         history = list(state.get("history", []))
@@ -218,6 +246,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     )
     if state.get("scheduler"):
         scheduler.load_state_dict(state["scheduler"])
+    rng.restore(state.get("rng"))  # after everything that may draw while being built
     loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info))
     meta = dict(classes=info.classes, input_size=tuple(cfg.input_size), normalization=info.normalization,
                 threshold=0.5)
@@ -225,13 +254,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     trained_with = {**plan.to_dict(), "config": _config_dict(cfg), "split_file": str(split_path)}
     if warm is not None:
         trained_with.update(warm.to_dict())
-    elif cfg.resume:  # a resumed warm-started run still says where its weights came from
+    elif raw is not None:  # a resumed warm-started run still says where its weights came from
         earlier = (raw.get("trained_with") or {})
         trained_with.update({k: v for k, v in earlier.items() if k.startswith("init_")})
 
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         train_ds.set_epoch(epoch)  # fresh augmentation draws; workers are re-forked each epoch
+        train_loader.generator.manual_seed(rng.epoch_seed(cfg.seed, epoch))  # shuffle + worker seeds
         t0, losses = time.perf_counter(), []
         bar = _bar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", cfg.show_progress)
         for i, (x, y) in enumerate(train_loader):
@@ -250,25 +280,32 @@ def train(cfg: TrainConfig) -> TrainResult:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         bar.close()
         train_time = time.perf_counter() - t0
-        val = evaluate_model(runner, val_loader, task, num_classes, ignore_index_of(info), plan=plan,
-                             loss_fn=loss_fn)
+        t_val = time.perf_counter()
+        val = evaluate_model(runner, _progress(val_loader, f"validate {epoch + 1}/{cfg.epochs}", cfg.show_progress),
+                             task, num_classes, ignore_index_of(info), plan=plan, loss_fn=loss_fn)
+        val_time = time.perf_counter() - t_val
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val.pop("loss"),
                **{f"val_{k}": v for k, v in _scalar_metrics(val).items()},
-               "lr": scheduler.get_last_lr()[0], "epoch_seconds": round(train_time, 1)}
+               "lr": scheduler.get_last_lr()[0], "epoch_seconds": round(train_time + val_time, 1),
+               "train_seconds": round(train_time, 1), "val_seconds": round(val_time, 1)}
         history.append(row)
         score = row[f"val_{metric_name}"]
-        improved = score > best
+        improved = score > best or (math.isnan(best) or best == -math.inf)
         if improved:
             best = score
             save_checkpoint(best_path, model, **meta, metrics={**_scalar_metrics(val), "epoch": epoch + 1,
                             "split": "val"}, trained_with=trained_with)
         train_state = {"epoch": epoch + 1, "history": history, "best": best, "optimizer": optimizer.state_dict(),
-                       "scheduler": scheduler.state_dict()}
+                       "scheduler": scheduler.state_dict(), "rng": rng.capture()}
         save_checkpoint(last_path, model, **meta, metrics=_scalar_metrics(val), trained_with=trained_with,
                         train_state=train_state)
         write_history(history, out)
         log.info(f"epoch {epoch + 1}/{cfg.epochs} loss {row['train_loss']:.4f} "
-                 f"val {metric_name} {score:.4f}{' *' if improved else ''} ({train_time:.0f} s)")
+                 f"val {metric_name} {score:.4f}{' *' if improved else ''} "
+                 f"({train_time + val_time:.0f} s: train {train_time:.0f}, validation {val_time:.0f})")
+    if not best_path.exists():
+        raise DataError(f"No epoch was run ({start_epoch} of {cfg.epochs} already done): no best.pt was written. "
+                        "Raise --epochs to continue the run.")
     return TrainResult(best_path, last_path, best, metric_name, history, plan)
 
 
@@ -290,6 +327,13 @@ def _config_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
     d["input_size"] = list(cfg.input_size)
     return {k: v for k, v in d.items() if v is not None}
+
+
+def _progress(loader, desc: str, enabled: bool):
+    """``loader`` wrapped in a tqdm bar (validation can take longer than the training epoch)."""
+    from tqdm import tqdm
+
+    return tqdm(loader, total=len(loader), desc=desc, leave=False, disable=not enabled, dynamic_ncols=True)
 
 
 def _bar(total: int, desc: str, enabled: bool):
