@@ -18,6 +18,9 @@ from attnseg.errors import InputFileError, ModelConfigError
 from attnseg.metadata import Normalization
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: The largest model input attnseg builds: 4096 x 4096 (a base-width-64 U-Net needs ~4 GB of f32
+#: activations per 1024 x 1024 image). Larger inputs are refused before anything is allocated.
+MAX_INPUT_PIXELS = 4096 * 4096
 
 
 def parse_size(size: Sequence[int]) -> tuple[int, int]:
@@ -28,6 +31,12 @@ def parse_size(size: Sequence[int]) -> tuple[int, int]:
         raise ModelConfigError(f"input size must be two integers H W, got {size!r}.") from None
     if h < 1 or w < 1:
         raise ModelConfigError(f"input size must be positive, got {h}x{w}.")
+    if h * w > MAX_INPUT_PIXELS:
+        raise ModelConfigError(
+            f"input size {h}x{w} is {h * w:,} pixels; attnseg refuses more than {MAX_INPUT_PIXELS:,} "
+            "(4096x4096) before allocating anything. Give a smaller --input-size: images of any size are "
+            "resized to it."
+        )
     return h, w
 
 

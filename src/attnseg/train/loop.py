@@ -197,6 +197,10 @@ def _resumed(cfg: TrainConfig, raw: dict) -> TrainConfig:
     if "arch" not in raw or not ((raw.get("extra") or {}).get("train_state")):
         raise CheckpointError(f"--resume {cfg.resume} is not a last.pt written by seg-train (no training state); "
                               "use --init-from to start a new run from its weights.")
+    done = int(raw["extra"]["train_state"].get("epoch", 0))
+    if done >= cfg.epochs:
+        raise ModelConfigError(f"--resume {cfg.resume} has already run {done} epochs; --epochs {cfg.epochs} "
+                               "leaves nothing to do. Raise --epochs to continue it.")
     saved = dict((raw.get("trained_with") or {}).get("config") or {})
     saved.setdefault("arch", raw["arch"])
     return resume_config(cfg, saved, TrainConfig)
@@ -246,6 +250,9 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
     )
     if state.get("scheduler"):
         scheduler.load_state_dict(state["scheduler"])
+        # building the scheduler set the step-0 rate; the next step must use the saved one
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
+            group["lr"] = lr
     rng.restore(state.get("rng"))  # after everything that may draw while being built
     loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info))
     meta = dict(classes=info.classes, input_size=tuple(cfg.input_size), normalization=info.normalization,
@@ -303,9 +310,6 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
         log.info(f"epoch {epoch + 1}/{cfg.epochs} loss {row['train_loss']:.4f} "
                  f"val {metric_name} {score:.4f}{' *' if improved else ''} "
                  f"({train_time + val_time:.0f} s: train {train_time:.0f}, validation {val_time:.0f})")
-    if not best_path.exists():
-        raise DataError(f"No epoch was run ({start_epoch} of {cfg.epochs} already done): no best.pt was written. "
-                        "Raise --epochs to continue the run.")
     return TrainResult(best_path, last_path, best, metric_name, history, plan)
 
 
