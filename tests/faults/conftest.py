@@ -51,7 +51,7 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 300, what: str 
         if predicate():
             return
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             pytest.fail(f"the process ended (exit {proc.returncode}) before {what}: {err[-2000:]}")
         time.sleep(0.01)
     proc.kill()

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from attnseg.atomic import OutputBusyError, atomic_dir, atomic_file, output_lock, sweep_stale, temp_path
-from tests.faults.conftest import leftovers, one_clear_error, run, start, wait_for
+
+from .conftest import leftovers, one_clear_error, run, start, wait_for
 
 
 def _dead_pid() -> int:
@@ -44,9 +45,8 @@ def test_a_second_writer_of_one_output_fails_at_once(tmp_path):
     out = tmp_path / "out"
     with atomic_dir(out) as tmp:
         (tmp / "a").write_text("first")
-        with pytest.raises(OutputBusyError, match=f"process {os.getpid()}"):
-            with atomic_dir(out):
-                pass
+        with pytest.raises(OutputBusyError, match=f"process {os.getpid()}"), atomic_dir(out):
+            pass
     assert (out / "a").read_text() == "first"
     assert leftovers(tmp_path) == []
 
@@ -57,16 +57,14 @@ def test_a_writer_that_finds_the_output_written_meanwhile_fails(tmp_path):
     out = tmp_path / "out"
     with atomic_dir(out) as tmp:
         (tmp / "a").write_text("first")
-    with pytest.raises(OutputExistsError, match="already exists"):
-        with atomic_dir(out):
-            pass
+    with pytest.raises(OutputExistsError, match="already exists"), atomic_dir(out):
+        pass
 
 
 def test_lock_is_released_and_removed_after_a_failure(tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(RuntimeError):
-        with atomic_dir(out):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_dir(out):
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
     with output_lock(out):  # free again
         pass

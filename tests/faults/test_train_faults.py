@@ -8,7 +8,8 @@ import signal
 import pytest
 
 from attnseg.cli.train import main as seg_train
-from tests.faults.conftest import leftovers, start, wait_for
+
+from .conftest import leftovers, start, wait_for
 
 TINY = ("--base-width", "4", "--input-size", "64", "64", "--batch-size", "2", "--test-count", "2",
         "--val-fraction", "0.2", "--workers", "0", "--threads", "1", "--precision", "fp32", "-q")
@@ -104,7 +105,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run_bit_for_bit(kvasir12, unint
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
-    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rows]
     assert strip(json.loads((out / "history.json").read_text())) == \
         strip(json.loads((uninterrupted / "history.json").read_text()))
     assert leftovers(tmp_path) == []
