@@ -10,10 +10,12 @@ Never imports torch, nncf or onnx (a test runs it with those imports blocked).
 """
 
 from attnseg.runtime import overlay
+from attnseg.runtime.remote import RemoteError, RemoteSegmenter
 from attnseg.runtime.result import SegmentationResult, StageTimings
 from attnseg.runtime.segmenter import Hint, Segmenter
 from attnseg.runtime.sources import FrameSource, open_source
 
 __all__ = [
-    "FrameSource", "Hint", "SegmentationResult", "Segmenter", "StageTimings", "open_source", "overlay",
+    "FrameSource", "Hint", "RemoteError", "RemoteSegmenter", "SegmentationResult", "Segmenter", "StageTimings",
+    "open_source", "overlay",
 ]

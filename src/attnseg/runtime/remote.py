@@ -1,0 +1,250 @@
+"""``RemoteSegmenter``: ``Segmenter``'s ``predict`` / ``stream`` over the Open Inference Protocol.
+
+    from attnseg.runtime import RemoteSegmenter
+    seg = RemoteSegmenter("http://127.0.0.1:8080", "kvasir")   # was: Segmenter("model.xml")
+    result = seg.predict("polyp.jpg")                           # the same SegmentationResult
+
+It speaks KServe v2 REST with the binary tensor extension, using the standard library only
+(``http.client``; one keep-alive connection per thread), to a ``seg-serve`` server: image files
+travel as their encoded bytes (BYTES), arrays as UINT8 BGR pixels, and the server prepares and
+decodes them exactly as ``Segmenter`` does. Endpoints used: ``GET /v2/health/ready``,
+``GET /v2/models/{name}`` and ``POST /v2/models/{name}/infer``; the wire format is in
+``attnseg.runtime.v2``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attnseg.errors import AttnsegError, InputFileError
+from attnseg.imaging import to_bgr8
+from attnseg.runtime import v2
+from attnseg.runtime.postprocess import OutputSpec, class_stats
+from attnseg.runtime.preprocess import ImageLike
+from attnseg.runtime.result import SegmentationResult, StageTimings
+
+
+class RemoteError(AttnsegError):
+    """The server refused a request or could not be reached; ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RemoteSegmenter:
+    """A model served by ``seg-serve`` (KServe v2), used like a local ``Segmenter``.
+
+    Thread-safe: each thread gets its own connection. ``stream`` keeps ``max_in_flight``
+    requests open at once and yields results in input order.
+    """
+
+    def __init__(self, url: str, model_name: str, timeout: float = 120.0, max_in_flight: int = 4) -> None:
+        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise InputFileError(f"Server URL {url!r} must look like http://HOST:PORT.")
+        self._scheme = parsed.scheme
+        self._host = parsed.hostname
+        self._port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self._prefix = parsed.path.rstrip("/")
+        self._model = model_name
+        self._timeout = float(timeout)
+        self._max_in_flight = max(1, int(max_in_flight))
+        self._local = threading.local()
+        self._meta: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ description
+    @property
+    def url(self) -> str:
+        return f"{self._scheme}://{self._host}:{self._port}{self._prefix}"
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    def ready(self) -> bool:
+        """The server and the model answer ready (False when unreachable)."""
+        try:
+            status, _, _ = self._request("GET", f"/v2/models/{self._q()}/ready")
+        except RemoteError:
+            return False
+        return status == 200
+
+    def metadata(self) -> dict[str, Any]:
+        """The model's v2 metadata (name, inputs, outputs); fetched once."""
+        if self._meta is None:
+            status, body, _ = self._request("GET", f"/v2/models/{self._q()}")
+            if status != 200:
+                raise RemoteError(f"{self.url}: model {self._model!r}: {_error_text(body)}", status)
+            self._meta = json.loads(body)
+        return self._meta
+
+    @property
+    def attention_names(self) -> list[str]:
+        prefix = v2.ATTENTION + "_"
+        return [o["name"][len(prefix):] for o in self.metadata().get("outputs", [])
+                if o["name"].startswith(prefix)]
+
+    def __repr__(self) -> str:
+        return f"RemoteSegmenter({self.url!r}, {self._model!r})"
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, image: ImageLike, return_probabilities: bool = False) -> SegmentationResult:
+        """Segment one image (path or array) on the server."""
+        result, _ = self._infer(image, return_probabilities, overlay=False)
+        return result
+
+    def overlay_png(self, image: ImageLike) -> bytes:
+        """The server's picture of the mask over ``image`` (as seg-infer draws it), a PNG file's bytes."""
+        _, png = self._infer(image, False, overlay=True)
+        assert png is not None
+        return png
+
+    def _infer(self, image: ImageLike, return_probabilities: bool,
+               overlay: bool) -> tuple[SegmentationResult, bytes | None]:
+        source = None
+        if isinstance(image, tuple) and len(image) == 2 and not isinstance(image[0], np.ndarray):
+            source, image = str(image[0]), image[1]
+        t0 = time.perf_counter()
+        name, dtype, shape, raw, path_source = _encode_image(image)
+        outputs = [v2.MASK]
+        if return_probabilities:
+            outputs.append(v2.PROBABILITIES)
+        if self.attention_names:
+            outputs.append(v2.ATTENTION)
+        if overlay:
+            outputs.append(v2.OVERLAY)
+        body, json_len = v2.encode_request([(name, dtype, shape, raw)], outputs)
+        t1 = time.perf_counter()
+        status, data, headers = self._request(
+            "POST", f"/v2/models/{self._q()}/infer", body,
+            {"Content-Type": "application/octet-stream", v2.BINARY_HEADER: str(json_len)})
+        t2 = time.perf_counter()
+        if status != 200:
+            what = source or path_source or "image"
+            raise RemoteError(f"{self.url}: {what}: HTTP {status}: {_error_text(data)}", status)
+        result, png = self._result(data, headers, source or path_source)
+        t3 = time.perf_counter()
+        result.timings = StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
+                                      postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3)
+        return result, png
+
+    def __call__(self, image: ImageLike, return_probabilities: bool = False) -> SegmentationResult:
+        return self.predict(image, return_probabilities)
+
+    def stream(self, images: Iterable[Any], max_in_flight: int | None = None,
+               return_probabilities: bool = False) -> Iterator[SegmentationResult]:
+        """Like ``Segmenter.stream``: images or ``(name, image)`` pairs in, results in input order,
+        up to ``max_in_flight`` requests open at once; an item's error is raised when reached."""
+        jobs = self._max_in_flight if max_in_flight is None else int(max_in_flight)
+        if jobs < 1:
+            raise InputFileError(f"max_in_flight must be >= 1, got {max_in_flight}.")
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="remote-seg") as pool:
+            pending: deque[Future] = deque()
+            try:
+                for item in images:
+                    pending.append(pool.submit(self.predict, item, return_probabilities))
+                    while len(pending) >= jobs:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for f in pending:
+                    f.cancel()
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # ------------------------------------------------------------------ internals
+    def _q(self) -> str:
+        return urllib.parse.quote(self._model, safe="")
+
+    def _result(self, data: bytes, headers: dict[str, str],
+                source: str | None) -> tuple[SegmentationResult, bytes | None]:
+        json_len = headers.get(v2.BINARY_HEADER.lower())
+        header, outs = v2.decode_response(data, None if json_len is None else int(json_len))
+        classes, background, gates, _ = v2.parse_response_parameters(header.get("parameters") or {})
+        if v2.MASK not in outs:
+            raise RemoteError(f"{self.url}: the response has no {v2.MASK!r} output; is this a seg-serve server?")
+        mask = np.array(outs[v2.MASK][0], copy=True)
+        probs = outs.get(v2.PROBABILITIES)
+        attention = {g: np.array(outs[f"{v2.ATTENTION}_{g}"][0], copy=True)
+                     for g in gates if f"{v2.ATTENTION}_{g}" in outs}
+        spec = OutputSpec(kind="mask", channels=len(classes), threshold=0.5, classes=tuple(classes),
+                          background=background)
+        counts, fg = class_stats(mask, spec)
+        png = outs[v2.OVERLAY][0] if v2.OVERLAY in outs else None
+        return SegmentationResult(
+            mask=mask, classes=list(classes), class_pixel_counts=counts, foreground_fraction=fg,
+            probabilities=None if probs is None else np.array(probs[0], copy=True),
+            attention=attention, source=source,
+        ), png
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            conn = cls(self._host, self._port, timeout=self._timeout)
+            self._local.conn = conn
+        return conn
+
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+        """One HTTP exchange on this thread's keep-alive connection (reconnects once if it went stale)."""
+        for attempt in (0, 1):
+            conn = self._connection()
+            try:
+                conn.request(method, self._prefix + path, body=body, headers=headers or {})
+                resp = conn.getresponse()
+                data = resp.read()
+                hdrs = {k.lower(): v for k, v in resp.getheaders()}
+                if hdrs.get("connection", "").lower() == "close":
+                    self.close()
+                return resp.status, data, hdrs
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self.close()
+                if attempt:
+                    raise RemoteError(f"{self.url}: the connection was closed ({exc}).") from None
+            except OSError as exc:
+                self.close()
+                raise RemoteError(f"Cannot reach {self.url}: {exc}.") from None
+        raise AssertionError("unreachable")
+
+
+def _encode_image(image: ImageLike) -> tuple[str, str, list[int], bytes, str | None]:
+    """(input name, datatype, shape, raw bytes, source): files as their bytes, arrays as BGR pixels."""
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise InputFileError(f"Image {path} does not exist." if not path.exists()
+                                 else f"{path} is a folder, not an image.")
+        data = path.read_bytes()
+        if not data:
+            raise InputFileError(f"Image {path} is empty (0 bytes).")
+        return "image", "BYTES", [1], v2.pack_bytes([data]), str(image)
+    if isinstance(image, np.ndarray):
+        bgr = np.ascontiguousarray(to_bgr8(image, source="image array"))
+        return "image", "UINT8", [1, *bgr.shape], bgr.tobytes(), None
+    raise InputFileError(f"Expected an image path or a numpy array, got {type(image).__name__}.")
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("error", body[:300].decode("utf-8", "replace")))
+    except (ValueError, AttributeError):
+        return body[:300].decode("utf-8", "replace")
