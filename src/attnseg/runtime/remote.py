@@ -50,7 +50,9 @@ class RemoteSegmenter:
     requests open at once and yields results in input order.
     """
 
-    def __init__(self, url: str, model_name: str, timeout: float = 120.0, max_in_flight: int = 4) -> None:
+    def __init__(self, url: str, model_name: str, timeout: float = 120.0, max_in_flight: int = 4,
+                 attention: bool = True) -> None:
+        """``attention=False`` skips the attention maps (full-size float maps are most of a response)."""
         parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise InputFileError(f"Server URL {url!r} must look like http://HOST:PORT.")
@@ -63,6 +65,7 @@ class RemoteSegmenter:
         self._max_in_flight = max(1, int(max_in_flight))
         self._local = threading.local()
         self._meta: dict[str, Any] | None = None
+        self._attention = bool(attention)
 
     # ------------------------------------------------------------------ description
     @property
@@ -121,7 +124,7 @@ class RemoteSegmenter:
         outputs = [v2.MASK]
         if return_probabilities:
             outputs.append(v2.PROBABILITIES)
-        if self.attention_names:
+        if self._attention and self.attention_names:
             outputs.append(v2.ATTENTION)
         if overlay:
             outputs.append(v2.OVERLAY)

@@ -217,7 +217,11 @@ def build_response(model_name: str, payload: InferRequest, results: list[Segment
             array = tensors(name, rs, ps)
             out_name = name if index is None else v2.ragged_name(name, index)
             out = InferOutput(name=out_name, shape=list(array.shape), datatype=v2.datatype_of(array))
-            out.data = array
+            if payload.from_grpc:
+                # Raw bytes now: kserve 0.21's to_grpc() cannot take numpy arrays (truth-value check).
+                out.set_data_from_numpy(array, binary_data=True)
+            else:
+                out.data = array
             outputs.append(out)
             # BYTES (PNG files) cannot travel inside JSON: always binary.
             use_binary = binary(name) or name == v2.OVERLAY

@@ -1,0 +1,60 @@
+"""SIGTERM while a request is in flight: the request completes, then the server exits cleanly."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from attnseg.runtime import v2
+
+from ._server import start_server
+from .conftest import MODEL_NAME
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_request_in_flight_finish(zoo_export, reference, jpegs, tmp_path):
+    srv = start_server(zoo_export["repo"], tmp_path / "server.log")
+    try:
+        # One big request (8 JPEGs, every output) keeps the server busy for a while.
+        body, n = v2.encode_request([("image", "BYTES", [len(jpegs)], v2.pack_bytes([p.read_bytes() for p in jpegs]))],
+                                    ["mask", "probabilities", "attention", "overlay"])
+        answer: dict = {}
+        sent = threading.Event()
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=300)
+            try:
+                conn.request("POST", f"/v2/models/{MODEL_NAME}/infer", body=body,
+                             headers={"Content-Type": "application/octet-stream", v2.BINARY_HEADER: str(n)})
+                sent.set()
+                r = conn.getresponse()
+                answer.update(status=r.status, headers={k.lower(): v for k, v in r.getheaders()}, body=r.read())
+            except OSError as exc:
+                answer["error"] = repr(exc)
+            finally:
+                conn.close()
+
+        t = threading.Thread(target=client)
+        t.start()
+        assert sent.wait(60), answer
+        time.sleep(1.0)  # let uvicorn accept it; the log order below proves it was in flight
+        srv.proc.send_signal(signal.SIGTERM)
+        t.join(300)
+        code = srv.proc.wait(120)
+    finally:
+        srv.stop()
+    assert answer.get("status") == 200, answer
+    _, outs = v2.decode_response(answer["body"], int(answer["headers"][v2.BINARY_HEADER.lower()]))
+    for i, p in enumerate(jpegs):
+        np.testing.assert_array_equal(outs[f"mask_{i}"][0], reference.predict(p).mask)
+    assert code == 0, srv.log_text()[-2000:]
+    log = srv.log_text()
+    # The answer went out after the shutdown began, not before.
+    assert log.index("Shutting down") < log.index('"path": "/v2/models/kvasir/infer"')
+    assert "Traceback" not in log
+
