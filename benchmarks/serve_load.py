@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         "# seg-serve under load (loopback)", "",
         f"`{report['command']}`", "",
         *[f"- {line}" for line in machine.summary_lines()],
-        f"- Model: `{Path(model).name}` ({seg.inference_precision} compute, {seg.num_requests} infer requests, "
-        "hint throughput), real Kvasir-SEG JPEGs, mask output", "",
+        (f"- Model: `{Path(model).name}` ({seg.inference_precision} compute, {seg.num_requests} infer requests, "
+         "hint throughput), real Kvasir-SEG JPEGs, mask output"), "",
         "| figure | value |", "| --- | ---: |",
         f"| clients | {args.clients} |",
         f"| requests | {done:,} |",
@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| ratio server / in-process | **{serve_fps / stream_fps:.2f}** |",
         f"| latency p50 / p99 | {report['latency_ms_p50']:.1f} / {report['latency_ms_p99']:.1f} ms |",
         f"| errors | {report['errors']} |",
-        f"| server RSS after warm-up / {int(first):,} / {done:,} requests | "
-        f"{rss['after_warmup'] / 2**20:.1f} / {rss[first] / 2**20:.1f} / {rss[last] / 2**20:.1f} MiB |",
+        (f"| server RSS after warm-up / {int(first):,} / {done:,} requests | "
+         f"{rss['after_warmup'] / 2**20:.1f} / {rss[first] / 2**20:.1f} / {rss[last] / 2**20:.1f} MiB |"),
         "",
     ]
     args.out.with_suffix(".md").write_text("\n".join(md))
