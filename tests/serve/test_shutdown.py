@@ -18,7 +18,8 @@ from .conftest import MODEL_NAME
 
 @pytest.mark.slow
 def test_sigterm_lets_the_request_in_flight_finish(zoo_export, reference, jpegs, tmp_path):
-    srv = start_server(zoo_export["repo"], tmp_path / "server.log")
+    # A long grace period: on a loaded machine this request can take longer than the default 30 s.
+    srv = start_server(zoo_export["repo"], tmp_path / "server.log", ["--grace-period", "600"])
     try:
         # One big request (8 JPEGs, every output) keeps the server busy for a while.
         body, n = v2.encode_request([("image", "BYTES", [len(jpegs)], v2.pack_bytes([p.read_bytes() for p in jpegs]))],
@@ -27,7 +28,7 @@ def test_sigterm_lets_the_request_in_flight_finish(zoo_export, reference, jpegs,
         sent = threading.Event()
 
         def client() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=300)
+            conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=900)
             try:
                 conn.request("POST", f"/v2/models/{MODEL_NAME}/infer", body=body,
                              headers={"Content-Type": "application/octet-stream", v2.BINARY_HEADER: str(n)})
@@ -44,8 +45,8 @@ def test_sigterm_lets_the_request_in_flight_finish(zoo_export, reference, jpegs,
         assert sent.wait(60), answer
         time.sleep(1.0)  # let uvicorn accept it; the log order below proves it was in flight
         srv.proc.send_signal(signal.SIGTERM)
-        t.join(300)
-        code = srv.proc.wait(120)
+        t.join(900)
+        code = srv.proc.wait(300)
     finally:
         srv.stop()
     assert answer.get("status") == 200, answer

@@ -39,7 +39,8 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     """Route attnseg, kserve and uvicorn loggers to one stderr handler (before kserve configures its own)."""
     formatter = {"()": JsonFormatter} if json_logs else {
         "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
-    names = ["attnseg", "kserve", "kserve.trace", "uvicorn", "uvicorn.error", "uvicorn.access"]
+    names = ["attnseg", "kserve", "kserve.trace", "uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings"]
+    logging.captureWarnings(True)  # library deprecation warnings become JSON lines too
     logging.config.dictConfig({
         "version": 1,
         "disable_existing_loggers": False,
