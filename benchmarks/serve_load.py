@@ -142,50 +142,55 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     server = psutil.Process(proc.pid)
     seg = Segmenter(model, device="CPU", hint="throughput")
+    state = {"latencies": [], "blocks": [], "streams": [], "rss": {}, "done": 0}
     try:
-        latencies: list[float] = []
         run_block(url, name, images, 0, args.warmup, args.clients, [])
         run_stream(seg, images, 0, min(args.warmup, args.stream_images))
-        rss = {"after_warmup": server.memory_info().rss}
-        blocks: list[dict] = []
-        streams: list[dict] = []
+        state["rss"]["after_warmup"] = server.memory_info().rss
         n_blocks = max(1, args.requests // args.block)
         stream_points = {0, n_blocks // 2, n_blocks}
-        done = 0
         for b in range(n_blocks + 1):
             if b in stream_points:
-                fps = run_stream(seg, images, done, args.stream_images)
-                streams.append({"before_block": b, "images_per_s": fps})
+                fps = run_stream(seg, images, state["done"], args.stream_images)
+                state["streams"].append({"before_block": b, "images_per_s": fps})
                 print(f"stream: {fps:.2f} img/s", flush=True)
             if b == n_blocks:
                 break
-            fps, errs = run_block(url, name, images, done, args.block, args.clients, latencies)
-            done += args.block
-            rss[str(done)] = server.memory_info().rss
-            blocks.append({"requests": args.block, "images_per_s": fps, "errors": errs, "rss_bytes": rss[str(done)]})
-            print(f"block {b + 1}/{n_blocks}: {fps:.2f} img/s, errors {errs}, "
-                  f"server RSS {rss[str(done)] / 2**20:.1f} MiB", flush=True)
+            fps, errs = run_block(url, name, images, state["done"], args.block, args.clients, state["latencies"])
+            state["done"] += args.block
+            rss = server.memory_info().rss
+            state["rss"][str(state["done"])] = rss
+            state["blocks"].append({"requests": args.block, "images_per_s": fps, "errors": errs, "rss_bytes": rss})
+            print(f"block {b + 1}/{n_blocks}: {fps:.2f} img/s, errors {errs}, server RSS {rss / 2**20:.1f} MiB",
+                  flush=True)
+            write_report(args, model, machine, seg, state, complete=False)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
+    report = write_report(args, model, machine, seg, state, complete=True)
+    return 0 if report["errors"] == 0 else 1
+
+
+def write_report(args, model: Path, machine, seg, state: dict, complete: bool) -> dict:
+    """JSON + Markdown from what has run so far (rewritten after every block)."""
+    blocks, streams, rss, done = state["blocks"], state["streams"], state["rss"], state["done"]
     serve_fps = float(np.median([b["images_per_s"] for b in blocks]))
     stream_fps = float(np.median([s["images_per_s"] for s in streams]))
-    lat = np.asarray(latencies)
+    lat = np.asarray(state["latencies"])
     first, last = str(min(done, args.block)), str(done)
     report = {
         "command": "python benchmarks/serve_load.py" + ("" if args.model is None else f" --model {args.model}"),
-        "model": str(model), "clients": args.clients, "requests": done, "block": args.block,
-        "stream_images_per_run": args.stream_images,
+        "complete": complete, "model": str(model), "clients": args.clients, "requests": done,
+        "block": args.block, "stream_images_per_run": args.stream_images,
         "server_images_per_s_median": serve_fps,
         "stream_images_per_s_median": stream_fps,
         "ratio_server_to_stream": serve_fps / stream_fps,
         "latency_ms_p50": float(np.percentile(lat, 50)), "latency_ms_p99": float(np.percentile(lat, 99)),
         "errors": int(sum(b["errors"] for b in blocks)),
         "server_rss_mib": {k: v / 2**20 for k, v in rss.items()},
-        "server_rss_mib_after": {"1000": rss[first] / 2**20, str(done): rss[last] / 2**20},
         "blocks": blocks, "streams": streams,
         "segmenter": {"num_requests": seg.num_requests, "inference_precision": seg.inference_precision},
         "machine": machine.to_dict(),
@@ -193,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     md = [
-        "# seg-serve under load (loopback)", "",
+        "# seg-serve under load (loopback)" + ("" if complete else " (PARTIAL: run still going or stopped)"), "",
         f"`{report['command']}`", "",
         *[f"- {line}" for line in machine.summary_lines()],
         (f"- Model: `{Path(model).name}` ({seg.inference_precision} compute, {seg.num_requests} infer requests, "
@@ -201,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "| figure | value |", "| --- | ---: |",
         f"| clients | {args.clients} |",
         f"| requests | {done:,} |",
-        f"| server throughput (median of {len(blocks)} blocks) | {serve_fps:.2f} images/s |",
+        f"| server throughput (median of {len(blocks)} blocks of {args.block:,}) | {serve_fps:.2f} images/s |",
         f"| in-process `Segmenter.stream()` (median of {len(streams)} runs) | {stream_fps:.2f} images/s |",
         f"| ratio server / in-process | **{serve_fps / stream_fps:.2f}** |",
         f"| latency p50 / p99 | {report['latency_ms_p50']:.1f} / {report['latency_ms_p99']:.1f} ms |",
@@ -211,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     args.out.with_suffix(".md").write_text("\n".join(md))
-    print("\n".join(md))
-    return 0 if report["errors"] == 0 else 1
+    if complete:
+        print("\n".join(md))
+    return report
 
 
 if __name__ == "__main__":
