@@ -47,13 +47,21 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputFileError(f"Image {path} does not exist.")
     if path.is_dir():
         raise InputFileError(f"{path} is a folder, not an image.")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size == 0:
-        raise InputFileError(f"Image {path} is empty (0 bytes).")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return decode_image(np.fromfile(str(path), dtype=np.uint8), source=str(path))
+
+
+def decode_image(data: bytes | np.ndarray, source: str = "image") -> np.ndarray:
+    """Decode an encoded file's bytes (JPEG, PNG, ...) exactly as ``read_image`` does.
+
+    Separate from the file read so callers can time I/O and decoding apart (the cluster path).
+    """
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf.size == 0:
+        raise InputFileError(f"Image {source} is empty (0 bytes).")
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise InputFileError(f"Image {path} cannot be decoded (corrupt or not an image).")
-    return to_bgr8(img, source=str(path))
+        raise InputFileError(f"Image {source} cannot be decoded (corrupt or not an image).")
+    return to_bgr8(img, source=source)
 
 
 def to_bgr8(img: np.ndarray, source: str = "image") -> np.ndarray:

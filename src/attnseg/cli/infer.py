@@ -8,7 +8,6 @@ Writes ``OUT/masks/*.png`` (binary: 0/255, multiclass: class ids), ``OUT/overlay
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -61,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many images/frames")
     p.add_argument("--skip-errors", action="store_true",
                    help="skip unreadable images in a folder (listed in the summary) instead of stopping")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="segment on a Ray cluster (attnseg.cluster): no ADDRESS starts a local Ray instance, "
+                        "'auto' or ray://host:port joins one; INPUT may also be a glob or a text file of "
+                        "paths; writes manifest.jsonl and resumes a killed run")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="with --ray: workers, one Segmenter each (default: the cluster's CPUs)")
     add_common_flags(p)
     return p
 
@@ -70,8 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        from attnseg.cli.infer_ray import run_on_ray
+
+        return run_on_ray(args)
     from attnseg.atomic import atomic_dir
     from attnseg.runtime import Segmenter, open_source
+    from attnseg.runtime.outputs import run_summary, write_report
 
     if not 0.0 <= args.alpha <= 1.0:
         raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
@@ -118,12 +128,12 @@ def _run(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - t0
         if not summaries:
             raise InputFileError(f"No image of {source.description} could be segmented.")
-        summary = _summary(summaries, latencies, wall, seg, skipped)
+        summary = run_summary(summaries, latencies, wall, seg.classes, skipped)
         report = {"model": str(seg.model_path), "device": seg.device, "hint": hint,
                   "resize_policy": seg.resize_policy.value,
                   "input": source.description, "output": str(out), "summary": summary,
                   "images": summaries}
-        (tmp / "summary.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        write_report(tmp, report)
 
     if args.json:
         print_json(report)
@@ -159,44 +169,35 @@ def _decode(source: Any, images: dict[str, np.ndarray], skipped: list[str],
 
 
 class _Writer:
-    """Masks, overlays and attention maps as files (images) or videos (video/camera)."""
+    """Masks, overlays and attention maps as files (images) or videos (video/camera).
+
+    Pictures are rendered and encoded by ``attnseg.runtime.outputs``, the same functions the
+    Ray path uses, so both write identical files.
+    """
 
     def __init__(self, folder: Path, seg: Any, video: bool, fps: float | None,
                  args: argparse.Namespace) -> None:
+        from attnseg.runtime.outputs import OutputOptions
+
         self.folder = folder
         self.video = video
         self.fps = fps or 25.0
-        self.args = args
-        self.binary = len(seg.classes) == 2 and seg.classes[0].lower() == "background"
-        self.num_classes = len(seg.classes)
-        self.attention = bool(args.attention_maps)
+        self.options = OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays,
+                                     attention=bool(args.attention_maps), alpha=args.alpha)
         self.writers: dict[str, Any] = {}
-        if not args.no_masks:
-            (folder / "masks").mkdir()
-        if not video and not args.no_overlays:
-            (folder / "overlays").mkdir()
-        if not video and self.attention:
-            (folder / "attention").mkdir()
+        for name in self.options.folders(video):
+            (folder / name).mkdir()
 
     def write(self, result: Any, image: np.ndarray) -> None:
-        from attnseg.runtime import overlay
+        from attnseg.runtime import outputs
 
-        stem = Path(result.source).stem if not self.video else result.source
-        if not self.args.no_masks:
-            _imwrite(self.folder / "masks" / f"{stem}.png", overlay.mask_to_png(result.mask, self.binary))
-        if not self.args.no_overlays:
-            ov_img = overlay.overlay(image, result.mask, self.num_classes, alpha=self.args.alpha)
-            if self.video:
-                self._frame("overlay", ov_img)
+        stem = outputs.output_stem(result.source, self.video)
+        for kind, picture in outputs.render(result, image, self.options).items():
+            if self.video and kind != "mask":
+                self._frame(kind, picture)
             else:
-                _imwrite(self.folder / "overlays" / f"{stem}.jpg", ov_img)
-        if self.attention:
-            for name, amap in result.attention.items():
-                heat = overlay.heatmap(amap, image)
-                if self.video:
-                    self._frame(f"attention_{name}", heat)
-                else:
-                    _imwrite(self.folder / "attention" / f"{stem}_{name}.jpg", heat)
+                rel = outputs.relative_path(kind, stem)
+                outputs.write_file_atomic(self.folder / rel, outputs.encode(picture, rel))
 
     def _frame(self, name: str, frame: np.ndarray) -> None:
         import cv2
@@ -215,33 +216,6 @@ class _Writer:
         for writer in self.writers.values():
             writer.release()
         self.writers.clear()
-
-
-def _imwrite(path: Path, image: np.ndarray) -> None:
-    import cv2
-
-    if not cv2.imwrite(str(path), image):
-        raise InputFileError(f"Cannot write {path}.")
-
-
-def _summary(summaries: list[dict[str, Any]], latencies: list[float], wall: float, seg: Any,
-             skipped: list[str]) -> dict[str, Any]:
-    lat = np.asarray(latencies, dtype=np.float64)
-    totals: dict[str, int] = {}
-    for s in summaries:
-        for k, v in s["class_pixel_counts"].items():
-            totals[k] = totals.get(k, 0) + int(v)
-    return {
-        "frames": len(summaries),
-        "seconds": round(wall, 3),
-        "fps": round(len(summaries) / wall, 3) if wall > 0 else 0.0,
-        "latency_ms_median": round(float(np.median(lat)), 3),
-        "latency_ms_p90": round(float(np.percentile(lat, 90)), 3),
-        "mean_foreground_fraction": round(float(np.mean([s["foreground_fraction"] for s in summaries])), 6),
-        "class_pixel_counts": totals,
-        "classes": seg.classes,
-        "skipped": skipped,
-    }
 
 
 def _progress(total: int | None, quiet: bool) -> Any:

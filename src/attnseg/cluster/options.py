@@ -1,0 +1,92 @@
+"""The one options object of a cluster run, and what a run reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnseg.errors import AttnsegError, InputFileError
+from attnseg.runtime.outputs import OutputOptions
+
+LOCAL = "local"
+
+
+class ClusterError(AttnsegError):
+    """The Ray job could not start or run (bad address, a worker that cannot load the model...)."""
+
+
+class ImagesFailedError(ClusterError):
+    """Some images could not be segmented and ``skip_errors`` was off; they are in the manifest."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """How ``segment_dataset`` runs.
+
+    ``address``: ``"local"`` starts a private Ray instance on this machine (loopback only, no
+    dashboard, usage stats off), ``"auto"`` joins the cluster this machine belongs to, and
+    ``"ray://host:port"`` (or ``host:port``) joins that one.
+    ``concurrency``: workers (actors), each holding one ``Segmenter``; default: the cluster's CPUs
+    divided by ``cpus_per_worker``. ``cpus_per_worker`` is both what each worker reserves from
+    Ray and the OpenVINO thread count it runs with on CPU.
+    ``batch_size``: images one worker takes at a time (video: frames per task is ``video_chunk``).
+    ``skip_errors``: keep going past images that fail (each is recorded in the manifest);
+    without it the run stops at the first failure, after recording it.
+    ``force``: start afresh in an output folder that already has results (default: resume).
+    """
+
+    address: str = LOCAL
+    device: str = "CPU"
+    concurrency: int | None = None
+    cpus_per_worker: int = 1
+    num_cpus: int | None = None  # CPUs a local instance gets (default: this machine's)
+    batch_size: int = 8
+    video_chunk: int = 64
+    max_frames: int | None = None
+    inference_precision: str = "auto"
+    outputs: OutputOptions = field(default_factory=OutputOptions)
+    skip_errors: bool = False
+    force: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("concurrency", "num_cpus", "max_frames"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise InputFileError(f"{name} must be >= 1, got {value}.")
+        for name in ("cpus_per_worker", "batch_size", "video_chunk"):
+            if int(getattr(self, name)) < 1:
+                raise InputFileError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if not str(self.address).strip():
+            raise InputFileError("Ray address is empty; use 'local', 'auto' or ray://host:port.")
+
+
+@dataclass
+class ClusterSummary:
+    """What a run did: counts, failures, speed, and where everything is."""
+
+    output: Path
+    manifest: Path
+    total: int  # images (or video frames) in the input
+    segmented: int  # segmented by this run
+    resumed: int  # already done by an earlier run, skipped
+    failed: list[tuple[str, str]]  # (image, error) of this run
+    workers: int
+    seconds: float
+    address: str
+
+    @property
+    def images_per_second(self) -> float:
+        return self.segmented / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output), "manifest": str(self.manifest), "total": self.total,
+            "segmented": self.segmented, "resumed": self.resumed,
+            "failed": [{"image": k, "error": e} for k, e in self.failed],
+            "workers": self.workers, "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 3), "address": self.address,
+        }
