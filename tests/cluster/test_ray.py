@@ -15,6 +15,7 @@ from attnseg.imaging import read_image
 from attnseg.runtime.outputs import OutputOptions
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # Ray start-up and actor pools: tens of seconds on 2 busy cores
 
 
 @pytest.fixture(scope="module")
