@@ -47,6 +47,7 @@ class ClusterOptions:
     video_chunk: int = 64
     max_frames: int | None = None
     inference_precision: str = "auto"
+    resize_policy: str | None = None  # stretch | letterbox; default: the model's own (metadata)
     outputs: OutputOptions = field(default_factory=OutputOptions)
     skip_errors: bool = False
     force: bool = False

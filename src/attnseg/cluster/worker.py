@@ -26,13 +26,13 @@ class SegmentWorker:
     """Callable class for ``Dataset.map_batches`` (pyarrow batches in and out)."""
 
     def __init__(self, model: str, device: str, threads: int | None, inference_precision: str,
-                 outputs: dict[str, Any], hint: str = "latency") -> None:
+                 outputs: dict[str, Any], hint: str = "latency", resize_policy: str | None = None) -> None:
         from attnseg.runtime import Segmenter
         from attnseg.runtime.outputs import OutputOptions
 
         config = {"INFERENCE_NUM_THREADS": int(threads)} if threads and device.upper() == "CPU" else None
         self.seg = Segmenter(model, device=device, hint=hint, config=config,
-                             inference_precision=inference_precision)
+                             inference_precision=inference_precision, resize_policy=resize_policy)
         self.options = OutputOptions(**outputs)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -120,7 +120,8 @@ class SegmentWorker:
         timings.update(read_ms=round(read_ms, 3), decode_ms=round(decode_ms, 3),
                        encode_ms=round((t3 - t2) * 1e3, 3), worker_total_ms=round((t3 - t0) * 1e3, 3))
         record = {**summary, "key": key, "input": path, "status": "ok", "error": None,
-                  "classes": list(result.classes), "device": self.seg.device, "outputs": sorted(files), "worker": self.worker,
+                  "classes": list(result.classes), "device": self.seg.device,
+                  "resize_policy": self.seg.resize_policy.value, "outputs": sorted(files), "worker": self.worker,
                   "timings": timings}
         return {"key": key, "status": "ok", "record": record, "files": files}
 
@@ -136,4 +137,4 @@ def worker_kwargs(model: str, options: Any, hint: str = "latency") -> dict[str, 
     """Constructor arguments of ``SegmentWorker`` from ``ClusterOptions`` (plain, picklable values)."""
     return {"model": model, "device": options.device, "threads": options.cpus_per_worker,
             "inference_precision": options.inference_precision, "outputs": asdict(options.outputs),
-            "hint": hint}
+            "hint": hint, "resize_policy": options.resize_policy}
