@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -31,6 +32,12 @@ def local_60(cluster_ir, kvasir_60, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "out"
     assert seg_infer([str(cluster_ir), str(kvasir_60), "-o", str(out), "-q"]) == 0
     return out
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -101,7 +108,8 @@ def test_a_killed_job_resumes_without_redoing_finished_images(ray_cluster, clust
     orphan = Path(names[20]).stem
     with (out / "manifest.jsonl").open("a") as fh:
         fh.write('{"key": "' + names[21] + '", "status": "o')
-    (out / "masks" / f".{orphan}.png.x1y2.tmp").write_bytes(b"half a png")
+    stale = out / "masks" / f".{orphan}.png.{dead_pid()}.a1b2c3d4.tmp"
+    stale.write_bytes(b"half a png")
     (out / "masks" / f"{orphan}.png").write_bytes(b"not the mask")
 
     summary = segment_dataset(cluster_ir, kvasir_60, out, ClusterOptions(concurrency=2))

@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from attnseg.atomic import output_lock, sweep_stale
 from attnseg.cluster.inputs import InputPlan, Unit, plan_inputs
 from attnseg.cluster.manifest import MANIFEST_NAME, Manifest
 from attnseg.cluster.options import LOCAL, ClusterError, ClusterOptions, ClusterSummary, ImagesFailedError
@@ -49,11 +50,21 @@ def segment_dataset(model: str | Path, inputs: str | Path, output: str | Path,
     options = options or ClusterOptions()
     model_path = _check_model(model, options)
     plan = plan_inputs(inputs, options.max_frames)
+    out = Path(output).expanduser()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"Cannot create output folder {out.parent}: {exc.strerror}.") from None
+    with output_lock(out):  # one writer per output folder: a second run fails at once
+        return _segment(model_path, plan, out, options)
+
+
+def _segment(model_path: Path, plan: InputPlan, out: Path, options: ClusterOptions) -> ClusterSummary:
     out_options = options.outputs
     if plan.is_video and (out_options.overlays or out_options.attention):
         log.info("video on the cluster: writing masks and JSON, not overlay videos (see attnseg.cluster)")
         out_options = replace(out_options, overlays=False, attention=False)
-    out = _prepare_output(Path(output).expanduser(), options.force, out_options, plan)
+    out = _prepare_output(out, options.force, out_options, plan)
     manifest = Manifest(out)
     _check_same_model(manifest, model_path)
     todo = [u for u in plan.units if not manifest.done(u.key, _expected(u, manifest, out_options, plan))]
@@ -118,8 +129,7 @@ def _prepare_output(out: Path, force: bool, out_options: outputs.OutputOptions, 
     except OSError as exc:
         raise InputFileError(f"Cannot create output folder {out}: {exc.strerror}.") from None
     for folder in (out, *(out / n for n in out_options.folders(plan.is_video))):
-        for stale in folder.glob(".*.tmp"):  # a killed run's unfinished file, never renamed into place
-            stale.unlink(missing_ok=True)
+        sweep_stale(folder)  # a killed run's unfinished files, never renamed into place
     return out
 
 

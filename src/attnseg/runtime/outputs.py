@@ -14,6 +14,7 @@ Video and camera inputs write ``masks/frame_NNNNNN.png`` and ``overlay.mp4`` ins
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -109,16 +110,30 @@ def encode_image_outputs(result: SegmentationResult, image: np.ndarray, options:
 
 
 def write_file_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write under a temporary name in the same folder, then rename: never a half-written file."""
+    """Write under a temporary name in the same folder, then rename: never a half-written file.
+
+    The temporary is named as ``attnseg.atomic`` names them (``.NAME.<pid>.<random>.tmp``), so
+    ``atomic.sweep_stale`` removes what a killed writer left; unlike ``atomic_file`` it does not
+    sweep the folder on every call (a folder of masks can hold thousands of files).
+    """
+    from attnseg.atomic import disk_full_guard, honour_umask
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputFileError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    with disk_full_guard(path.parent, path):
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            raise InputFileError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            honour_umask(tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise InputFileError(f"Cannot write {path}: {exc.strerror or exc}.") from None
 
 
 def write_files(folder: str | os.PathLike, files: Mapping[str, bytes]) -> None:
