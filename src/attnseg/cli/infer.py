@@ -19,6 +19,7 @@ import numpy as np
 from attnseg.cli.common import add_common_flags, print_json, run_command
 from attnseg.errors import InputFileError
 from attnseg.metadata import RESIZE_POLICIES
+from attnseg.runtime.tiler import Blend, TileOptions
 
 log = logging.getLogger("seg-infer")
 
@@ -52,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resize-policy", choices=RESIZE_POLICIES, default=None,
                    help="how images are fitted to the model input: stretch, or letterbox (keep the aspect "
                         "ratio, pad) (default: the policy the model was trained with, from its metadata)")
+    p.add_argument("--tile", action="store_true",
+                   help="sliding-window inference: cut images into overlapping tiles of the model's input size "
+                        "and blend them (for images much larger than the model input; keeps small lesions)")
+    p.add_argument("--tile-overlap", type=float, default=TileOptions.overlap,
+                   help=f"share of a tile its neighbour also covers, in [0, 1) (default {TileOptions.overlap})")
+    p.add_argument("--tile-blend", choices=[b.value for b in Blend], default=Blend.GAUSSIAN.value,
+                   help="how overlapping tiles are weighted (default gaussian)")
+    p.add_argument("--tile-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="tile size (default: the model's input size; required for dynamic-size models)")
     p.add_argument("--attention-maps", action="store_true",
                    help="also write attention-gate heatmaps (models exported with attention outputs)")
     p.add_argument("--alpha", type=float, default=0.45, help="overlay opacity, 0..1 (default 0.45)")
@@ -75,18 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.ray is not None and (args.tile or args.tile_size is not None):
+        raise InputFileError("--tile runs on one machine; drop --tile or --ray.")
     if args.ray is not None:
         from attnseg.cli.infer_ray import run_on_ray
 
         return run_on_ray(args)
     from attnseg.atomic import atomic_dir
-    from attnseg.runtime import Segmenter, open_source
+    from attnseg.runtime import Segmenter, TiledSegmenter, open_source
     from attnseg.runtime.outputs import run_summary, write_report
 
     if not 0.0 <= args.alpha <= 1.0:
         raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
     source = open_source(args.input, args.max_frames)
-    hint = args.hint or ("throughput" if source.kind in ("folder", "video") else "latency")
+    tiled = args.tile or args.tile_size is not None
+    hint = args.hint or ("throughput" if source.kind in ("folder", "video") or tiled else "latency")
     seg = Segmenter(args.model, device=args.device, hint=hint, num_streams=args.num_streams,
                     cache_dir=args.cache_dir, inference_precision=args.infer_precision,
                     resize_policy=args.resize_policy)
@@ -95,6 +108,10 @@ def _run(args: argparse.Namespace) -> int:
             f"{seg.model_path.name} has no attention outputs; re-export it with attention maps "
             "(seg-export --attention-maps) or drop --attention-maps."
         )
+    runner = seg
+    if tiled:
+        runner = TiledSegmenter(seg, TileOptions(tile_size=args.tile_size, overlap=args.tile_overlap,
+                                                 blend=args.tile_blend, max_in_flight=args.max_in_flight))
     out = args.output or Path.cwd() / f"{_stem(source.description)}_seg"
     quiet = args.quiet or args.json
     if not quiet:
@@ -110,8 +127,9 @@ def _run(args: argparse.Namespace) -> int:
         progress = _progress(source.length, quiet)
         t0 = time.perf_counter()
         try:
-            for result in seg.stream(_decode(source, images, skipped, args.skip_errors),
-                                     max_in_flight=args.max_in_flight):
+            decoded = _decode(source, images, skipped, args.skip_errors)
+            results = (runner.stream(decoded) if tiled else seg.stream(decoded, max_in_flight=args.max_in_flight))
+            for result in results:
                 image = images.pop(result.source)
                 writer.write(result, image)
                 summaries.append(result.summary())
@@ -131,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         summary = run_summary(summaries, latencies, wall, seg.classes, skipped)
         report = {"model": str(seg.model_path), "device": seg.device, "hint": hint,
                   "resize_policy": seg.resize_policy.value,
+                  "tiling": _tiling(runner) if tiled else None,
                   "input": source.description, "output": str(out), "summary": summary,
                   "images": summaries}
         write_report(tmp, report)
@@ -216,6 +235,11 @@ class _Writer:
         for writer in self.writers.values():
             writer.release()
         self.writers.clear()
+
+
+def _tiling(runner: Any) -> dict[str, Any]:
+    opts = runner.options
+    return {"tile_size": list(runner.tile_size), "overlap": opts.overlap, "blend": opts.blend.value}
 
 
 def _progress(total: int | None, quiet: bool) -> Any:

@@ -5,6 +5,7 @@
     result = seg.predict("polyp.jpg")          # result.mask: HxW class ids at the image size
     for r in Segmenter("model.xml", hint="throughput").stream(paths):
         ...                                    # ordered results, requests run in parallel
+    TiledSegmenter(seg, TileOptions(overlap=0.25)).predict("large.png")  # sliding window, blended
 
 Never imports torch, nncf or onnx (a test runs it with those imports blocked).
 """
@@ -14,8 +15,9 @@ from attnseg.runtime.remote import RemoteError, RemoteSegmenter
 from attnseg.runtime.result import SegmentationResult, StageTimings
 from attnseg.runtime.segmenter import Hint, Segmenter
 from attnseg.runtime.sources import FrameSource, open_source
+from attnseg.runtime.tiler import Blend, TiledSegmenter, TileOptions
 
 __all__ = [
-    "FrameSource", "Hint", "RemoteError", "RemoteSegmenter", "SegmentationResult", "Segmenter", "StageTimings",
-    "open_source", "overlay",
+    "Blend", "FrameSource", "Hint", "RemoteError", "RemoteSegmenter", "SegmentationResult", "Segmenter",
+    "StageTimings", "TileOptions", "TiledSegmenter", "open_source", "overlay",
 ]

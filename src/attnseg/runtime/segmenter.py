@@ -119,6 +119,11 @@ class Segmenter:
         return self._in.size
 
     @property
+    def output_spec(self) -> post.OutputSpec:
+        """How the main output is decoded: kind, channels, threshold, class names, background."""
+        return self._out
+
+    @property
     def resize_policy(self) -> ResizePolicy:
         """How images are fitted to the model input (the model's recorded policy unless overridden)."""
         return self._in.resize_policy
