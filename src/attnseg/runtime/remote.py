@@ -7,9 +7,14 @@
 It speaks KServe v2 REST with the binary tensor extension, using the standard library only
 (``http.client``; one keep-alive connection per thread), to a ``seg-serve`` server: image files
 travel as their encoded bytes (BYTES), arrays as UINT8 BGR pixels, and the server prepares and
-decodes them exactly as ``Segmenter`` does. Endpoints used: ``GET /v2/health/ready``,
+decodes them exactly as ``Segmenter`` does. Endpoints used: ``GET /v2/models/{name}/ready``,
 ``GET /v2/models/{name}`` and ``POST /v2/models/{name}/infer``; the wire format is in
 ``attnseg.runtime.v2``.
+
+Servers that run the raw IR (OpenVINO Model Server on a ``seg-export --ovms-repo`` folder) know
+nothing of masks: give ``metadata=`` (the exported ``model.json`` or ``.xml``) and the client does
+``Segmenter``'s preprocessing and post-processing itself, with the Segmenter's own functions,
+sending the model-sized input tensor and reading the IR's ``logits`` / ``attention_*`` outputs.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ import numpy as np
 
 from attnseg.errors import AttnsegError, InputFileError
 from attnseg.imaging import to_bgr8
+from attnseg.runtime import postprocess as post
 from attnseg.runtime import v2
 from attnseg.runtime.postprocess import OutputSpec, class_stats
-from attnseg.runtime.preprocess import ImageLike
+from attnseg.runtime.preprocess import ImageLike, prepare
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
 
@@ -51,8 +57,9 @@ class RemoteSegmenter:
     """
 
     def __init__(self, url: str, model_name: str, timeout: float = 120.0, max_in_flight: int = 4,
-                 attention: bool = True) -> None:
-        """``attention=False`` skips the attention maps (full-size float maps are most of a response)."""
+                 attention: bool = True, metadata: str | Path | None = None) -> None:
+        """``attention=False`` skips the attention maps (full-size float maps are most of a response).
+        ``metadata``: the model's ``model.json`` or ``.xml``, for servers of the raw IR (OVMS)."""
         parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise InputFileError(f"Server URL {url!r} must look like http://HOST:PORT.")
@@ -66,6 +73,8 @@ class RemoteSegmenter:
         self._local = threading.local()
         self._meta: dict[str, Any] | None = None
         self._attention = bool(attention)
+        self._raw_meta = None if metadata is None else _read_metadata(Path(metadata))
+        self._raw: _RawModel | None = None
 
     # ------------------------------------------------------------------ description
     @property
@@ -95,6 +104,8 @@ class RemoteSegmenter:
 
     @property
     def attention_names(self) -> list[str]:
+        if self._raw_meta is not None:
+            return [n.removeprefix(_ATT_PREFIX) for n in self._raw_model().attention_outputs]
         prefix = v2.ATTENTION + "_"
         return [o["name"][len(prefix):] for o in self.metadata().get("outputs", [])
                 if o["name"].startswith(prefix)]
@@ -119,6 +130,15 @@ class RemoteSegmenter:
         source = None
         if isinstance(image, tuple) and len(image) == 2 and not isinstance(image[0], np.ndarray):
             source, image = str(image[0]), image[1]
+        if self._raw_meta is not None:
+            if overlay:
+                raise InputFileError("overlay_png needs a seg-serve server (a raw IR server draws nothing).")
+            return self._infer_raw(image, source, return_probabilities), None
+        served = [o["name"] for o in self.metadata().get("outputs", [])]
+        if v2.MASK not in served:
+            raise RemoteError(f"{self.url}: model {self._model!r} has no {v2.MASK!r} output (it has: "
+                              f"{', '.join(served) or 'none'}): a server of the raw IR such as OVMS. Pass "
+                              "metadata='.../model.json' so the client prepares and decodes like Segmenter.")
         t0 = time.perf_counter()
         name, dtype, shape, raw, path_source = _encode_image(image)
         outputs = [v2.MASK]
@@ -172,6 +192,44 @@ class RemoteSegmenter:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    # ------------------------------------------------------------------ raw IR servers (OVMS)
+    def _raw_model(self) -> _RawModel:
+        if self._raw is None:
+            self._raw = _RawModel.from_v2(self.metadata(), self._raw_meta, self.url)
+        return self._raw
+
+    def _infer_raw(self, image: ImageLike, source: str | None, want_probs: bool) -> SegmentationResult:
+        """Segmenter's predict() with the device call replaced by one v2 request of the IR's tensors."""
+        raw = self._raw_model()
+        t0 = time.perf_counter()
+        prep = prepare(image, raw.input)
+        if source is not None:
+            prep.source = source
+        tensor = np.ascontiguousarray(prep.tensor)
+        names = [raw.main_output, *(raw.attention_outputs if self._attention else [])]
+        body, json_len = v2.encode_request([(raw.input_name, v2.datatype_of(tensor), list(tensor.shape),
+                                             tensor.tobytes())], names)
+        t1 = time.perf_counter()
+        status, data, headers = self._request(
+            "POST", f"/v2/models/{self._q()}/infer", body,
+            {"Content-Type": "application/octet-stream", v2.BINARY_HEADER: str(json_len)})
+        t2 = time.perf_counter()
+        if status != 200:
+            raise RemoteError(f"{self.url}: {prep.source or 'image'}: HTTP {status}: {_error_text(data)}", status)
+        json_len_out = headers.get(v2.BINARY_HEADER.lower())
+        _, outs = v2.decode_response(data, None if json_len_out is None else int(json_len_out))
+        mask, probs = post.decode(np.asarray(outs[raw.main_output]), prep, raw.output, want_probs)
+        attention = {n.removeprefix(_ATT_PREFIX): post.attention_map(np.asarray(outs[n]), prep)
+                     for n in names[1:] if n in outs}
+        counts, fg = post.class_stats(mask, raw.output)
+        t3 = time.perf_counter()
+        return SegmentationResult(
+            mask=mask, classes=list(raw.output.classes), class_pixel_counts=counts, foreground_fraction=fg,
+            probabilities=probs, attention=attention, source=prep.source,
+            timings=StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
+                                 postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3),
+        )
 
     # ------------------------------------------------------------------ internals
     def _q(self) -> str:
@@ -227,6 +285,70 @@ class RemoteSegmenter:
                 self.close()
                 raise RemoteError(f"Cannot reach {self.url}: {exc}.") from None
         raise AssertionError("unreachable")
+
+
+_ATT_PREFIX = "attention_"
+
+
+class _V2Port:
+    """An IR input/output as the server's v2 metadata describes it, shaped like an OpenVINO port so
+    the Segmenter's own spec builders (``_input_spec``, ``output_spec``) read it unchanged."""
+
+    def __init__(self, tensor: dict[str, Any]) -> None:
+        import openvino as ov
+
+        self._shape = ov.PartialShape([int(d) if int(d) >= 0 else -1 for d in tensor["shape"]])
+        self._type = ov.Type(v2.DTYPES[tensor["datatype"]])
+
+    def get_partial_shape(self) -> Any:
+        return self._shape
+
+    def get_element_type(self) -> Any:
+        return self._type
+
+
+class _RawModel:
+    """Where the raw IR's tensors are and how to prepare / decode them (from model.json + v2 metadata)."""
+
+    def __init__(self, input_name: str, input: Any, main_output: str, output: Any,
+                 attention_outputs: list[str]) -> None:
+        self.input_name, self.input = input_name, input
+        self.main_output, self.output = main_output, output
+        self.attention_outputs = attention_outputs
+
+    @classmethod
+    def from_v2(cls, served: dict[str, Any], meta: Any, url: str) -> _RawModel:
+        from attnseg.runtime.segmenter import _input_spec, output_spec
+
+        inputs = served.get("inputs") or []
+        outputs = {o["name"]: o for o in served.get("outputs") or []}
+        inp = next((i for i in inputs if i["name"] == "image"), inputs[0] if len(inputs) == 1 else None)
+        if inp is None:
+            raise RemoteError(f"{url}: model {served.get('name')!r} has {len(inputs)} inputs and none is 'image'.")
+        main = meta.output if meta.output in outputs else next(
+            (n for n in outputs if not n.startswith(_ATT_PREFIX)), None)
+        if main is None:
+            raise RemoteError(f"{url}: model {served.get('name')!r} has no segmentation output "
+                              f"(outputs: {', '.join(outputs) or 'none'}).")
+        spec = _input_spec(_V2Port(inp), meta, Path(str(served.get("name", "model"))))
+        gates = [n for n in meta.attention_outputs if n in outputs]
+        return cls(inp["name"], spec, main, output_spec(_V2Port(outputs[main]), meta), gates)
+
+
+def _read_metadata(path: Path) -> Any:
+    """An exported model's description: ``model.json``, or the ``.xml`` (rt_info, else its JSON twin)."""
+    from attnseg.metadata import ModelMetadata
+
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise InputFileError(f"Model metadata {path} does not exist.")
+        return ModelMetadata.read_json(path)
+    import openvino as ov
+
+    from attnseg.runtime.segmenter import read_ir, read_metadata, resolve_model_path
+
+    xml = resolve_model_path(path)
+    return read_metadata(read_ir(ov.Core(), xml), xml)
 
 
 def _encode_image(image: ImageLike) -> tuple[str, str, list[int], bytes, str | None]:
