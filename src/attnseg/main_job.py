@@ -100,7 +100,7 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
 
 def _runtime_precision(device: str) -> str | None:
     """The INFERENCE_PRECISION_HINT the runtime's ``auto`` sets on ``device`` (None: device default)."""
-    from attnseg.runtime.segmenter import precision_config
+    from attnseg.runtime.options import precision_config
 
     return precision_config(device, "auto").get("INFERENCE_PRECISION_HINT")
 

@@ -29,7 +29,7 @@ from enum import Enum
 import cv2
 import numpy as np
 
-from attnseg.errors import ModelConfigError
+from attnseg.errors import ModelConfigError, parse_enum
 from attnseg.imaging import resize_image, resize_mask
 from attnseg.metadata import Normalization
 
@@ -42,11 +42,7 @@ class ResizePolicy(str, Enum):
 
     @classmethod
     def parse(cls, value: str | ResizePolicy) -> ResizePolicy:
-        try:
-            return cls(str(getattr(value, "value", value)).strip().lower())
-        except ValueError:
-            choices = ", ".join(p.value for p in cls)
-            raise ModelConfigError(f"Unknown resize policy {value!r}; choose one of: {choices}.") from None
+        return parse_enum(cls, value, "resize policy")
 
 
 RESIZE_POLICIES = tuple(p.value for p in ResizePolicy)

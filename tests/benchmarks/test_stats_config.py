@@ -7,7 +7,7 @@ import random
 import pytest
 
 from attnseg.benchmarks import Api, BenchmarkConfig, Hint, LatencyStats, parse_shape, percentile
-from attnseg.errors import BenchmarkError, InputFileError
+from attnseg.errors import InputFileError, InvalidOptionError
 
 
 def test_percentile_is_benchmark_apps_nearest_rank():
@@ -55,7 +55,7 @@ def test_defaults_resolve_like_benchmark_app(bare_ir):
     ({"shape": "[1,3,x,64]"}, "-shape"),
 ])
 def test_bad_options_are_clear_errors(bare_ir, kwargs, words):
-    with pytest.raises(BenchmarkError, match=words):
+    with pytest.raises(InvalidOptionError, match=words):
         BenchmarkConfig(bare_ir, **kwargs).resolved()
 
 
@@ -75,7 +75,7 @@ def test_parse_shape():
     assert parse_shape("1,3,64,64") == {"": "[1,3,64,64]"}
     assert parse_shape("image[1,3,?,64..128],aux[1,4]") == {"image": "[1,3,?,64..128]", "aux": "[1,4]"}
     for bad in ("", "[1,3", "image[1,3]junk", "[a,b]"):
-        with pytest.raises(BenchmarkError):
+        with pytest.raises(InvalidOptionError):
             parse_shape(bad)
 
 

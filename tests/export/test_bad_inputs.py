@@ -76,10 +76,10 @@ def test_input_size_not_a_multiple_of_16(ckpt, tmp_path, capsys):
 def test_unknown_precision(ckpt, tmp_path, capsys):
     code, err = run([ckpt, "--precision", "int3", "-o", tmp_path / "out"], capsys)
     assert code == 2 and "invalid choice: 'int3'" in err
-    from attnseg.errors import ModelConfigError
+    from attnseg.errors import InvalidOptionError
     from attnseg.export import export
 
-    with pytest.raises(ModelConfigError, match="Unknown precision 'int3'; choose one of: fp32, fp16"):
+    with pytest.raises(InvalidOptionError, match="Unknown precision 'int3'; choose one of: fp32, fp16"):
         export(ckpt, output_dir=tmp_path / "out", precision="int3")
     assert_nothing_written(tmp_path)
 

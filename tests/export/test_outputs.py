@@ -28,7 +28,7 @@ def test_mask_and_attention_outputs(att_export):
     # mask: (N, H, W) u8 class indices, documented in the metadata
     assert list(model.output("mask").get_shape()) == [1, *SIZE]
     assert model.output("mask").get_element_type().get_type_name() == "u8"
-    spec = res.metadata.extra["output_spec"]
+    spec = res.metadata.output_spec
     assert spec["dtype"] == "u8" and spec["shape"] == ["N", "H", "W"] and "argmax" in spec["meaning"]
     # gate maps at their own resolution: 1/8, 1/4, 1/2, 1 of the input
     shapes = [list(model.output(n).get_shape()) for n in names[1:]]
@@ -101,7 +101,7 @@ def test_dynamic_grayscale_embedded_preprocessing_is_exact(tmp_path, shared_data
     assert res.parity.passed and res.parity.inputs.startswith("images:")
     meta = res.metadata
     assert meta.input_size is None and meta.batch is None and meta.input_channels == 3
-    assert meta.extra["model_input_channels"] == 1 and meta.normalization == norm
+    assert meta.model_input_channels == 1 and meta.normalization == norm
     compiled = ov.Core().compile_model(str(res.xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     assert str(compiled.input(0).get_partial_shape()) == "[?,?,?,3]"
     img = np.random.default_rng(3).integers(0, 256, (2, 48, 80, 3), dtype=np.uint8)
@@ -153,9 +153,9 @@ def test_foreign_module_exports_with_sensible_defaults(tmp_path):
     assert meta.arch == "TinyNet" and meta.classes == ["foreground"] and meta.task == "binary"
     assert meta.batch == 2 and res.parity.input_shape == [2, 32, 48, 3]
     assert res.parity.figures("openvino", "f32").enforced
-    assert meta.normalization == Normalization() and meta.extra["source"].startswith("module:")
+    assert meta.normalization == Normalization() and meta.source.startswith("module:")
     assert meta.source_checkpoint_sha256 == ""
-    assert res.parity.passed and meta.extra["output_spec"]["shape"] == ["N", "H", "W"]
+    assert res.parity.passed and meta.output_spec["shape"] == ["N", "H", "W"]
 
 
 def test_failed_parity_writes_nothing(tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _optimize_models import copy_ir
 
-from attnseg.errors import DataError, InputFileError, OptimizationError, OutputExistsError
+from attnseg.errors import DataError, InputFileError, InvalidOptionError, OptimizationError, OutputExistsError
 from attnseg.imaging import read_image
 from attnseg.metadata import ModelMetadata, Normalization, read_rt_info
 from attnseg.optimize import quantize
@@ -180,13 +180,13 @@ def test_validation_images_without_masks(fresh_ir, tmp_path, calib_dir, agreemen
 
 
 def test_option_errors(fresh_ir, calib_dir, agreement_dir, tmp_path):
-    with pytest.raises(OptimizationError, match="needs --validation"):
+    with pytest.raises(InvalidOptionError, match="needs --validation"):
         quantize(fresh_ir, calibration=calib_dir, max_drop=0.01)
-    with pytest.raises(OptimizationError, match="0.005 = 0.5 point"):
+    with pytest.raises(InvalidOptionError, match="0.005 = 0.5 point"):
         quantize(fresh_ir, calibration=calib_dir, validation=agreement_dir, max_drop=0.5 * 100)
-    with pytest.raises(OptimizationError, match="Unknown preset"):
+    with pytest.raises(InvalidOptionError, match="Unknown preset"):
         quantize(fresh_ir, calibration=calib_dir, preset="fast")
-    with pytest.raises(OptimizationError, match="FP16 weight compression takes no calibration"):
+    with pytest.raises(InvalidOptionError, match="FP16 weight compression takes no calibration"):
         quantize(fresh_ir, calibration=calib_dir, precision="fp16")
     with pytest.raises(OptimizationError, match="matches no operation"):
         quantize(fresh_ir, calibration=calib_dir, ignore_types="NoSuchOp", latency_runs=0)

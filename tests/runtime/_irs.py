@@ -103,7 +103,7 @@ def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention
         input_layout="NHWC" if embedded else "NCHW", input_dtype="u8" if embedded else "f32",
         input_channels=3, batch=None if dynamic else 1,
         normalization=norm, preprocessing_embedded=embedded, output=output,
-        attention_outputs=list(att_names), extra={"input_divisor": 16}, resize_policy=resize_policy,
+        attention_outputs=list(att_names), input_divisor=16, resize_policy=resize_policy,
     )
     return save(m, meta, out_xml)
 
@@ -130,7 +130,7 @@ def shipped(out_xml: Path, resize_policy: str | None = None) -> Path:
         input_layout="NHWC", input_dtype="u8", input_channels=3, batch=1,
         normalization=info.normalization, preprocessing_embedded=True, output="logits",
         threshold=info.threshold, resize_policy=resize_policy or info.resize_policy,
-        source_checkpoint_sha256=info.sha256, extra={"input_divisor": 16},
+        source_checkpoint_sha256=info.sha256, input_divisor=16,
     )
     return save(m, meta, out_xml)
 

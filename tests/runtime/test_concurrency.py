@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.errors import InputFileError, ModelConfigError
+from attnseg.errors import InputFileError, InvalidOptionError
 from attnseg.imaging import read_image
 from attnseg.runtime import Segmenter
 
@@ -110,7 +110,7 @@ def test_callback_error_reaches_caller(embedded_att_ir, kvasir_images):
             raise RuntimeError("copy failed in callback")
         return [np.array(request.get_output_tensor(i).data, copy=True) for i in indices]
 
-    seg._copy_outputs = failing_copy  # runs inside the OpenVINO completion callback
+    seg.adapter._copy_outputs = failing_copy  # runs inside the OpenVINO completion callback
     got = 0
     with pytest.raises(RuntimeError, match="copy failed in callback"):
         for _ in seg.stream(distinct_images(kvasir_images, 8), max_in_flight=1):
@@ -124,5 +124,5 @@ def test_stream_closed_early_and_edge_cases(tput, kvasir_images):
     gen.close()  # waits for the requests still running, then lets go
     assert all(r.mask.size for r in first)
     assert list(tput.stream([])) == []
-    with pytest.raises(ModelConfigError):
+    with pytest.raises(InvalidOptionError):
         list(tput.stream(kvasir_images[:1], max_in_flight=0))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attnseg.devices import available_devices, validate_device
-from attnseg.errors import DeviceError, InputFileError, ModelConfigError
+from attnseg.errors import DeviceError, InputFileError, InvalidOptionError, ModelConfigError
 from attnseg.metadata import ModelMetadata
 from attnseg.runtime import Hint, Segmenter
 
@@ -83,9 +83,9 @@ def test_devices_hints_and_config(binary_ir, tmp_path):
     with pytest.raises(DeviceError, match="Available devices: .*CPU") as info:
         Segmenter(binary_ir, device=missing)
     assert missing in str(info.value)
-    with pytest.raises(DeviceError, match="hint"):
+    with pytest.raises(InvalidOptionError, match="hint"):
         Segmenter(binary_ir, hint="fastest")
-    with pytest.raises(DeviceError, match="num_streams"):
+    with pytest.raises(InvalidOptionError, match="num_streams"):
         Segmenter(binary_ir, num_streams=0)
     seg = Segmenter(binary_ir, device="cpu", hint="throughput", num_streams=2,
                     config={"INFERENCE_NUM_THREADS": 2})
@@ -129,7 +129,7 @@ def test_metadata_json_round_trip_matches_rt_info(binary_ir):
 
 def test_inference_precision_auto_avoids_slow_bf16(binary_ir, monkeypatch):
     from attnseg import cpu_features
-    from attnseg.runtime.segmenter import precision_config
+    from attnseg.runtime.options import precision_config
 
     native_bf16 = cpu_features.has_native_bf16()  # the real CPU, before the flags are faked
     monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
@@ -139,7 +139,7 @@ def test_inference_precision_auto_avoids_slow_bf16(binary_ir, monkeypatch):
     monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
     assert precision_config("CPU", "auto") == {}  # AMX: OpenVINO's bf16 default is the fast path
     assert precision_config("CPU", "BF16") == {"INFERENCE_PRECISION_HINT": "bf16"}
-    with pytest.raises(DeviceError, match="Unknown inference precision 'int4'; use one of auto, default, f32"):
+    with pytest.raises(InvalidOptionError, match="Unknown inference precision 'int4'; use one of auto, default, f32"):
         precision_config("CPU", "int4")
 
     # Real compiles: the property reports what the plugin chose; config still wins.

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.errors import CheckpointError, InputFileError, ModelConfigError
+from attnseg.errors import InputFileError, InvalidOptionError, MetadataError, ModelConfigError
 from attnseg.imaging import normalize, read_image
 from attnseg.metadata import RESIZE_POLICIES, ModelMetadata, Normalization
 from attnseg.resize_policy import (
@@ -102,7 +102,7 @@ def test_stretch_placement_is_the_plain_resize(kvasir_images):
 
 def test_policy_vocabulary_is_one_list():
     assert tuple(p.value for p in ResizePolicy) == RESIZE_POLICIES
-    with pytest.raises(ModelConfigError, match="stretch, letterbox"):
+    with pytest.raises(InvalidOptionError, match="stretch, letterbox"):
         ResizePolicy.parse("crop")
 
 
@@ -134,14 +134,14 @@ def test_checkpoint_records_the_policy_and_export_source_carries_it(tmp_path):
     # Checkpoints saved before the key existed were trained with stretch.
     assert load_checkpoint(default_checkpoint())[1].resize_policy == "stretch"
     assert resolve_source(default_checkpoint()).resize_policy == "stretch"
-    with pytest.raises(ModelConfigError):
+    with pytest.raises(InvalidOptionError):
         save_checkpoint(tmp_path / "bad.pt", net, resize_policy="crop")
     import torch
 
     raw = torch.load(path, weights_only=True)
     raw["resize_policy"] = "zoom"
     torch.save(raw, tmp_path / "zoom.pt")
-    with pytest.raises(CheckpointError, match="resize_policy"):
+    with pytest.raises(MetadataError, match="resize_policy"):
         load_checkpoint(tmp_path / "zoom.pt")
 
 
@@ -150,7 +150,7 @@ def test_segmenter_uses_the_recorded_policy_unless_told_otherwise(shipped_ir, sh
     seg = Segmenter(shipped_letterbox_ir)
     assert seg.metadata.resize_policy == "letterbox" and seg.resize_policy is ResizePolicy.LETTERBOX
     assert Segmenter(shipped_letterbox_ir, resize_policy="stretch").resize_policy is ResizePolicy.STRETCH
-    with pytest.raises(ModelConfigError, match="resize policy"):
+    with pytest.raises(InvalidOptionError, match="resize policy"):
         Segmenter(shipped_ir, resize_policy="zoom")
 
 

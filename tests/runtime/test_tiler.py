@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.errors import ModelConfigError
+from attnseg.errors import InvalidOptionError, ModelConfigError
 from attnseg.imaging import read_image
 from attnseg.runtime import Segmenter, TiledSegmenter, TileOptions
 from attnseg.runtime.tiler import blend_window, tile_grid, tile_starts
@@ -48,11 +48,11 @@ def test_windows_peak_in_the_middle_and_never_vanish(blend):
 
 
 def test_options_are_checked():
-    with pytest.raises(ModelConfigError, match="overlap"):
+    with pytest.raises(InvalidOptionError, match="overlap"):
         TileOptions(overlap=1.0)
-    with pytest.raises(ModelConfigError, match="gaussian, linear, mean"):
+    with pytest.raises(InvalidOptionError, match="gaussian, linear, mean"):
         TileOptions(blend="max")
-    with pytest.raises(ModelConfigError, match="positive"):
+    with pytest.raises(InvalidOptionError, match="positive"):
         TileOptions(tile_size=0)
     assert TileOptions(tile_size=96).tile_size == (96, 96)
 

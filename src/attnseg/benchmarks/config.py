@@ -15,31 +15,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import BenchmarkError, InputFileError
-
-
-class Hint(str, Enum):
-    """OpenVINO performance hint (``-hint``)."""
-
-    LATENCY = "latency"
-    THROUGHPUT = "throughput"
-    CUMULATIVE_THROUGHPUT = "cumulative_throughput"
-    NONE = "none"
-
-    @classmethod
-    def parse(cls, value: str | Hint) -> Hint:
-        aliases = {"tput": "throughput", "ctput": "cumulative_throughput"}
-        text = str(value.value if isinstance(value, Hint) else value).lower()
-        try:
-            return cls(aliases.get(text, text))
-        except ValueError:
-            raise BenchmarkError(
-                f"Unknown -hint {value!r}; use one of {', '.join(h.value for h in cls)}."
-            ) from None
-
-    @property
-    def ov_value(self) -> str | None:
-        return None if self is Hint.NONE else self.value.upper()
+from attnseg.errors import InputFileError, InvalidOptionError, parse_enum
+from attnseg.runtime.options import HINT_ALIASES, Hint
 
 
 class Api(str, Enum):
@@ -50,10 +27,7 @@ class Api(str, Enum):
 
     @classmethod
     def parse(cls, value: str | Api) -> Api:
-        try:
-            return cls(str(value.value if isinstance(value, Api) else value).lower())
-        except ValueError:
-            raise BenchmarkError(f"Unknown -api {value!r}; use sync or async.") from None
+        return parse_enum(cls, value, "-api")
 
 
 class ReportType(str, Enum):
@@ -82,7 +56,7 @@ def parse_shape(text: str) -> dict[str, str]:
     """
     text = text.strip()
     if not text:
-        raise BenchmarkError("-shape is empty; give e.g. -shape [1,3,256,256].")
+        raise InvalidOptionError("-shape is empty; give e.g. -shape [1,3,256,256].")
     if "[" not in text:
         text = f"[{text}]"
     shapes: dict[str, str] = {}
@@ -92,11 +66,11 @@ def parse_shape(text: str) -> dict[str, str]:
             break
         dims = [d.strip() for d in m.group(2).split(",")]
         if not dims or not all(re.fullmatch(r"\d+|\?|-1|\d*\.\.\d*", d) for d in dims):
-            raise BenchmarkError(f"-shape {text!r}: bad dimension list [{m.group(2)}]; use e.g. [1,3,256,256].")
+            raise InvalidOptionError(f"-shape {text!r}: bad dimension list [{m.group(2)}]; use e.g. [1,3,256,256].")
         shapes[m.group(1).strip()] = "[" + ",".join(dims) + "]"
         pos = m.end()
     if not shapes or text[pos:].strip(", ") != "":
-        raise BenchmarkError(f"-shape {text!r} is not understood; use [1,3,256,256] or name[1,3,256,256].")
+        raise InvalidOptionError(f"-shape {text!r} is not understood; use [1,3,256,256] or name[1,3,256,256].")
     return shapes
 
 
@@ -130,37 +104,37 @@ class BenchmarkConfig:
         if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").exists():
             raise InputFileError(f"{path.with_suffix('.bin')} (the weights of {path.name}) is missing.")
         if not cfg.device or not cfg.device.strip():
-            raise BenchmarkError("-d is empty; name a device such as CPU, GPU or NPU.")
+            raise InvalidOptionError("-d is empty; name a device such as CPU, GPU or NPU.")
         cfg.device = cfg.device.strip().upper()
-        hint = Hint.parse(cfg.hint) if cfg.hint is not None else None
+        hint = parse_enum(Hint, cfg.hint, "-hint", HINT_ALIASES) if cfg.hint is not None else None
         api = Api.parse(cfg.api) if cfg.api is not None else None
         cfg.report_type = ReportType(cfg.report_type)
         if cfg.nstreams is not None:
             if hint is None:
                 hint = Hint.NONE  # benchmark_app requires -hint none with -nstreams; imply it
             elif hint is not Hint.NONE:
-                raise BenchmarkError(
+                raise InvalidOptionError(
                     f"-nstreams is a fine-tuning option that -hint {hint.value} would override; "
                     "use -hint none with -nstreams."
                 )
             if int(cfg.nstreams) < 1:
-                raise BenchmarkError("-nstreams must be at least 1.")
+                raise InvalidOptionError("-nstreams must be at least 1.")
         if api is None:
             api = Api.SYNC if hint is Hint.LATENCY else Api.ASYNC
         if hint is None:
             hint = Hint.LATENCY if api is Api.SYNC else Hint.THROUGHPUT
         cfg.hint, cfg.api = hint, api
         if cfg.niter is not None and int(cfg.niter) < 1:
-            raise BenchmarkError("-niter must be at least 1.")
+            raise InvalidOptionError("-niter must be at least 1.")
         if cfg.duration_s is not None and float(cfg.duration_s) <= 0:
-            raise BenchmarkError("-t must be a positive number of seconds.")
+            raise InvalidOptionError("-t must be a positive number of seconds.")
         if cfg.nireq is not None:
             if int(cfg.nireq) < 1:
-                raise BenchmarkError("-nireq must be at least 1.")
+                raise InvalidOptionError("-nireq must be at least 1.")
             if api is Api.SYNC and int(cfg.nireq) > 1:
-                raise BenchmarkError("-nireq applies to -api async only (sync uses one request).")
+                raise InvalidOptionError("-nireq applies to -api async only (sync uses one request).")
         if cfg.batch is not None and int(cfg.batch) < 1:
-            raise BenchmarkError("-b must be at least 1.")
+            raise InvalidOptionError("-b must be at least 1.")
         if cfg.shape:
             parse_shape(cfg.shape)
         if cfg.cache_dir is not None and Path(cfg.cache_dir).exists() and not Path(cfg.cache_dir).is_dir():

@@ -25,11 +25,10 @@ STAGES = ("decode", "preprocess", "infer", "postprocess", "total")
 
 def model_metadata(model: Any, model_path: str | Path) -> Any:
     """The model's own description (rt_info, else the JSON twin, else inferred defaults)."""
-    from attnseg.metadata import ModelMetadata, metadata_json_path, read_rt_info
+    from attnseg.metadata import ModelMetadata
+    from attnseg.runtime.adapter import read_metadata
 
-    meta = read_rt_info(model)
-    if meta is None and metadata_json_path(model_path).exists():
-        meta = ModelMetadata.read_json(metadata_json_path(model_path))
+    meta = read_metadata(model, Path(model_path), required=False)
     if meta is None:
         out_c = model.outputs[0].partial_shape[1]
         n = out_c.get_length() if out_c.is_static else 1
@@ -90,7 +89,7 @@ def _segmenter_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str] | 
         seg = Segmenter(cfg.model_path, device=cfg.device, hint="latency", cache_dir=cfg.cache_dir,
                         config={"INFERENCE_PRECISION_HINT": cfg.infer_precision} if cfg.infer_precision else None)
     except _NoMetadata as exc:
-        if "metadata" not in str(exc):
+        if "no attnseg metadata" not in str(exc):
             raise
         log.info("%s; timing the stages with attnseg.imaging instead of the Segmenter.", exc)
         return None
@@ -112,29 +111,27 @@ def _local_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str]:
     """Stages for a bare IR: attnseg.imaging pre-processing and a compiled model."""
     import openvino as ov
 
-    from attnseg.benchmarks.openvino_bench import (
-        check_device,
-        compile_config,
-        ov_error_message,
-        read_model_checked,
-    )
+    from attnseg.benchmarks.openvino_bench import benchmark_properties
+    from attnseg.devices import validate_device
+    from attnseg.errors import short_message
     from attnseg.imaging import read_image, resize_image, to_model_input
+    from attnseg.runtime.adapter import read_model
 
     core = ov.Core()
-    check_device(core, cfg.device)
-    model = read_model_checked(core, cfg.model_path)
+    validate_device(cfg.device, core)
+    model = read_model(core, cfg.model_path)
     meta = model_metadata(model, cfg.model_path)
     size = _input_size(model, meta)
     if model.inputs[0].partial_shape.is_dynamic:
         c = meta.input_channels
         model.reshape({model.inputs[0].get_any_name(): ov.PartialShape(
             [1, size[0], size[1], c] if meta.input_layout == "NHWC" else [1, c, size[0], size[1]])})
-    props = {**compile_config(cfg), "PERF_COUNT": False, "PERFORMANCE_HINT": "LATENCY"}
+    props = {**benchmark_properties(cfg), "PERF_COUNT": False, "PERFORMANCE_HINT": "LATENCY"}
     props.pop("NUM_STREAMS", None)
     try:
         compiled = core.compile_model(model, cfg.device, props)
     except RuntimeError as exc:
-        raise BenchmarkError(f"{cfg.device} cannot compile {cfg.model_path}: {ov_error_message(exc)}") from None
+        raise BenchmarkError(f"{cfg.device} cannot compile {cfg.model_path}: {short_message(exc)}") from None
     request = compiled.create_infer_request()
     post = make_postprocess(meta)
     embedded = bool(meta.preprocessing_embedded)

@@ -18,15 +18,9 @@ from attnseg.benchmarks.config import Api, BenchmarkConfig, Hint, ReportType, de
 from attnseg.benchmarks.machine import load_average, machine_info, peak_rss_mb
 from attnseg.benchmarks.result import BenchmarkResult
 from attnseg.benchmarks.stats import LatencyStats
-from attnseg.errors import BenchmarkError, DeviceError, InputFileError
+from attnseg.errors import BenchmarkError, DeviceError, short_message
 
 log = logging.getLogger(__name__)
-
-def ov_error_message(exc: BaseException) -> str:
-    """The useful last line of an OpenVINO exception (its first lines are C++ file names)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith("Exception from")]
-    return (useful[-1] if useful else (lines[-1] if lines else type(exc).__name__))[:300]
 
 
 def prop_str(value: Any) -> str:
@@ -38,20 +32,6 @@ def prop_str(value: Any) -> str:
     if isinstance(value, (list, tuple, set)):
         return ",".join(prop_str(v) for v in value)
     return str(value)
-
-
-def check_device(core: Any, device: str) -> str:
-    """Refuse a device this machine does not have, naming the ones it has (``attnseg.devices``)."""
-    from attnseg.devices import validate_device
-
-    return validate_device(device, core)
-
-
-def read_model_checked(core: Any, path: str | Path) -> Any:
-    try:
-        return core.read_model(str(path))
-    except RuntimeError as exc:
-        raise InputFileError(f"OpenVINO cannot read {path}: {ov_error_message(exc)}") from None
 
 
 def apply_shape(model: Any, shape: str | None, batch: int | None) -> bool:
@@ -76,7 +56,7 @@ def apply_shape(model: Any, shape: str | None, batch: int | None) -> bool:
     try:
         model.reshape({name: ps for name, ps in wanted.items()})
     except RuntimeError as exc:
-        raise BenchmarkError(f"Cannot reshape the model to {shape or f'batch {batch}'}: {ov_error_message(exc)}") from None
+        raise BenchmarkError(f"Cannot reshape the model to {shape or f'batch {batch}'}: {short_message(exc)}") from None
     return True
 
 
@@ -140,22 +120,17 @@ def _profiling(requests: list[Any]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def compile_config(cfg: BenchmarkConfig) -> dict[str, Any]:
-    """The device properties benchmark_app would set for these flags."""
-    props: dict[str, Any] = {}
-    hint = Hint.parse(cfg.hint) if cfg.hint else Hint.THROUGHPUT
-    if hint.ov_value:
-        props["PERFORMANCE_HINT"] = hint.ov_value
-    if cfg.nireq:
-        props["PERFORMANCE_HINT_NUM_REQUESTS"] = str(int(cfg.nireq))
-    if cfg.nstreams is not None:
-        props["NUM_STREAMS"] = str(int(cfg.nstreams))
-    if cfg.infer_precision:
-        props["INFERENCE_PRECISION_HINT"] = cfg.infer_precision
-    props["PERF_COUNT"] = ReportType(cfg.report_type) is not ReportType.NO_COUNTERS
-    if cfg.batch:
-        props["ALLOW_AUTO_BATCHING"] = False
-    return props
+def benchmark_properties(cfg: BenchmarkConfig) -> dict[str, Any]:
+    """The device properties benchmark_app would set for these flags (``runtime.compile_config``)."""
+    from attnseg.runtime.options import compile_config
+
+    return compile_config(
+        Hint.parse(cfg.hint) if cfg.hint else Hint.THROUGHPUT,
+        num_requests=cfg.nireq or None, num_streams=cfg.nstreams,
+        perf_count=ReportType(cfg.report_type) is not ReportType.NO_COUNTERS,
+        allow_auto_batching=False if cfg.batch else None,
+        config={"INFERENCE_PRECISION_HINT": cfg.infer_precision} if cfg.infer_precision else None,
+    )
 
 
 def _compiled_properties(compiled: Any) -> dict[str, str]:
@@ -236,14 +211,18 @@ def run_benchmark(cfg: BenchmarkConfig, seed: int = 0) -> BenchmarkResult:
     """Run a resolved ``BenchmarkConfig``."""
     import openvino as ov
 
+    from attnseg.devices import validate_device
+    from attnseg.runtime.adapter import read_model
+    from attnseg.runtime.options import cache_folder
+
     machine = machine_info()
     core = ov.Core()
-    check_device(core, cfg.device)
+    validate_device(cfg.device, core)
     if cfg.cache_dir:
-        core.set_property({"CACHE_DIR": str(cfg.cache_dir)})
+        core.set_property({"CACHE_DIR": cache_folder(cfg.cache_dir)})
 
     t0 = time.perf_counter()
-    model = read_model_checked(core, cfg.model_path)
+    model = read_model(core, cfg.model_path)
     read_ms = (time.perf_counter() - t0) * 1000.0
     topology = model.get_name()
     for port in model.inputs:  # benchmark_app names unnamed inputs after their node
@@ -255,13 +234,13 @@ def run_benchmark(cfg: BenchmarkConfig, seed: int = 0) -> BenchmarkResult:
     reshape_ms = (time.perf_counter() - t0) * 1000.0 if reshaped else None
     _require_static(model, cfg.model_path)
 
-    props = compile_config(cfg)
+    props = benchmark_properties(cfg)
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()
     try:
         compiled = core.compile_model(model, cfg.device, props)
     except RuntimeError as exc:
-        raise DeviceError(f"{cfg.device} cannot compile {Path(cfg.model_path).name}: {ov_error_message(exc)}") from None
+        raise DeviceError(f"{cfg.device} cannot compile {Path(cfg.model_path).name}: {short_message(exc)}") from None
     compile_ms = (time.perf_counter() - t0) * 1000.0
     rss_after = peak_rss_mb()
 

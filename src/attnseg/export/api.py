@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import InputFileError, ModelConfigError
+from attnseg.errors import InputFileError, ModelConfigError, parse_enum
 from attnseg.export.options import (
     OPSET,
     ExportResult,
     OutputKind,
     Precision,
-    parse_enum,
 )
 from attnseg.imaging import parse_size
 from attnseg.metadata import ModelMetadata, Normalization, metadata_json_path, write_rt_info
@@ -242,12 +241,9 @@ def _prepare_device(device: str, dynamic: bool, cache_dir: str | Path | None):
     if dynamic and "NPU" in name:
         raise DeviceError(f"{name} needs static shapes; drop --dynamic (and give --input-size H W).")
     if cache_dir is not None:
-        cache = Path(cache_dir)
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputFileError(f"Cannot create cache folder {cache}: {exc.strerror}.") from None
-        core.set_property({"CACHE_DIR": str(cache)})
+        from attnseg.runtime.options import cache_folder
+
+        core.set_property({"CACHE_DIR": cache_folder(cache_dir)})
     return core, name
 
 
@@ -350,18 +346,16 @@ def _metadata(src, *, classes, task, size, batch, dynamic, embedded, kind, atten
         precision=prec.value,
         source_checkpoint_sha256=src.sha256,
         toolkit_version=version,
-        extra={
-            "output_spec": _output_spec(kind, task, num_outputs, src.threshold),
-            "input_name": "image",
-            "input_color": "BGR" if embedded else src.normalization.channel_order,
-            "model_input_channels": int(src.in_channels),
-            "input_divisor": int(src.input_divisor),
-            "arch_kwargs": dict(src.arch_kwargs),
-            "source": src.origin,
-            "onnx": {"file": "model.onnx", "opset": onnx_info["opset"], "exporter": onnx_info["exporter"],
-                     "outputs": list(onnx_info["outputs"]), "input": "f32 NCHW, normalized (no preprocessing)"},
-            "opset": OPSET,
-        },
+        output_spec=_output_spec(kind, task, num_outputs, src.threshold),
+        input_name="image",
+        input_color="BGR" if embedded else src.normalization.channel_order,
+        model_input_channels=int(src.in_channels),
+        input_divisor=int(src.input_divisor),
+        arch_kwargs=dict(src.arch_kwargs),
+        source=src.origin,
+        onnx={"file": "model.onnx", "opset": onnx_info["opset"], "exporter": onnx_info["exporter"],
+              "outputs": list(onnx_info["outputs"]), "input": "f32 NCHW, normalized (no preprocessing)"},
+        opset=OPSET,
     )
 
 

@@ -7,7 +7,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import ModelConfigError, parse_choice
 from attnseg.metadata import ModelMetadata
 
 #: ONNX opset written by the exporter (OpenVINO, ONNX Runtime and most runtimes read it).
@@ -30,11 +29,6 @@ class OutputKind(str, Enum):
     LOGITS = "logits"
     PROBABILITIES = "probabilities"
     MASK = "mask"
-
-
-def parse_enum(cls: type[Enum], value: Any, what: str) -> Any:
-    """``value`` as a member of ``cls`` or a ``ModelConfigError`` listing the choices."""
-    return parse_choice(cls, value, what, ModelConfigError)
 
 
 @dataclass

@@ -4,7 +4,9 @@ with ``torch.load(weights_only=True)`` so nothing in the file can execute.
 Keys: ``format``, ``arch``, ``arch_kwargs``, ``state_dict``, ``classes``, ``input_size``,
 ``in_channels``, ``normalization`` (mean, std, channel order), ``threshold``, ``metrics``,
 ``trained_with``, ``resize_policy`` (``stretch`` | ``letterbox``: how training fitted images to
-``input_size``; absent in older checkpoints, which mean ``stretch``). A bare ``state_dict`` from the reference implementation loads when the
+``input_size``; absent in older checkpoints, which mean ``stretch``). The description is
+checked on load with the same rules as the exported model's (``attnseg.metadata``); every
+problem is listed in one ``MetadataError``. A bare ``state_dict`` from the reference implementation loads when the
 architecture is named; its missing constructor arguments are read off the weight shapes.
 """
 
@@ -21,8 +23,8 @@ from torch import nn
 
 from attnseg import __version__
 from attnseg.atomic import atomic_file
-from attnseg.errors import CheckpointError, InputFileError, ModelConfigError
-from attnseg.metadata import Normalization, check_resize_policy
+from attnseg.errors import CheckpointError, InputFileError, MetadataError
+from attnseg.metadata import Normalization, check_resize_policy, checkpoint_problems
 from attnseg.models.registry import create_model, get_model_class, list_models
 
 FORMAT = "attnseg.checkpoint/1"
@@ -84,7 +86,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
         "in_channels": int(getattr(model, "in_channels", 3)),
         "normalization": {k: list(v) if isinstance(v, tuple) else v for k, v in norm.items()},
         "threshold": float(meta.pop("threshold", 0.5)),
-        "resize_policy": _checked_policy(meta.pop("resize_policy", None), ModelConfigError),
+        "resize_policy": check_resize_policy(meta.pop("resize_policy", None)),
         "metrics": dict(meta.pop("metrics", None) or {}),
         "trained_with": {"attnseg": __version__, "torch": str(torch.__version__), **(meta.pop("trained_with", None) or {})},
     }
@@ -142,7 +144,7 @@ def load_checkpoint(path: str | Path, arch: str | None = None, **arch_kwargs: An
     """
     raw = read_checkpoint_file(path)
     if "state_dict" in raw and "arch" in raw:
-        info, state = _info_from_contract(raw, arch, arch_kwargs)
+        info, state = _info_from_contract(raw, arch, arch_kwargs, where=str(path))
     elif raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
         if not arch:
             guess = guess_architecture(raw)
@@ -172,11 +174,20 @@ def load_checkpoint(path: str | Path, arch: str | None = None, **arch_kwargs: An
     return model, info
 
 
-def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict) -> tuple[CheckpointInfo, dict]:
+def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict,
+                        where: str = "checkpoint") -> tuple[CheckpointInfo, dict]:
     if arch and arch != raw["arch"]:
         raise CheckpointError(
             f"The checkpoint holds a {raw['arch']}, not a {arch}; drop --arch or name {raw['arch']}."
         )
+    if "resize_policy" not in raw and "resize_policy" in (raw.get("extra") or {}):
+        raw = {**raw, "resize_policy": raw["extra"]["resize_policy"]}  # older saves put unknown keys there
+    kwargs = {**dict(raw.get("arch_kwargs") or {}), **arch_kwargs}
+    num_out = kwargs.get("output_ch", kwargs.get("n_classes", kwargs.get("num_classes")))
+    problems = checkpoint_problems(raw, num_out if isinstance(num_out, int) else None,
+                                   volumetric=str(raw["arch"]).startswith("HybridSN"))
+    if problems:
+        raise MetadataError(f"{where}: the checkpoint's description is invalid: {'; '.join(problems)}.")
     norm = raw.get("normalization") or {}
     info = CheckpointInfo(
         arch=raw["arch"],
@@ -186,26 +197,12 @@ def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict) -> tuple
         in_channels=int(raw.get("in_channels", 3)),
         normalization=Normalization.from_dict(norm) if norm else Normalization(),
         threshold=float(raw.get("threshold", 0.5)),
-        resize_policy=_resize_policy(raw),
+        resize_policy=check_resize_policy(raw.get("resize_policy")),
         metrics=dict(raw.get("metrics") or {}),
         trained_with=dict(raw.get("trained_with") or {}),
         extra=dict(raw.get("extra") or {}),
     )
     return info, strip_prefix(raw["state_dict"])
-
-
-def _resize_policy(raw: dict) -> str:
-    """The checkpoint's ``resize_policy`` (top level, or under ``extra`` as older saves put
-    unknown keys); ``stretch`` when absent."""
-    value = raw.get("resize_policy", (raw.get("extra") or {}).get("resize_policy"))
-    return _checked_policy(value, CheckpointError)
-
-
-def _checked_policy(value: Any, error: type[Exception]) -> str:
-    try:
-        return check_resize_policy(value)
-    except ValueError as exc:
-        raise error(f"{exc}.") from None
 
 
 def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

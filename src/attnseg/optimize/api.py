@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from attnseg.atomic import disk_full_guard, output_lock, temp_path
-from attnseg.errors import InputFileError, ModelConfigError, OptimizationError, OutputExistsError
+from attnseg.errors import (
+    InputFileError,
+    InvalidOptionError,
+    ModelConfigError,
+    OptimizationError,
+    OutputExistsError,
+    parse_enum,
+)
 from attnseg.imaging import parse_size
 from attnseg.metadata import ModelMetadata, metadata_json_path, write_rt_info
 from attnseg.optimize import source as src
@@ -40,7 +47,6 @@ from attnseg.optimize.options import (
     OptimizePrecision,
     Preset,
     output_precision_label,
-    parse_enum,
 )
 from attnseg.optimize.progress import progress
 from attnseg.optimize.result import AccuracyFigures, OptimizeResult, SizeFigures
@@ -183,11 +189,11 @@ class _Job:
         from attnseg.optimize import nncf_run
         from attnseg.optimize.report import write_reports
         from attnseg.optimize.validation import Scorer, choose_metric, load_validation
-        from attnseg.runtime.segmenter import read_ir, read_metadata
+        from attnseg.runtime.adapter import OpenVINOAdapter, read_model
 
         t = time.perf_counter()
-        fp32 = read_ir(self.core, xml)
-        meta = read_metadata(fp32, xml)
+        source = OpenVINOAdapter(xml, self.device, core=self.core, compile=False)
+        fp32, meta = source.model, source.metadata
         src.check_image_model(meta, xml)
         warnings: list[str] = []
         self._check_precision(fp32, meta, xml, warnings)
@@ -258,7 +264,7 @@ class _Job:
 
         ov.save_model(optimized, str(staged_xml), compress_to_fp16=self.prec is OptimizePrecision.FP16)
         out_meta.write_json(metadata_json_path(staged_xml))
-        saved = read_ir(self.core, staged_xml)
+        saved = read_model(self.core, staged_xml)
 
         # ---- measure
         accuracy = None
@@ -409,25 +415,25 @@ def _check_options(prec, calibration, max_drop, validation, subset_size, latency
                                  ("fast_bias_correction", fast_bias_correction), ("ignore_gates", ignore_gates))
                   if v is not None] + (["ignore_types/ignore_names"] if types or names else [])
         if extras:
-            raise OptimizationError(f"FP16 weight compression takes no {', '.join(extras)} (those are INT8 options).")
+            raise InvalidOptionError(f"FP16 weight compression takes no {', '.join(extras)} (those are INT8 options).")
     if max_drop is not None:
         try:
             md = float(max_drop)
         except (TypeError, ValueError):
-            raise OptimizationError(f"max_drop must be a number, got {max_drop!r}.") from None
+            raise InvalidOptionError(f"max_drop must be a number, got {max_drop!r}.") from None
         if not 0.0 <= md < 1.0:
-            raise OptimizationError(f"max_drop is an absolute drop of the metric as a fraction (0.005 = 0.5 point), "
+            raise InvalidOptionError(f"max_drop is an absolute drop of the metric as a fraction (0.005 = 0.5 point), "
                                     f"between 0 and 1; got {max_drop}.")
         if validation is None:
-            raise OptimizationError("--max-drop needs --validation: images with masks to measure the drop on.")
+            raise InvalidOptionError("--max-drop needs --validation: images with masks to measure the drop on.")
     try:
         ok = int(subset_size) >= 1 and int(subset_size) == subset_size
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise OptimizationError(f"subset_size must be a positive integer, got {subset_size!r}.")
+        raise InvalidOptionError(f"subset_size must be a positive integer, got {subset_size!r}.")
     if int(latency_runs) < 0:
-        raise OptimizationError(f"latency_runs must be >= 0, got {latency_runs}.")
+        raise InvalidOptionError(f"latency_runs must be >= 0, got {latency_runs}.")
 
 
 def _model_size(meta: ModelMetadata, override: tuple[int, int] | None, xml: Path) -> tuple[int, int]:
@@ -442,7 +448,7 @@ def _model_size(meta: ModelMetadata, override: tuple[int, int] | None, xml: Path
 
 
 def _resolve_ir(model: str | Path) -> Path:
-    from attnseg.runtime.segmenter import resolve_model_path
+    from attnseg.runtime.adapter import resolve_model_path
 
     return resolve_model_path(model)
 

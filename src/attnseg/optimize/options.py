@@ -9,9 +9,6 @@ reproduces them. Change them only together with that document.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
-
-from attnseg.errors import OptimizationError, parse_choice
 
 
 class OptimizePrecision(str, Enum):
@@ -46,11 +43,6 @@ MIN_RECOMMENDED_CALIBRATION = 100
 #: Timed runs per model for the side-by-side latency figure (0 skips it).
 DEFAULT_LATENCY_RUNS = 30
 LATENCY_WARMUP = 3
-
-
-def parse_enum(cls: type[Enum], value: Any, what: str) -> Any:
-    """``value`` as a member of ``cls`` or an ``OptimizationError`` listing the choices."""
-    return parse_choice(cls, value, what, OptimizationError)
 
 
 def output_precision_label(precision: OptimizePrecision, accuracy_control: bool) -> str:

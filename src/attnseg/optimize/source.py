@@ -1,6 +1,6 @@
 """The model to optimize: an exported IR (or a checkpoint to export first) and the checks that
 must pass before minutes of calibration (not already INT8, an image model). Reading the IR and
-its metadata is the runtime's job (``attnseg.runtime.segmenter.read_ir`` / ``read_metadata``)."""
+its metadata is the runtime's job (``attnseg.runtime.adapter.OpenVINOAdapter``)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ class ValidationSet:
 
 def choose_metric(metric: str | Metric | None, meta: ModelMetadata) -> Metric:
     """Dice for binary models, mIoU for multiclass ones, unless asked otherwise."""
-    from attnseg.optimize.options import parse_enum
+    from attnseg.errors import parse_enum
 
     if metric is None:
         return Metric.DICE if meta.task == "binary" else Metric.MIOU
@@ -125,7 +125,7 @@ class Scorer:
     def _bind(self, compiled: Any) -> tuple[Any, Any]:
         if self._bound is None or self._bound[0] is not compiled:
             port = self._main_port(compiled)
-            from attnseg.runtime.segmenter import output_spec
+            from attnseg.runtime.postprocess import output_spec
 
             self._bound = (compiled, port, output_spec(port, self.meta))
         return self._bound[1], self._bound[2]

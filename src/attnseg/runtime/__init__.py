@@ -7,17 +7,47 @@
         ...                                    # ordered results, requests run in parallel
     TiledSegmenter(seg, TileOptions(overlap=0.25)).predict("large.png")  # sliding window, blended
 
-Never imports torch, nncf or onnx (a test runs it with those imports blocked).
+Layers: ``OpenVINOAdapter`` (read, device, compile config, request pool, rt_info, async queue)
+-> ``Segmenter`` (public ``preprocess`` / ``postprocess`` around the adapter) -> front ends
+(``seg-infer``, the server, the Ray path, the tiler) that call the Segmenter.
+
+Names are loaded on first use, so ``attnseg.runtime.options`` (``Hint``, ``compile_config``)
+imports without openvino. Never imports torch, nncf or onnx (a test runs it with those
+imports blocked).
 """
 
-from attnseg.runtime import overlay
-from attnseg.runtime.remote import RemoteError, RemoteSegmenter
-from attnseg.runtime.result import SegmentationResult, StageTimings
-from attnseg.runtime.segmenter import Hint, Segmenter
-from attnseg.runtime.sources import FrameSource, open_source
-from attnseg.runtime.tiler import Blend, TiledSegmenter, TileOptions
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FrameSource": "attnseg.runtime.sources",
+    "open_source": "attnseg.runtime.sources",
+    "Hint": "attnseg.runtime.options",
+    "compile_config": "attnseg.runtime.options",
+    "OpenVINOAdapter": "attnseg.runtime.adapter",
+    "RemoteError": "attnseg.runtime.remote",
+    "RemoteSegmenter": "attnseg.runtime.remote",
+    "Segmenter": "attnseg.runtime.segmenter",
+    "SegmentationResult": "attnseg.runtime.result",
+    "StageTimings": "attnseg.runtime.result",
+    "Blend": "attnseg.runtime.tiler",
+    "TiledSegmenter": "attnseg.runtime.tiler",
+    "TileOptions": "attnseg.runtime.tiler",
+}
 
 __all__ = [
-    "Blend", "FrameSource", "Hint", "RemoteError", "RemoteSegmenter", "SegmentationResult", "Segmenter",
-    "StageTimings", "TileOptions", "TiledSegmenter", "open_source", "overlay",
+    "Blend", "FrameSource", "Hint", "OpenVINOAdapter", "RemoteError", "RemoteSegmenter", "SegmentationResult",
+    "Segmenter", "StageTimings", "TileOptions", "TiledSegmenter", "compile_config", "open_source", "overlay",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "overlay":
+        return importlib.import_module("attnseg.runtime.overlay")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'attnseg.runtime' has no attribute {name!r}")

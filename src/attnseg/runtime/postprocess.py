@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
+from attnseg.errors import MetadataError, ModelConfigError
+from attnseg.metadata import ModelMetadata
 from attnseg.resize_policy import crop_content
 from attnseg.runtime.preprocess import Prepared
+
+_BACKGROUND_NAMES = ("background", "_background_", "bg")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,33 @@ class OutputSpec:
     threshold: float  # binary: foreground when probability > threshold
     classes: tuple[str, ...]  # name of each mask value
     background: int | None  # mask value that is background, if any
+
+
+def output_spec(port: Any, meta: ModelMetadata) -> OutputSpec:
+    """How to decode the main output ``port``: kind, channels, threshold, class names, background."""
+    kind = meta.output  # validated on read: logits | probabilities | mask
+    ps = port.get_partial_shape()
+    channels = None
+    if kind != "mask" and ps.rank.is_static and ps.rank.get_length() == 4 and ps[1].is_static:
+        channels = ps[1].get_length()
+    if channels is None:
+        channels = 1 if meta.task == "binary" else max(1, meta.num_classes)
+    classes = list(meta.classes)
+    if meta.task == "binary" or channels == 1:
+        if channels > 2:
+            raise ModelConfigError(f"Binary model with {channels} output channels; expected 1 or 2.")
+        names = classes if len(classes) == 2 else ["background", classes[0] if classes else "foreground"]
+    else:
+        if len(classes) != channels:
+            raise MetadataError(f"The metadata lists {len(classes)} classes but the model outputs {channels} "
+                                "channels (classes must name every output channel).")
+        names = classes
+    lowered = [n.lower() for n in names]
+    background = next((i for i, n in enumerate(lowered) if n in _BACKGROUND_NAMES), None)
+    if background is None and meta.task == "binary":
+        background = 0
+    return OutputSpec(kind=kind, channels=channels, threshold=float(meta.threshold),
+                      classes=tuple(names), background=background)
 
 
 def crop_valid(scores: np.ndarray, prep: Prepared) -> np.ndarray:

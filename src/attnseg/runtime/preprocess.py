@@ -17,10 +17,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from attnseg.errors import InputFileError
+from attnseg.errors import InputFileError, ModelConfigError
 from attnseg.imaging import normalize, read_image, to_bgr8
-from attnseg.metadata import Normalization
-from attnseg.resize_policy import Placement, ResizePolicy, fit, place_image
+from attnseg.metadata import ModelMetadata, Normalization
+from attnseg.resize_policy import Placement, ResizePolicy, fit, pad_color, place_image
 
 ImageLike = Any  # str | Path | np.ndarray
 
@@ -56,6 +56,38 @@ class Prepared:
         """Where the image content sits in the model input (see ``attnseg.resize_policy``)."""
         return Placement(self.original_size, self.input_size, self.offset[0], self.offset[1],
                          self.valid_size[0], self.valid_size[1])
+
+
+def input_spec(port: Any, meta: ModelMetadata, name: str, policy: ResizePolicy | None = None) -> InputSpec:
+    """What the IR's image input ``port`` wants, from its shape and the model's metadata;
+    ``policy`` overrides the model's recorded resize policy."""
+    ps = port.get_partial_shape()
+    if ps.rank.is_dynamic or ps.rank.get_length() != 4:
+        raise ModelConfigError(f"{name}: the image input must be 4-D, got {ps}.")
+    layout = meta.input_layout.upper()
+    if layout not in ("NCHW", "NHWC"):
+        raise ModelConfigError(f"{name}: unsupported input layout {meta.input_layout!r}.")
+    hd, wd, cd = (1, 2, 3) if layout == "NHWC" else (2, 3, 1)
+    if ps[0].is_static and ps[0].get_length() != 1:
+        raise ModelConfigError(
+            f"{name} has a fixed batch of {ps[0].get_length()}; export it with batch 1 "
+            "(stream() runs several requests in parallel instead)."
+        )
+    size = None
+    if ps[hd].is_static and ps[wd].is_static:
+        size = (ps[hd].get_length(), ps[wd].get_length())
+    elif ps[hd].is_static or ps[wd].is_static:
+        raise ModelConfigError(f"{name}: height and width must be both static or both dynamic, got {ps}.")
+    channels = ps[cd].get_length() if ps[cd].is_static else int(meta.input_channels)
+    if channels not in (1, 3):
+        raise ModelConfigError(f"{name}: the image input has {channels} channels (expected 1 or 3).")
+    return InputSpec(
+        layout=layout, dtype=np.dtype(port.get_element_type().to_dtype()), channels=channels, size=size,
+        normalization=meta.normalization, embedded=bool(meta.preprocessing_embedded),
+        divisor=int(meta.input_divisor),
+        resize_policy=policy or ResizePolicy.parse(meta.resize_policy),
+        pad_value=pad_color(meta.normalization, channels),
+    )
 
 
 def load_image(image: ImageLike) -> tuple[np.ndarray, str | None]:

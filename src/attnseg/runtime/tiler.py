@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from attnseg.errors import ModelConfigError
+from attnseg.errors import InvalidOptionError, ModelConfigError, parse_enum
 from attnseg.runtime import postprocess as post
 from attnseg.runtime.preprocess import ImageLike, load_image
 from attnseg.runtime.result import SegmentationResult, StageTimings
@@ -43,11 +43,7 @@ class Blend(str, Enum):
 
     @classmethod
     def parse(cls, value: str | Blend) -> Blend:
-        try:
-            return cls(str(getattr(value, "value", value)).strip().lower())
-        except ValueError:
-            choices = ", ".join(b.value for b in cls)
-            raise ModelConfigError(f"Unknown tile blend {value!r}; choose one of: {choices}.") from None
+        return parse_enum(cls, value, "tile blend")
 
 
 @dataclass(frozen=True)
@@ -64,16 +60,16 @@ class TileOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.overlap) < 1.0:
-            raise ModelConfigError(f"Tile overlap must be in [0, 1), got {self.overlap}.")
+            raise InvalidOptionError(f"Tile overlap must be in [0, 1), got {self.overlap}.")
         object.__setattr__(self, "blend", Blend.parse(self.blend))
         if self.tile_size is not None:
             size = self.tile_size
             h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
             if h < 1 or w < 1:
-                raise ModelConfigError(f"Tile size must be positive, got {self.tile_size}.")
+                raise InvalidOptionError(f"Tile size must be positive, got {self.tile_size}.")
             object.__setattr__(self, "tile_size", (h, w))
         if self.max_in_flight is not None and int(self.max_in_flight) < 1:
-            raise ModelConfigError(f"max_in_flight must be >= 1, got {self.max_in_flight}.")
+            raise InvalidOptionError(f"max_in_flight must be >= 1, got {self.max_in_flight}.")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attnseg.errors import InputFileError, ModelConfigError
-from attnseg.runtime.segmenter import resolve_model_path
+from attnseg.runtime.adapter import resolve_model_path
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

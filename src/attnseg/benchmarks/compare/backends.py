@@ -288,7 +288,7 @@ class OpenVINOBackend(Backend):
     def prepare(self) -> None:
         import openvino as ov
 
-        from attnseg.benchmarks.openvino_bench import ov_error_message
+        from attnseg.errors import short_message
 
         precision = self.PRECISION[self.name]
         path = self.files.ir(precision)
@@ -300,7 +300,7 @@ class OpenVINOBackend(Backend):
         try:
             self.compiled = core.compile_model(str(path), "CPU", props)
         except RuntimeError as exc:
-            raise BenchmarkError(f"OpenVINO cannot compile {path}: {ov_error_message(exc)}") from None
+            raise BenchmarkError(f"OpenVINO cannot compile {path}: {short_message(exc)}") from None
         self.request = self.compiled.create_infer_request()
         self.output = self.compiled.outputs[0]
         self.result.prepare_s = self.files.prepare_time(precision) + time.perf_counter() - t0
