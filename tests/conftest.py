@@ -16,3 +16,8 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"The shared data sets are missing: expected them at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# The runtime's IR fixtures (binary_ir, multiclass_ir, ..., kvasir_images) for every test package:
+# front ends (serve, cluster, tiler) run tests.runtime.frontend_base.FrontEndContract on them.
+from tests.runtime.fixtures import *

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("openvino")
 
-from export_helpers import SIZE, make_checkpoint
+from tests.export.export_helpers import SIZE, make_checkpoint
 
 
 @pytest.fixture(scope="session")

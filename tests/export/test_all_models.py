@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from export_helpers import SIZE, make_checkpoint
 
 from attnseg.models import list_models
+from tests.export.export_helpers import SIZE, make_checkpoint
 
 openvino = pytest.importorskip("openvino")
 

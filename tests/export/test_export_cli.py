@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from export_helpers import centred
 
 from attnseg.cli.export import main
 from attnseg.models import create_model
+from tests.export.export_helpers import centred
 
 ov = pytest.importorskip("openvino")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from export_helpers import SIZE, centred
 
 from attnseg.metadata import ModelMetadata, Normalization, read_rt_info
+from tests.export.export_helpers import SIZE, centred
 
 ov = pytest.importorskip("openvino")
 

@@ -7,7 +7,6 @@ dozen real calibration images are shared by the tests that read their results.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,9 +15,7 @@ import pytest
 pytest.importorskip("nncf")
 pytest.importorskip("torch")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _optimize_models import build_ir, copy_ir
+from tests.optimize._optimize_models import build_ir, copy_ir
 
 CALIBRATION_COUNT = 12
 VALIDATION_COUNT = 6

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from _optimize_models import copy_ir
 
 from attnseg.metadata import read_rt_info
+from tests.optimize._optimize_models import copy_ir
 
 pytestmark = pytest.mark.slow
 

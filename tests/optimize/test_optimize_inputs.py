@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _optimize_models import copy_ir
 
 from attnseg.errors import DataError, InputFileError, InvalidOptionError, OptimizationError, OutputExistsError
 from attnseg.imaging import read_image
 from attnseg.metadata import ModelMetadata, Normalization, read_rt_info
 from attnseg.optimize import quantize
 from attnseg.optimize.calibration import InputFormat, find_calibration, load_calibration
+from tests.optimize._optimize_models import copy_ir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -243,9 +243,9 @@ def test_cli_fp16_json(fresh_ir, capsys):
 def test_multiclass_models_are_scored_with_miou(calib_dir, agreement_dir, tmp_path):
     """mIoU from the confusion matrix (attnseg.data.metrics) on class-id masks; Dice is refused."""
     import cv2
-    from _optimize_models import build_ir
 
     from attnseg.runtime import Segmenter
+    from tests.optimize._optimize_models import build_ir
 
     xml = build_ir(tmp_path / "mc" / "model.xml", sorted(calib_dir.iterdir()), classes=("dark", "mid", "bright"))
     val = tmp_path / "val"

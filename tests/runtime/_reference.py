@@ -36,3 +36,17 @@ def reference_mask(xml: Path, bgr: np.ndarray) -> np.ndarray:
     if up.shape[0] == 1:
         return (up[0] > 0.0).astype(np.uint8)  # threshold 0.5 on sigmoid == logit 0
     return up.argmax(axis=0).astype(np.uint8)
+
+
+def reference_probabilities(xml: Path, bgr: np.ndarray) -> np.ndarray:
+    """Static models: (K, H, W) class probabilities at the image size (binary: [1 - p, p]),
+    from logits resized bilinearly, then sigmoid / softmax."""
+    meta = ModelMetadata.read_json(Path(xml).with_suffix(".json"))
+    h, w = bgr.shape[:2]
+    logits = direct_logits(xml, resize_image(bgr, meta.input_size))
+    up = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in logits]).astype(np.float64)
+    if up.shape[0] == 1:
+        p = 1.0 / (1.0 + np.exp(-up[0]))
+        return np.stack([1.0 - p, p]).astype(np.float32)
+    e = np.exp(up - up.max(axis=0, keepdims=True))
+    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from _irs import make_net
 
 from attnseg.imaging import read_image, to_model_input
 from attnseg.metadata import Normalization
 from attnseg.runtime import Segmenter
+from tests.runtime._irs import make_net
 
 
 @pytest.mark.slow

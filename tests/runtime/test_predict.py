@@ -5,11 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from _reference import direct_logits, reference_mask
 
 from attnseg.errors import InputFileError
 from attnseg.imaging import read_image
 from attnseg.runtime import Segmenter
+from tests.runtime._reference import direct_logits, reference_mask
 
 
 @pytest.fixture(scope="module")

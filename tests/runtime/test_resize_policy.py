@@ -121,11 +121,10 @@ def test_metadata_round_trip_and_default(tmp_path):
 
 def test_checkpoint_records_the_policy_and_export_source_carries_it(tmp_path):
     pytest.importorskip("torch")
-    from _irs import make_net
-
     from attnseg.export.source import resolve_source
     from attnseg.models import load_checkpoint, save_checkpoint
     from attnseg.zoo import default_checkpoint
+    from tests.runtime._irs import make_net
 
     net = make_net()
     path = save_checkpoint(tmp_path / "lb.pt", net, input_size=(64, 64), resize_policy="letterbox")

@@ -1,18 +1,16 @@
-"""Session-wide tiny IRs (AttU_Net, base_width 4, 64x64) and real Kvasir images for runtime tests.
+"""Session-wide tiny IRs (AttU_Net, base_width 4, 64x64) and real Kvasir images: the runtime
+fixtures every front end's tests use (``tests/conftest.py`` loads them for the whole suite).
 
 All IRs derive from one torch conversion (see _irs.py); each fixture writes one variant.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _irs import base_model, derive, shipped
+from tests.runtime._irs import base_model, derive, shipped
 
 
 @pytest.fixture(scope="session")
@@ -80,9 +78,9 @@ def shipped_ir(ir_root) -> Path:
 def shipped_letterbox_ir(shipped_ir, ir_root) -> Path:
     """The same weights with ``resize_policy: letterbox`` recorded in their metadata."""
     import openvino as ov
-    from _irs import save
 
     from attnseg.metadata import ModelMetadata
+    from tests.runtime._irs import save
 
     meta = ModelMetadata.read_json(shipped_ir.with_suffix(".json"))
     meta.resize_policy = "letterbox"
