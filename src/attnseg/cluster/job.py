@@ -98,13 +98,11 @@ def _segment(model_path: Path, plan: InputPlan, out: Path, options: ClusterOptio
 # ---------------------------------------------------------------------- before the run
 def _check_model(model: str | Path, options: ClusterOptions) -> Path:
     """Fail on the driver, in one line, for what would otherwise kill every worker."""
-    import openvino as ov
+    from attnseg.runtime.adapter import OpenVINOAdapter
+    from attnseg.runtime.segmenter import ATTENTION_PREFIX
 
-    from attnseg.runtime.segmenter import ATTENTION_PREFIX, read_ir, read_metadata, resolve_model_path
-
-    path = resolve_model_path(model)
-    ir = read_ir(ov.Core(), path)
-    meta = read_metadata(ir, path)
+    source = OpenVINOAdapter(model, compile=False)  # read on the driver; workers pick the device
+    path, ir, meta = source.path, source.model, source.metadata
     if options.outputs.attention:
         names = [n for port in ir.outputs for n in port.get_names() if n.startswith(ATTENTION_PREFIX)]
         if not (meta.attention_outputs or names):
