@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from attnseg.errors import AttnsegError
-from attnseg.runtime.segmenter import INFERENCE_PRECISIONS, Hint
+from attnseg.runtime.options import INFERENCE_PRECISIONS, Hint
 
 
 def build_parser() -> argparse.ArgumentParser:
