@@ -292,7 +292,7 @@ _ATT_PREFIX = "attention_"
 
 class _V2Port:
     """An IR input/output as the server's v2 metadata describes it, shaped like an OpenVINO port so
-    the Segmenter's own spec builders (``_input_spec``, ``output_spec``) read it unchanged."""
+    the Segmenter's own spec builders (``preprocess.input_spec``, ``postprocess.output_spec``) read it unchanged."""
 
     def __init__(self, tensor: dict[str, Any]) -> None:
         import openvino as ov
@@ -318,7 +318,8 @@ class _RawModel:
 
     @classmethod
     def from_v2(cls, served: dict[str, Any], meta: Any, url: str) -> _RawModel:
-        from attnseg.runtime.segmenter import _input_spec, output_spec
+        from attnseg.runtime.postprocess import output_spec
+        from attnseg.runtime.preprocess import input_spec
 
         inputs = served.get("inputs") or []
         outputs = {o["name"]: o for o in served.get("outputs") or []}
@@ -330,7 +331,7 @@ class _RawModel:
         if main is None:
             raise RemoteError(f"{url}: model {served.get('name')!r} has no segmentation output "
                               f"(outputs: {', '.join(outputs) or 'none'}).")
-        spec = _input_spec(_V2Port(inp), meta, Path(str(served.get("name", "model"))))
+        spec = input_spec(_V2Port(inp), meta, str(served.get("name", "model")))
         gates = [n for n in meta.attention_outputs if n in outputs]
         return cls(inp["name"], spec, main, output_spec(_V2Port(outputs[main]), meta), gates)
 
@@ -343,12 +344,9 @@ def _read_metadata(path: Path) -> Any:
         if not path.is_file():
             raise InputFileError(f"Model metadata {path} does not exist.")
         return ModelMetadata.read_json(path)
-    import openvino as ov
+    from attnseg.runtime.adapter import OpenVINOAdapter
 
-    from attnseg.runtime.segmenter import read_ir, read_metadata, resolve_model_path
-
-    xml = resolve_model_path(path)
-    return read_metadata(read_ir(ov.Core(), xml), xml)
+    return OpenVINOAdapter(path, compile=False).metadata
 
 
 def _encode_image(image: ImageLike) -> tuple[str, str, list[int], bytes, str | None]:
