@@ -1,0 +1,244 @@
+"""Score polyp models under each resize policy and under domain-shift proxies (issue 18).
+
+Every model runs through the runtime (``attnseg.runtime.Segmenter`` on an OpenVINO IR), the path
+users run. For each model and each Kvasir-SEG test image (``--split``'s ``test`` part):
+
+* policies on the original images: ``stretch``, ``letterbox``, ``tiled`` (``TiledSegmenter``,
+  overlap 0.25, Gaussian blend; tiles at the model's input size);
+* proxies, with the model's recorded policy (``--cross``: under every policy): the image AND its
+  mask re-rendered at ``288x384`` and ``384x288`` (H x W; image area-resized, mask
+  nearest), then segmented and scored at that size; ``colour`` (per-image seeded hue shift
+  +-12 deg, saturation x0.6-1.4, brightness x0.7-1.3, gamma 0.7-1.5); ``blur`` (Gaussian,
+  sigma 2 px); ``jpeg30`` (JPEG quality 30); ``lowres`` (down x0.5 and back up).
+
+Reports mean Dice, median Dice and the near-miss rate (share of images with Dice < 0.1) per
+condition and model, side by side, in ``resize_policies.json`` and ``resize_policies.md``
+under ``--out``:
+
+    python benchmarks/resize_policies.py old=model_old/model.xml new=runs/new/best.pt \
+        --data kvasir:../shared/data/kvasir-seg --split splits/kvasir-seg.json \
+        --out benchmarks/results/resize_policies
+
+A model is ``[label=]path``: an IR ``.xml`` (or its folder), or an attnseg checkpoint ``.pt``,
+exported first to a temporary folder with ``attnseg.export.export`` (FP32, the export defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger("resize_policies")
+
+NEAR_MISS = 0.1
+POLICIES = ("stretch", "letterbox", "tiled")
+TILE_OVERLAP = 0.25
+
+
+# ---------------------------------------------------------------------- proxies
+def rerender(size: tuple[int, int]) -> Callable:
+    """Image and mask both re-rendered at ``size`` = (H, W): another endoscope's frame size."""
+    def apply(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        h, w = size
+        shrink = image.shape[0] > h and image.shape[1] > w
+        img = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return img, cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    return apply
+
+
+def colour(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Another light source and sensor: hue, saturation, brightness and gamma, drawn per image."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6.0, 6.0)) % 180.0  # OpenCV hue: 2 degrees per unit
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.6, 1.4), 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * rng.uniform(0.7, 1.3), 0, 255)
+    img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+    gamma = rng.uniform(0.7, 1.5)
+    lut = np.clip(((np.arange(256) / 255.0) ** gamma) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.LUT(img, lut), mask
+
+
+def blur(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=2.0), mask
+
+
+def jpeg30(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 30])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR), mask
+
+
+def lowres(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), mask
+
+
+PROXIES: dict[str, Callable] = {
+    "288x384": rerender((288, 384)),
+    "384x288": rerender((384, 288)),
+    "colour": colour,
+    "blur": blur,
+    "jpeg30": jpeg30,
+    "lowres": lowres,
+}
+
+
+# ---------------------------------------------------------------------- models and data
+def parse_model(spec: str) -> tuple[str, Path]:
+    label, sep, path = spec.partition("=")
+    if not sep:
+        label, path = Path(spec).stem if Path(spec).suffix else Path(spec).name, spec
+    return label, Path(path)
+
+
+def as_ir(path: Path, tmp: Path, label: str) -> Path:
+    """An IR for ``path``: itself, or a checkpoint exported to ``tmp`` (FP32, export defaults)."""
+    if path.suffix.lower() not in (".pt", ".pth"):
+        return path
+    from attnseg.export import export
+
+    log.info("exporting %s to a temporary IR", path)
+    return Path(export(path, output_dir=tmp / label).xml_path)
+
+
+def test_samples(data: str, split: str, part: str, limit: int | None) -> list:
+    from attnseg.data import apply_split, open_dataset, read_split
+
+    info = open_dataset(data)
+    samples = apply_split(info.samples, read_split(split), part)
+    return samples[:limit] if limit else samples
+
+
+def conditions(cross: bool, proxies: list[str]) -> list[tuple[str, str | None, str]]:
+    """(row name, proxy or None, policy or 'recorded')."""
+    rows = [(policy, None, policy) for policy in POLICIES]
+    for proxy in proxies:
+        for policy in (POLICIES if cross else ("recorded",)):
+            rows.append((proxy if policy == "recorded" else f"{proxy} / {policy}", proxy, policy))
+    return rows
+
+
+def score_model(xml: Path, samples: list, rows: list, device: str, seed: int) -> dict[str, dict]:
+    from attnseg.data import binary_metrics, load_pair
+    from attnseg.runtime import Segmenter, TiledSegmenter, TileOptions
+
+    runners = {}
+    recorded = Segmenter(xml, device=device, hint="throughput").resize_policy.value
+    for policy in {"stretch", "letterbox"} | {recorded}:
+        runners[policy] = Segmenter(xml, device=device, hint="throughput", resize_policy=policy)
+    runners["tiled"] = TiledSegmenter(runners[recorded], TileOptions(overlap=TILE_OVERLAP))
+    dice: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+    t0 = time.perf_counter()
+    for i, sample in enumerate(samples):
+        image, mask = load_pair(sample, "binary")
+        for name, proxy, policy in rows:
+            img, gt = image, mask
+            if proxy is not None:
+                rng = np.random.default_rng([seed, i])
+                img, gt = PROXIES[proxy](image, mask, rng)
+            runner = runners[recorded if policy == "recorded" else policy]
+            pred = runner.predict(img).mask
+            dice[name].append(binary_metrics(pred, gt)["dice"])
+        if (i + 1) % 10 == 0:
+            log.info("%s: %d/%d images, %.0f s", xml, i + 1, len(samples), time.perf_counter() - t0)
+    out = {}
+    for name, values in dice.items():
+        v = np.asarray(values, dtype=np.float64)
+        out[name] = {"mean_dice": round(float(v.mean()), 4), "median_dice": round(float(np.median(v)), 4),
+                     "near_miss_rate": round(float((v < NEAR_MISS).mean()), 4), "images": len(v),
+                     "per_image_dice": [round(float(x), 4) for x in v]}
+    return {"recorded_policy": recorded, "conditions": out}
+
+
+# ---------------------------------------------------------------------- report
+def markdown(report: dict) -> str:
+    labels = list(report["models"])
+    head = "| condition | " + " | ".join(f"{lb} Dice | {lb} near-miss" for lb in labels) + " |"
+    sep = "| --- |" + " --- | --- |" * len(labels)
+    lines = [
+        "# Resize policies and domain-shift proxies",
+        "",
+        (f"Kvasir-SEG `{report['split']}` part `{report['part']}`, {report['images']} images; mean Dice and "
+         f"near-miss rate (Dice < {NEAR_MISS}) per condition. Proxies run with each model's recorded policy "
+         "unless the row names one; `tiled` = TiledSegmenter, overlap 0.25, Gaussian blend."),
+        "",
+        head, sep,
+    ]
+    for name in report["conditions"]:
+        cells = []
+        for lb in labels:
+            c = report["models"][lb]["conditions"][name]
+            cells.append(f"{c['mean_dice']:.3f} | {100 * c['near_miss_rate']:.0f}%")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Models:", ""]
+    for lb, m in report["models"].items():
+        lines.append(f"- `{lb}`: `{m['path']}` (recorded policy `{m['recorded_policy']}`)")
+    lines += ["", "Command:", "", "```", report["command"], "```", ""]
+    lines += report["machine"]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("models", nargs="+", help="[label=]model.xml | folder | checkpoint.pt (several: side by side)")
+    p.add_argument("--data", default="kvasir:../shared/data/kvasir-seg")
+    p.add_argument("--split", default="splits/kvasir-seg.json")
+    p.add_argument("--part", default="test", help="which part of the split to score (default test)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/resize_policies"))
+    p.add_argument("--proxies", nargs="*", default=list(PROXIES), choices=list(PROXIES))
+    p.add_argument("--cross", action="store_true", help="score every proxy under every policy")
+    p.add_argument("--limit", type=int, default=None, help="first N images only (smoke runs)")
+    p.add_argument("--device", default="CPU")
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-image colour draws")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from attnseg.benchmarks.machine import machine_info
+
+    machine = machine_info()
+    samples = test_samples(args.data, args.split, args.part, args.limit)
+    rows = conditions(args.cross, args.proxies)
+    models: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="resize_policies_") as tmp:
+        for spec in args.models:
+            label, path = parse_model(spec)
+            if label in models:
+                raise SystemExit(f"two models are labelled {label!r}; name them: label=path")
+            xml = as_ir(path, Path(tmp), label)
+            models[label] = {"path": str(path), **score_model(xml, samples, rows, args.device, args.seed)}
+    report = {
+        "data": args.data, "split": args.split, "part": args.part, "images": len(samples),
+        "near_miss_below": NEAR_MISS, "tile_overlap": TILE_OVERLAP, "seed": args.seed,
+        "conditions": [name for name, _, _ in rows], "models": models,
+        "command": " ".join(["python", "benchmarks/resize_policies.py", *(sys.argv[1:] if argv is None else argv)]),
+        "machine": machine.summary_lines(), "machine_info": machine.to_dict(),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out / "resize_policies.json", json.dumps(report, indent=2) + "\n")
+    write_atomic(args.out / "resize_policies.md", markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
