@@ -13,6 +13,7 @@ from attnseg.errors import InvalidOptionError, ModelConfigError
 from attnseg.imaging import read_image
 from attnseg.runtime import Segmenter, TiledSegmenter, TileOptions
 from attnseg.runtime.tiler import blend_window, tile_grid, tile_starts
+from tests.runtime.frontend_base import FrontEndContract
 
 
 # ---------------------------------------------------------------------- grid and windows
@@ -179,3 +180,16 @@ def test_seg_infer_tile(binary_ir, kvasir_images, tmp_path, capsys):
     assert (want != seg.predict(src).mask).mean() > 0.01  # tiling ran, not the stretched image
     assert main([str(binary_ir), str(src), "-o", str(tmp_path / "bad"), "--tile", "--tile-overlap", "1.5"]) == 2
     assert "overlap" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+class TestTiledContract(FrontEndContract):
+    """The shared front-end contract on ``TiledSegmenter``. The contract's reference stretches each
+    whole image to the model size, so the tiles are made larger than any test image: one tile per
+    image, which must then be exactly the Segmenter's answer, through the tiler's own cutting,
+    streaming, blending (weights normalized per pixel) and decision."""
+
+    def segment(self, xml, images, return_probabilities=False):
+        tiled = TiledSegmenter(Segmenter(xml, hint="throughput"), TileOptions(tile_size=(4096, 4096)))
+        results = list(tiled.stream(images, return_probabilities=return_probabilities))
+        assert all(len(tiled.grid(r.mask.shape)) == 1 for r in results)
+        return results
