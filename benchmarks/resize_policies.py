@@ -9,7 +9,8 @@ users run. For each model and each Kvasir-SEG test image (``--split``'s ``test``
   mask re-rendered at ``288x384`` and ``384x288`` (H x W; image area-resized, mask
   nearest), then segmented and scored at that size; ``colour`` (per-image seeded hue shift
   +-12 deg, saturation x0.6-1.4, brightness x0.7-1.3, gamma 0.7-1.5); ``blur`` (Gaussian,
-  sigma 2 px); ``jpeg30`` (JPEG quality 30); ``lowres`` (down x0.5 and back up).
+  sigma 2 px); ``jpeg30`` (JPEG quality 30); ``lowres`` (down x0.5 and back up); ``small_polyps`` (the
+  frame at half its sides in a black border); ``other_hospital`` (288x384 + colour + blur).
 
 Reports mean Dice, median Dice and the near-miss rate (share of images with Dice < 0.1) per
 condition and model, side by side, in ``resize_policies.json`` and ``resize_policies.md``
@@ -84,6 +85,25 @@ def lowres(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tup
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), mask
 
 
+def small_polyps(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The frame shrunk to half its sides inside a black border: polyps a quarter of their area, as
+    from a wider-angle endoscope or a more distant view."""
+    h, w = image.shape[:2]
+    img, msk = np.zeros_like(image), np.zeros_like(mask)
+    sh, sw = max(1, h // 2), max(1, w // 2)
+    y0, x0 = (h - sh) // 2, (w - sw) // 2
+    img[y0 : y0 + sh, x0 : x0 + sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    msk[y0 : y0 + sh, x0 : x0 + sw] = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_NEAREST)
+    return img, msk
+
+
+def other_hospital(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Several shifts at once: a 288x384 frame, another colour response and a softer lens."""
+    img, msk = rerender((288, 384))(image, mask, rng)
+    img, msk = colour(img, msk, rng)
+    return blur(img, msk, rng)
+
+
 PROXIES: dict[str, Callable] = {
     "288x384": rerender((288, 384)),
     "384x288": rerender((384, 288)),
@@ -91,6 +111,8 @@ PROXIES: dict[str, Callable] = {
     "blur": blur,
     "jpeg30": jpeg30,
     "lowres": lowres,
+    "small_polyps": small_polyps,
+    "other_hospital": other_hospital,
 }
 
 

@@ -20,7 +20,8 @@ _FLAGS = [("arch", "--arch", None), ("base_width", "--base-width", None), ("inpu
           ("epochs", "--epochs", None), ("batch_size", "--batch-size", None), ("lr", "--lr", None),
           ("weight_decay", "--weight-decay", 1e-4), ("augmentation_prob", "--augmentation-prob", 0.5),
           ("precision", "--precision", "auto"), ("threads", "--threads", None), ("workers", "--workers", None),
-          ("seed", "--seed", 0), ("init_from", "--init-from", None)]
+          ("seed", "--seed", 0), ("augmentation", "--augmentation", "basic"),
+          ("max_train_batches", "--max-train-batches", None), ("init_from", "--init-from", None)]
 
 LICENCE = """Kvasir-SEG is for research and educational use only; commercial use is forbidden without
 the authors' written permission. Cite: D. Jha et al., "Kvasir-SEG: A Segmented Polyp Dataset",
@@ -43,8 +44,9 @@ def train_command(config: dict[str, Any], output: str) -> str:
         value = config.get(key)
         if value is None or value == default:
             continue
-        if key == "init_from":
-            value = f"runs/{Path(value).parent.name}/{Path(value).name}"
+        if key == "init_from":  # the shipped file itself stands for the release it replaced
+            zoo = "zoo" in Path(value).parts
+            value = f"src/attnseg/zoo/{Path(value).name}" if zoo else f"runs/{Path(value).parent.name}/{Path(value).name}"
         parts.append(f"{flag} {' '.join(map(str, value)) if isinstance(value, list) else value}")
     lines, line = [], ""
     for part in parts:  # wrap at about 100 characters with shell continuations
@@ -79,8 +81,46 @@ def _epoch_minutes(run: Path) -> str:
     return f", {len(rows)} epochs in {total:.0f} min of training steps"
 
 
-def render(shipped: Path, run: Path | None = None) -> str:
-    """The model card of checkpoint ``shipped``; ``run`` is the run folder it came from (optional)."""
+def warm_start_chain(config: dict[str, Any], previous: dict[str, Any] | None = None,
+                     limit: int = 6) -> list[dict[str, Any]]:
+    """Configs of the runs behind ``config``, oldest first, following ``init_from`` while the
+    source checkpoints exist. ``previous`` stands in for a source that is the file being replaced
+    (a model re-shipped from a run that started from the shipped one)."""
+    chain, cur = [config], config
+    for _ in range(limit):
+        source = cur.get("init_from")
+        if not source:
+            break
+        path = Path(source)
+        if previous is not None and path.name == previous.get("_shipped_name") and "zoo" in path.parts:
+            raw, previous = previous, None
+        elif path.is_file():
+            raw = read_checkpoint_file(path)
+        else:
+            break
+        tw = raw.get("trained_with", {})
+        cur = {**tw.get("config", {})}
+        if tw.get("init_from"):
+            cur["init_from"] = tw["init_from"]
+        if not cur:
+            break
+        chain.append(cur)
+    return chain[::-1]
+
+
+def _robustness_section(report: dict[str, Any] | None) -> list[str]:
+    """The proxy table (another hospital's images, simulated from the test split) from a
+    ``benchmarks/resize_policies.py`` report, when one is given."""
+    if not report:
+        return []
+    return ["## Robustness proxies (the test images re-rendered, recoloured, blurred, compressed)", "",
+            report["command"], "", *report["table"], ""]
+
+
+def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | None = None,
+           robustness: dict[str, Any] | None = None) -> str:
+    """The model card of checkpoint ``shipped``; ``run`` is the run folder it came from (optional);
+    ``previous`` the checkpoint it replaces, ``robustness`` a proxy table (both optional)."""
     model, info = load_checkpoint(shipped)
     tw, m = info.trained_with, dict(info.metrics)
     cfg = {**tw.get("config", {})}
@@ -106,21 +146,18 @@ def render(shipped: Path, run: Path | None = None) -> str:
            f"val Dice {val.get('dice', float('nan')):.3f}) |"), ""]
     out += [(f"## Training (CPU, {_precision_text(tw)} through oneDNN, {tw.get('threads')} threads"
             f"{_epoch_minutes(run) if run else ''})"), ""]
-    source = tw.get("init_from")
-    if source and Path(source).is_file():
-        src_tw = read_checkpoint_file(source).get("trained_with", {})
-        out += [(f"Warm start: the encoder and decoder ({tw.get('init_copied_tensors')} tensors) come from a "
-                f"`{src_tw.get('config', {}).get('arch')}` trained first with the same recipe; the attention gates "
-                f"({', '.join(tw.get('init_fresh_modules', []))}) start fresh. The reference implementation names "
-                "both models' layers alike, so `--init-from` copies every tensor whose name and shape match."), "",
-                "```", train_command(src_tw.get("config", {}), f"runs/{Path(source).parent.name}"),
-                train_command(cfg, f"runs/{Path(cfg.get('output_dir', 'run')).name}"), "```", ""]
-    else:
-        out += ["```", train_command(cfg, f"runs/{Path(cfg.get('output_dir', 'run')).name}"), "```", ""]
+    chain = warm_start_chain(cfg, previous)
+    if len(chain) > 1:
+        out += [("Warm-start chain, oldest first: each run starts from the weights of the one before it "
+                 "(`--init-from` copies every tensor whose name and shape match; the reference implementation "
+                 "names U_Net's and AttU_Net's layers alike, so a U_Net fills an AttU_Net but its gates)."), ""]
+    out += ["```", *[train_command(c, f"runs/{Path(c.get('output_dir', 'run')).name}") for c in chain], "```", ""]
     out += [("then `python tools/ship_model.py RUN/best.pt --data kvasir:../shared/data/kvasir-seg "
             "--split splits/kvasir-seg.json` stores the weights in fp16, scores them and writes this card."), "",
-            ("AdamW, cosine schedule, BCE + Dice loss, augmentation (rotation, flips, crops, colour jitter). "
-            "Width 16 and 256 x 256 keep an epoch near 100 s on the 2-core CPU the project is developed on."), "",
+            ("AdamW, cosine schedule, BCE + Dice loss. Augmentation `basic`: rotation, flips, crops, colour "
+            "jitter; `domain-shift` (albumentations): also zoom in and out, aspect changes, gamma, hue and "
+            "saturation, blur, resolution loss, JPEG quality 30-90 and specular highlights, aimed at other "
+            "hospitals' endoscopes. Width 16 and 256 x 256 keep an epoch near 100-150 s on a 2-core CPU."), "",
             f"## Metrics on the {int(m['count'])} held-out test images (full resolution, weights as shipped)", "",
             (f"`seg-eval src/attnseg/zoo/{shipped.name} --data kvasir:../shared/data/kvasir-seg "
             "--split splits/kvasir-seg.json`"), "",
@@ -128,5 +165,6 @@ def render(shipped: Path, run: Path | None = None) -> str:
             f"| {m['dice']:.3f} | {m['jaccard']:.3f} | {m['sensitivity']:.3f} | {m['precision']:.3f} |", "",
             ("For scale: ResUNet++ reports 0.813 Dice on Kvasir-SEG after far longer training on a GPU. This is a "
             "demonstration model for the pipeline, not a clinical tool."), "",
+            *_robustness_section(robustness),
             "## Licence of the data", "", LICENCE, ""]
     return "\n".join(out)

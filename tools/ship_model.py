@@ -30,13 +30,17 @@ def main() -> None:
     ap.add_argument("--split", required=True)
     ap.add_argument("--name", default="kvasir_attunet16.pt")
     ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--robustness", help="JSON with 'command' and 'table' (markdown lines) for the card")
     args = ap.parse_args()
 
+    dest = ZOO / args.name
+    previous = read_checkpoint_file(dest) if dest.is_file() else None
+    if previous is not None:
+        previous["_shipped_name"] = dest.name
     raw = read_checkpoint_file(args.checkpoint)
     raw.pop("extra", None)  # optimizer state etc. stay in the run folder
     raw["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in raw["state_dict"].items()}
     raw["trained_with"] = {**raw.get("trained_with", {}), "storage": "fp16 weights (loaded as fp32)"}
-    dest = ZOO / args.name
     torch.save(raw, dest)
 
     # Metrics of the weights exactly as shipped, on the held-out test split, at full resolution.
@@ -55,7 +59,8 @@ def main() -> None:
     for name in sorted(split["test"])[: args.samples]:
         for sub in ("images", "masks"):
             shutil.copy(src / sub / f"{name}.jpg", sample_root / sub / f"{name}.jpg")
-    (ZOO / "MODEL_CARD.md").write_text(render(dest, Path(args.checkpoint).parent), encoding="utf-8")
+    (ZOO / "MODEL_CARD.md").write_text(render(dest, Path(args.checkpoint).parent, previous,
+                                                  json.loads(Path(args.robustness).read_text()) if args.robustness else None), encoding="utf-8")
     print(json.dumps({"shipped": str(dest), "bytes": dest.stat().st_size, "test_metrics": raw["metrics"]}, indent=2))
 
 
