@@ -74,10 +74,23 @@ def to_bgr8(img: np.ndarray, source: str = "image") -> np.ndarray:
         raise InputFileError(f"{source}: expected a numpy array, got {type(img).__name__}.")
     if img.size == 0 or img.ndim < 2 or min(img.shape[:2]) == 0:
         raise InputFileError(f"{source} is empty (shape {img.shape}).")
+    if img.ndim > 3:
+        raise InputFileError(
+            f"{source} has shape {img.shape}: one image is (H, W) or (H, W, C). A leading batch dimension is not "
+            "taken; pass image[0], or several images one by one (e.g. to stream())."
+        )
     if img.dtype == np.uint16:
         img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    elif img.dtype in (np.float32, np.float64):
-        img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif img.dtype in (np.float16, np.float32, np.float64):
+        finite = np.isfinite(img)
+        if not finite.all():
+            raise InputFileError(f"{source}: {img.size - int(np.count_nonzero(finite))} pixel values are NaN or "
+                                 "infinite; a float image must hold finite values in [0, 1].")
+        lo, hi = float(img.min()), float(img.max())
+        if lo < 0.0 or hi > 1.0:
+            raise InputFileError(f"{source}: a float image must be in [0, 1], got values {lo:g}..{hi:g} "
+                                 "(divide 8-bit values by 255, or pass the uint8 array).")
+        img = (img.astype(np.float32) * 255.0 + 0.5).astype(np.uint8)
     elif img.dtype == np.bool_:
         img = img.astype(np.uint8) * 255
     elif img.dtype != np.uint8:

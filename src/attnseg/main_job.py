@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attnseg.atomic import atomic_file
-from attnseg.errors import OutputExistsError
+from attnseg.errors import BenchmarkError, OutputExistsError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
     from attnseg.optimize import quantize
     from attnseg.zoo import default_checkpoint, sample_dir
 
+    if isinstance(niter, bool) or not isinstance(niter, int) or niter < 2:
+        raise BenchmarkError(f"--niter must be an integer of at least 2 (timed inferences per backend, split over "
+                             f"two alternating rounds), got {niter!r}.")
     device = validate_device(device)  # before any work: a missing device is one clear message
     out = Path(output_dir) if output_dir else default_output_dir()
     if out.exists() and not force:
@@ -149,15 +152,22 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
 
     pairs = [load_pair(s, "binary", 1, 255) for s in folder_pairs(samples)]
     model, info = load_checkpoint(checkpoint)
-    dice = {"PyTorch FP32 (eager)": _dice_torch(model, info, pairs),
-            "OpenVINO FP32": _dice_openvino(fp32_xml, pairs, device),
-            "OpenVINO INT8": _dice_openvino(int8_xml, pairs, device)}
+    log.info("Comparing PyTorch, OpenVINO FP32 and INT8: Dice on %d samples, then %d timed inferences each "
+             "in 2 alternating rounds ...", len(pairs), 2 * (niter // 2))
+    dice = {}
+    for name, score in (("PyTorch FP32 (eager)", lambda: _dice_torch(model, info, pairs)),
+                        ("OpenVINO FP32", lambda: _dice_openvino(fp32_xml, pairs, device)),
+                        ("OpenVINO INT8", lambda: _dice_openvino(int8_xml, pairs, device))):
+        dice[name] = score()
+        log.info("  Dice %-22s %.4f", name, dice[name])
     # Alternate the backends over two rounds so machine drift hits all of them alike.
     lat: dict[str, list[float]] = {k: [] for k in dice}
-    for _ in range(2):
-        lat["PyTorch FP32 (eager)"] += _torch_latency(model, info, max(1, niter // 2))
+    for round_no in (1, 2):
+        log.info("  round %d/2: timing PyTorch FP32 (eager), %d inferences ...", round_no, niter // 2)
+        lat["PyTorch FP32 (eager)"] += _torch_latency(model, info, niter // 2)
         for name, xml in (("OpenVINO FP32", fp32_xml), ("OpenVINO INT8", int8_xml)):
-            r = benchmark_openvino(xml, device=device, hint="latency", api="sync", niter=max(1, niter // 2),
+            log.info("  round %d/2: timing %s, %d inferences ...", round_no, name, niter // 2)
+            r = benchmark_openvino(xml, device=device, hint="latency", api="sync", niter=niter // 2,
                                    infer_precision=precision)
             lat[name] += list(r.latencies_ms)
     rows = []
@@ -174,11 +184,13 @@ def format_table(result: MainJobResult) -> str:
     lines = [(f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device}; "
              f"OpenVINO inference precision: {result.inference_precision} (the runtime's auto choice)"),
              (f"{'backend':<22}{'Dice':>8}{'Median ms':>11}{'Average ms':>12}{'Min ms':>9}{'Max ms':>9}"
-             f"{'FPS':>8}{'vs FP32 IR':>12}")]
+             f"{'FPS':>8}{'speedup vs FP32 IR':>20}")]
     for r in result.rows:
         lines.append(f"{r.backend:<22}{r.dice:>8.4f}{r.latency_median_ms:>11.2f}{r.latency_avg_ms:>12.2f}"
                      f"{r.latency_min_ms:>9.2f}{r.latency_max_ms:>9.2f}{r.throughput_fps:>8.1f}"
-                     f"{r.latency_median_ms / base.latency_median_ms:>11.2f}x")
+                     f"{base.latency_median_ms / r.latency_median_ms:>19.2f}x")
+    lines.append("speedup = median latency of the FP32 IR / median latency of the row (above 1: faster), "
+                 "as in seg-benchmark compare")
     return "\n".join(lines)
 
 

@@ -135,11 +135,11 @@ def test_binary_mask_variants(tmp_path):
     zero_one = write(tmp_path / "a.png", np.array([[0, 1], [1, 1]], np.uint8))
     assert read_mask(zero_one, "binary").tolist() == [[0, 1], [1, 1]]  # lossless 0/1 kept
     grey = write(tmp_path / "b.png", np.array([[0, 127], [128, 255]], np.uint8))
-    assert read_mask(grey, "binary").tolist() == [[0, 0], [1, 1]]
+    assert read_mask(grey, "binary").tolist() == [[0, 1], [1, 1]]  # lossless: non-zero is foreground
     bgra = np.zeros((2, 2, 4), np.uint8)
     bgra[0, 0, :3] = 255
     assert read_mask(write(tmp_path / "c.png", bgra), "binary").tolist() == [[1, 0], [0, 0]]
-    assert read_mask(grey, "binary", encoding="binary_inverted").tolist() == [[1, 1], [0, 0]]
+    assert read_mask(grey, "binary", encoding="binary_inverted").tolist() == [[1, 0], [0, 0]]
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -144,4 +144,4 @@ def test_hand_built_samples_follow_the_task(tmp_path):
     with pytest.raises(DataError, match="class ids 200 outside 0..2"):
         SegmentationDataset([s], (4, 4), NORM, "multiclass", 3)[0]
     _, binary = SegmentationDataset([s], (4, 4), NORM, "binary")[0]
-    assert binary[0].tolist() == [0, 0, 1, 1]
+    assert binary[0].tolist() == [0, 1, 1, 1]  # binary: every non-zero value is foreground

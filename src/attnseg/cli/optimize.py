@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calibration", metavar="DIR_OR_SPEC",
                    help="folder of images or data set spec, e.g. kvasir:/data/kvasir-seg")
     c.add_argument("--split", metavar="FILE", help="split file selecting the calibration images")
-    c.add_argument("--split-name", default="train", help="split to calibrate on (default train; never test)")
+    c.add_argument("--split-name", default="train",
+                   help="split to calibrate on (default train; test is refused: see --allow-test-calibration)")
+    c.add_argument("--allow-test-calibration", action="store_true",
+                   help="calibrate on the test split anyway (its figures become optimistic)")
     c.add_argument("--subset-size", type=int, default=DEFAULT_SUBSET_SIZE,
                    help=f"calibration images (random subset if more; default {DEFAULT_SUBSET_SIZE})")
     c.add_argument("--seed", type=int, default=0, help="seed of the calibration subset (default 0)")
@@ -89,6 +92,7 @@ def _body(args: argparse.Namespace) -> int:
 
     result = quantize(
         args.model, args.output, calibration=args.calibration, split=args.split, split_name=args.split_name,
+        allow_test_calibration=args.allow_test_calibration,
         subset_size=args.subset_size, preset=args.preset, fast_bias_correction=args.fast_bias_correction,
         ignore_types=args.ignore_types, ignore_names=args.ignore_names, ignore_gates=args.ignore_gates,
         max_drop=args.max_drop, validation=args.validation, validation_split=args.validation_split,

@@ -1,7 +1,9 @@
 """Mask decoding: one file -> an HxW uint8 label map the loss and the metrics can trust.
 
-Binary masks are thresholded at 128 (JPEG masks such as Kvasir-SEG's carry values like 1..20
-and 240..255 around the edges, and are often saved with 3 channels). Class-index masks are kept
+Binary masks: every non-zero value of a lossless mask is foreground (0/1, 0/255, 0/100 and
+0..7 all read alike); JPEG masks such as Kvasir-SEG's carry values like 1..20 and 240..255
+around the edges, so they are cut halfway up their range (128 for 0/255). A colour mask has no
+binary reading and is refused. Class-index masks are kept
 as they are; ids that are neither a class nor the ignore index are an error naming the file,
 because a silently clipped label trains a wrong model.
 """
@@ -20,6 +22,8 @@ from attnseg.errors import DataError, InputFileError
 log = logging.getLogger(__name__)
 
 BINARY_THRESHOLD = 128
+JPEG_NOISE_MAX = 32  # a JPEG mask whose values all stay below this holds no foreground
+COLOUR_SPREAD = 64  # channels differing by more than this on 1% of the pixels: a colour mask
 DEFAULT_IGNORE_INDEX = 255
 CAMVID_VOID_ID = 11
 LOSSLESS_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
@@ -68,7 +72,14 @@ def _single_channel(m: np.ndarray, path: Path, binary: bool) -> np.ndarray:
         m = m[:, :, 0]
     if m.ndim == 3:
         if binary:
-            # JPEG colour masks: channels differ by a few levels; take the brightest.
+            # JPEG masks saved with 3 channels differ by a few levels; take the brightest. A real
+            # colour mask (a palette, an overlay) has no single reading as foreground / background.
+            spread = m.max(axis=2).astype(np.int16) - m.min(axis=2)
+            if np.count_nonzero(spread > COLOUR_SPREAD) > 0.01 * spread.size:
+                raise DataError(
+                    f"Mask {path} is a colour image; a binary task needs grayscale masks (0 = background, "
+                    "anything else = foreground). Convert it, or train a multiclass model on class-id masks."
+                )
             return m.max(axis=2)
         if not (np.array_equal(m[:, :, 0], m[:, :, 1]) and np.array_equal(m[:, :, 0], m[:, :, 2])):
             raise DataError(
@@ -89,9 +100,8 @@ def read_mask(
 ) -> np.ndarray:
     """Decode a mask file to HxW uint8 labels.
 
-    ``task="binary"``: values >= 128 become 1, others 0 (``binary_inverted``: the reverse).
-    An 8-bit lossless mask (PNG/BMP/TIFF) whose values are all 0/1 is already a label map and
-    is kept (thresholding would erase it); JPEG masks are always thresholded.
+    ``task="binary"``: non-zero is foreground (``binary_labels``; ``binary_inverted``: the
+    reverse); a colour mask raises ``DataError``.
     ``task="multiclass"``: the pixel value is the class id (``camvid``: 11 -> ignore;
     ``cityscapes``: labelIds -> train ids). With ``num_classes``, any id that is neither
     ``< num_classes`` nor ``ignore_index`` raises ``DataError`` naming the file and the ids.
@@ -115,10 +125,7 @@ def read_mask(
     if binary:
         if encoding not in (MaskEncoding.BINARY, MaskEncoding.BINARY_INVERTED):
             raise DataError(f"Mask {path}: encoding {encoding.value!r} is not a binary encoding.")
-        if path.suffix.lower() in LOSSLESS_SUFFIXES and m.max() <= 1:
-            out = m.astype(np.uint8)
-        else:
-            out = (m >= BINARY_THRESHOLD).astype(np.uint8)
+        out = binary_labels(m, lossless=path.suffix.lower() in LOSSLESS_SUFFIXES)
         if encoding is MaskEncoding.BINARY_INVERTED:
             out = 1 - out
         return out
@@ -137,6 +144,22 @@ def read_mask(
     if num_classes is not None:
         check_class_ids(out, num_classes, ignore_index, path)
     return np.ascontiguousarray(out)
+
+
+def binary_labels(m: np.ndarray, lossless: bool) -> np.ndarray:
+    """One rule for binary masks: every non-zero value is foreground.
+
+    Lossless masks (PNG, BMP, TIFF) are read exactly: 0/1, 0/255, 0/100 and 0..7 all mean
+    "zero = background, anything else = foreground". JPEG adds noise around every edge, so its
+    masks are cut halfway up their own range (at 128 for the usual 0/255 masks; at 50 for a
+    0/100 mask); a JPEG whose values stay below 32 holds compression noise only.
+    """
+    if lossless:
+        return (m > 0).astype(np.uint8)
+    top = int(m.max()) if m.size else 0
+    if top < JPEG_NOISE_MAX:
+        return np.zeros(m.shape, np.uint8)
+    return (m >= min(BINARY_THRESHOLD, (top + 1) // 2)).astype(np.uint8)
 
 
 def check_class_ids(mask: np.ndarray, num_classes: int, ignore_index: int | None, source: Path | str) -> None:

@@ -107,6 +107,21 @@ def run_torch(module: Any, inputs: ParityInputs, n_attention: int) -> list[list[
     return outs
 
 
+def check_finite(reference: list[list[np.ndarray]]) -> None:
+    """PyTorch's own outputs must be finite: parity against NaN or inf means nothing."""
+    for batch in reference:
+        logits = batch[0]
+        bad = int(np.size(logits) - np.count_nonzero(np.isfinite(logits)))
+        if bad:
+            from attnseg.errors import ExportError
+
+            raise ExportError(
+                f"The model's own PyTorch outputs are not finite ({bad} of {logits.size} values are NaN or "
+                "infinite) on the parity inputs: its weights hold extreme or non-finite values (a diverged or "
+                "damaged checkpoint). Nothing was exported; check the training run's loss."
+            )
+
+
 def run_onnxruntime(onnx_path: Path, inputs: ParityInputs) -> list[list[np.ndarray]]:
     import onnxruntime as ort
 
@@ -184,6 +199,7 @@ def check_parity(*, module: Any, onnx_path: Path, xml_path: Path, inputs: Parity
     """Run the three backends, compare with PyTorch, raise ``ExportError`` if FP32 parity fails."""
     n_att = len(attention_names)
     reference = run_torch(module, inputs, n_att)
+    check_finite(reference)
     shape = list(inputs.raw[0].shape if inputs.raw[0] is not None else inputs.tensor[0].shape)
     report = ParityReport(inputs=inputs.source, num_inputs=sum(len(t) for t in inputs.tensor),
                           input_shape=shape, device=device, precision=precision, enforced=enforce)

@@ -105,6 +105,10 @@ def read_checkpoint_file(path: str | Path) -> dict[str, Any]:
         raise InputFileError(f"Checkpoint {path} does not exist.")
     if path.is_dir():
         raise InputFileError(f"Checkpoint {path} is a folder, not a file.")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"Checkpoint {path} is empty (0 bytes): an interrupted copy or save? "
+                              "Copy or save it again.")
+    check_zip_integrity(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -120,11 +124,40 @@ def read_checkpoint_file(path: str | Path) -> dict[str, Any]:
         ) from None
     except Exception as exc:  # torch raises many types for damaged files (KeyError, EOFError, ...)
         raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (corrupt or truncated): {str(exc).splitlines()[0][:160]}"
+            f"{path} is not a readable PyTorch checkpoint (corrupt or truncated): {_first_line(exc)}"
         ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict or state_dict.")
     return obj
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0][:160] if lines else "") or type(exc).__name__
+
+
+def check_zip_integrity(path: Path) -> None:
+    """Refuse a zip checkpoint whose stored CRC-32s do not match its bytes.
+
+    ``torch.load`` does not verify the CRCs of the tensor records, so a flipped byte in the
+    weights loads silently as a different model. Python's ``zipfile`` checks every member's
+    CRC while reading it once (a few ms per MB). Legacy (non-zip) checkpoints have no checksum.
+    """
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{path} is a damaged checkpoint archive ({_first_line(exc)}); copy or save it again.") \
+            from None
+    if bad is not None:
+        raise CheckpointError(
+            f"{path} is corrupt: the bytes of {bad.split('/', 1)[-1]!r} no longer match their checksum (CRC-32), so the weights "
+            "were altered after saving (bad copy, disk error or edit). Copy or save it again."
+        )
 
 
 def file_sha256(path: str | Path) -> str:

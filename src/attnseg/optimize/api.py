@@ -76,6 +76,7 @@ def quantize(
     calibration: Any = None,
     split: str | Path | None = None,
     split_name: str = "train",
+    allow_test_calibration: bool = False,
     subset_size: int = DEFAULT_SUBSET_SIZE,
     preset: str | Preset | None = None,
     fast_bias_correction: bool | None = None,
@@ -127,7 +128,8 @@ def quantize(
     device = validate_device(device, core)
     kind = src.input_kind(model)
     plan = _plan_output(Path(model).expanduser(), kind, output, prec, force)
-    cands = find_calibration(calibration, split, split_name) if prec is OptimizePrecision.INT8 else None
+    cands = (find_calibration(calibration, split, split_name, allow_test_calibration)
+             if prec is OptimizePrecision.INT8 else None)
     if kind == "checkpoint" and validation is not None and not _is_spec(validation) \
             and not Path(validation).expanduser().is_dir():
         raise InputFileError(f"Validation folder {validation} does not exist.")
@@ -299,7 +301,8 @@ class _Job:
             models = {"fp32": (fp32, {}, "FP32 IR"), "optimized": (saved, {}, f"{label.upper()} IR")}
             if self._cpu_default_not_f32():
                 models["fp32_f32"] = (fp32, {"INFERENCE_PRECISION_HINT": "f32"}, "FP32 IR, f32 forced")
-            log.info("Timing the models side by side (%d runs each) ...", latency_runs)
+            log.info("Timing the input and the optimized model side by side for the report (%d runs each) ...",
+                     latency_runs)
             latency = measure(self.core, models, self.device, sample, latency_runs, LATENCY_WARMUP, quiet=self.quiet)
             self.timings["latency_s"] = time.perf_counter() - t
 

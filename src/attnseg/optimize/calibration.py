@@ -133,9 +133,16 @@ def _candidates(calibration: Any, split: str | Path | None, split_name: str,
     return images, str(folder), split_label
 
 
-def find_calibration(calibration: Any, split: str | Path | None = None, split_name: str = "train") -> Candidates:
+def find_calibration(calibration: Any, split: str | Path | None = None, split_name: str = "train",
+                     allow_test: bool = False) -> Candidates:
     """List the calibration images of a folder, a data set spec (optionally one split of it)
-    or an explicit list of paths / arrays; empty or missing sources are errors."""
+    or an explicit list of paths / arrays; empty or missing sources are errors.
+
+    The test split is refused unless ``allow_test``: calibrating on it makes every test figure
+    of the quantized model optimistic."""
+    if str(split_name).strip().lower() == "test" and not allow_test:
+        raise DataError("Calibrating on the test split is refused: the quantized model's test figures would be "
+                        "optimistic. Use --split-name train (or val); to do it anyway pass --allow-test-calibration.")
     if calibration is None:
         raise DataError("INT8 quantization needs calibration images: pass a folder of images or a data set spec "
                         "(--calibration kvasir:/data/kvasir-seg --split splits/kvasir-seg.json --split-name train).")

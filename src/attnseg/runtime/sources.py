@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import logging
+
 import cv2
 
 from attnseg.errors import InputFileError
 from attnseg.imaging import IMAGE_SUFFIXES, list_images
 
+log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
@@ -76,7 +79,7 @@ def _video(path: Path, max_frames: int | None) -> FrameSource:
     if count is not None and max_frames is not None:
         count = min(count, max_frames)
     return FrameSource("video", str(path), count, fps,
-                       lambda: _read_frames(lambda: cv2.VideoCapture(str(path)), str(path), max_frames))
+                       lambda: _read_frames(lambda: cv2.VideoCapture(str(path)), str(path), max_frames, count))
 
 
 def _camera(index: int, max_frames: int | None) -> FrameSource:
@@ -91,7 +94,10 @@ def _camera(index: int, max_frames: int | None) -> FrameSource:
                        lambda: _read_frames(lambda: cv2.VideoCapture(index), f"camera {index}", max_frames))
 
 
-def _read_frames(opener: Callable[[], Any], what: str, max_frames: int | None) -> Iterator[tuple[str, Any]]:
+def _read_frames(opener: Callable[[], Any], what: str, max_frames: int | None,
+                 expected: int | None = None) -> Iterator[tuple[str, Any]]:
+    """Frames of a capture; a video that ends before the frame count its header announces is
+    reported (a truncated file must not pass for a short one)."""
     cap = opener()
     try:
         if not cap.isOpened():
@@ -105,5 +111,8 @@ def _read_frames(opener: Callable[[], Any], what: str, max_frames: int | None) -
             i += 1
         if i == 0:
             raise InputFileError(f"{what} has no readable frames.")
+        if expected is not None and i < expected and (max_frames is None or i < max_frames):
+            log.warning("%s: read %d of the %d frames its header announces; the file is truncated or damaged "
+                        "after frame %d. Results cover the first %d frames only.", what, i, expected, i, i)
     finally:
         cap.release()

@@ -41,6 +41,19 @@ def predict_full_resolution(model: torch.nn.Module, image_bgr: np.ndarray, input
     return logits[0].argmax(dim=0).to(torch.uint8).numpy()
 
 
+def run_split_file(info, checkpoint: str | Path) -> Path | None:
+    """The split a checkpoint was trained with: ``trained_with.split_file`` or ``split.json`` beside it.
+
+    Scoring without it would score training images and call them "test".
+    """
+    recorded = (info.trained_with or {}).get("split_file")
+    for candidate in (recorded, Path(checkpoint).parent / "split.json"):
+        if candidate and Path(candidate).is_file():
+            log.info("Using the run's split file %s", candidate)
+            return Path(candidate)
+    return None
+
+
 def evaluate_checkpoint(checkpoint: str | Path, data: str, split_file: str | Path | None = None,
                         split_name: str = "test", input_size=None, limit: int | None = None,
                         show_progress: bool = False) -> EvaluationResult:
@@ -49,14 +62,25 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, split_file: str | Pat
 
     from attnseg.data import BinaryMetrics, MulticlassMetrics, apply_split, load_pair, open_dataset, read_split
 
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DataError(f"--limit must be a positive number of images, got {limit!r}.")
     model, ck = load_checkpoint(checkpoint)
     info = open_dataset(data)
     samples = info.samples
+    split_file = split_file or run_split_file(ck, checkpoint)
     if split_file:
-        samples = apply_split(samples, read_split(split_file), split_name)
-    elif split_name != "all" and split_name in info.predefined_splits:
+        if split_name != "all":
+            samples = apply_split(samples, read_split(split_file), split_name)
+    elif split_name in info.predefined_splits:
         samples = apply_split(samples, info.predefined_splits, split_name)
-    if limit:
+    elif split_name != "all":
+        known = ", ".join([*info.predefined_splits, "all"])
+        raise DataError(
+            f"{data} has no split {split_name!r} of its own ({known}) and no split file was found beside "
+            f"{checkpoint}: give --split FILE (seg-train writes RUN/split.json), or --split-name all to score "
+            "every image, training images included."
+        )
+    if limit is not None:
         samples = samples[:limit]
     if not samples:
         raise DataError(f"No samples to evaluate in split {split_name!r} of {data}.")
