@@ -64,7 +64,9 @@ def test_calibration_from_a_dataset_split_never_uses_other_splits(kvasir):
     assert load_calibration(cands, fmt, subset_size=5, seed=2).names != cal.names
     no_split = find_calibration(f"kvasir:{kvasir}")
     assert any("--split" in w for w in no_split.warnings)
-    on_test = find_calibration(f"kvasir:{kvasir}", split, "test")
+    with pytest.raises(DataError, match="--allow-test-calibration"):
+        find_calibration(f"kvasir:{kvasir}", split, "test")
+    on_test = find_calibration(f"kvasir:{kvasir}", split, "test", allow_test=True)
     assert len(on_test.images) == len(parts["test"]) and any("test split" in w for w in on_test.warnings)
     assert not cands.warnings
 

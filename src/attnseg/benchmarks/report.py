@@ -143,8 +143,9 @@ def report_rows(result: BenchmarkResult, report_folder: str | None = None,
 
 # --------------------------------------------------------------------------- console
 def _console_latency(value_ms: float, avg_ms: float) -> str:
-    """benchmark_app switches to microseconds when the average is under 1 ms."""
-    return f"{value_ms * 1000:.2f} us" if avg_ms < 1.0 else f"{value_ms:.2f} ms"
+    """Always milliseconds (benchmark_app switches to microseconds under 1 ms, so two runs of one
+    model with different hints printed different units); sub-millisecond values keep 3 decimals."""
+    return f"{value_ms:.3f} ms" if avg_ms < 1.0 else f"{value_ms:.2f} ms"
 
 
 def format_console(result: BenchmarkResult, header: bool = True) -> str:

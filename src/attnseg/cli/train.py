@@ -8,40 +8,78 @@ from attnseg.cli.common import add_common_flags, print_json, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seg-train", description="Train an attention U-Net on the CPU (oneDNN).")
+    from attnseg.cli.common import DefaultsHelpFormatter
+
+    p = argparse.ArgumentParser(prog="seg-train", description="Train an attention U-Net on the CPU (oneDNN).",
+                                formatter_class=DefaultsHelpFormatter)
+    p.add_argument("--list-models", action=_ListModels, help="list the architectures and exit")
     p.add_argument("--data", required=True, help="data set spec, e.g. kvasir:PATH, camvid:PATH, folder:PATH, isbi:PATH")
     p.add_argument("-o", "--output", required=True, help="run folder (checkpoints, history, curves, split)")
-    p.add_argument("--arch", default="AttU_Net")
-    p.add_argument("--base-width", type=int, default=16)
+    p.add_argument("--arch", default="AttU_Net", metavar="ARCH",
+                   help=f"architecture, one of: {', '.join(_model_names())} (--list-models describes them)")
+    p.add_argument("--base-width", type=int, default=16, help="channels of the first layer (64 in the reference)")
     p.add_argument("--t", type=int, default=None, help="recurrences of R2 models")
-    p.add_argument("--input-size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    p.add_argument("--input-size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
+                   help="training size, multiples of 16")
     p.add_argument("--split", help="split file to use (created in the run folder if not given)")
     p.add_argument("--test-count", type=int, default=100, help="held-out test images when a split is made")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--augmentation-prob", type=float, default=0.5)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share when a split is made")
+    p.add_argument("--epochs", type=int, default=30, help="epochs in total (a resumed run continues up to it)")
+    p.add_argument("--batch-size", type=int, default=4, help="images per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (cosine schedule)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--augmentation-prob", type=float, default=0.5, help="probability of each augmentation")
     p.add_argument("--augmentation", choices=["basic", "domain-shift"], default="basic",
                    help="basic: flips, rotation, crop, colour jitter; domain-shift: also zoom, aspect, gamma, "
                         "hue, blur, resolution loss, JPEG, specular highlights (albumentations)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto: bf16 autocast only where measured faster")
+    p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first epoch)")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch threads (default: the CPUs this process may use)")
+    p.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation, shuffle and augmentation")
     p.add_argument("--resume", help="continue from a last.pt of an earlier run")
     p.add_argument("--init-from", metavar="CKPT",
                    help="start from the matching weights of another checkpoint (e.g. a U_Net for an AttU_Net)")
     p.add_argument("--max-train-batches", type=int, help="cap batches per epoch (quick runs)")
     hs = p.add_argument_group("hyperspectral (HybridSN, --data indian-pines:PATH)")
     hs.add_argument("--bands", type=int, default=30, help="PCA components")
-    hs.add_argument("--patch-size", type=int, default=25)
+    hs.add_argument("--patch-size", type=int, default=25, help="side of the pixel neighbourhood")
     hs.add_argument("--train-fraction", type=float, default=0.3, help="labelled pixels used for training")
     add_common_flags(p)
     return p
+
+
+def _model_names() -> list[str]:
+    from attnseg.models import list_models
+
+    return list_models()
+
+
+class _ListModels(argparse.Action):
+    """``--list-models``: every registered architecture with what it segments, then exit."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(format_models())
+        parser.exit(0)
+
+
+def format_models() -> str:
+    """One line per registered architecture: name and task (what ``--arch`` accepts)."""
+    from attnseg.models import get_model_class, list_models
+
+    rows = []
+    for name in list_models():
+        cls = get_model_class(name)
+        task = ("hyperspectral pixels (--data indian-pines:PATH)" if getattr(cls, "task", "segmentation") != "segmentation"
+                else "image segmentation")
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        rows.append(f"{name:<12} {task:<48} {doc}")
+    return "\n".join(rows)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -82,7 +120,7 @@ def _run_hyperspectral(args: argparse.Namespace) -> int:
         data=path, output_dir=args.output, arch=arch, bands=args.bands, patch_size=args.patch_size,
         train_fraction=args.train_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, precision=args.precision, threads=args.threads, seed=args.seed,
-        show_progress=not (args.quiet or args.json),
+        max_train_batches=args.max_train_batches, show_progress=not (args.quiet or args.json),
     )
     res = train_hyperspectral(cfg)
     m = res.metrics

@@ -78,7 +78,7 @@ def export(
 
         check_target(ovms_repo, model_name, force)
     if samples is not None and not Path(samples).is_dir():
-        raise InputFileError(f"--samples {samples} is not a folder of images.")
+        raise InputFileError(f"samples={str(samples)!r} (seg-export --samples) is not a folder of images.")
 
     from attnseg.export.source import check_classes, resolve_source
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnseg.models.base import SegmentationModel
+from attnseg.models.base import SegmentationModel, is_exporting
 from attnseg.models.blocks import DoubleConv
 from attnseg.models.registry import register_model
 
@@ -66,7 +66,8 @@ class SE_UNet(SegmentationModel):  # noqa: N801
             (self.up4, self.double_conv_up4, x1),
         ):
             x = up(x)
-            if skip.shape[2:] != x.shape[2:]:  # only for odd sizes; never while exporting
+            # only for odd sizes; never while exporting (the comparison would be traced as a constant)
+            if not is_exporting() and skip.shape[2:] != x.shape[2:]:
                 skip = F.interpolate(skip, size=x.shape[2:], mode="bilinear", align_corners=True)
             x = conv(torch.cat([x, skip], dim=1))
         return self.outc(x)

@@ -29,14 +29,21 @@ def rows(result: OptimizeResult) -> list[tuple[str, str, str, str]]:
     if lat is not None:
         base, opt = lat.models.get("fp32"), lat.models.get("optimized")
         if base and opt:
-            out.append(((f"latency median (ms, {lat.device}, batch 1, {base.inference_precision} / "
-                         f"{opt.inference_precision})"), f"{base.median_ms:.2f}", f"{opt.median_ms:.2f}",
+            out.append((_latency_label(lat.device, base.inference_precision, opt.inference_precision),
+                        f"{base.median_ms:.2f}", f"{opt.median_ms:.2f}",
                         _fmt_ratio(lat.ratio("optimized", "fp32"))))
         forced = lat.models.get("fp32_f32")
         if forced and opt:
             out.append(("latency median (ms), FP32 IR forced to f32", f"{forced.median_ms:.2f}", f"{opt.median_ms:.2f}",
                         _fmt_ratio(lat.ratio("optimized", "fp32_f32"))))
     return out
+
+
+def _latency_label(device: str, before: str, after: str) -> str:
+    """E.g. "median latency, ms (CPU, batch 1; OpenVINO computed in bf16 for both models)"."""
+    compute = (f"OpenVINO computed in {before} for both models" if before == after
+               else f"OpenVINO computed in {before} before, {after} after")
+    return f"median latency, ms ({device}, batch 1; {compute})"
 
 
 def details(result: OptimizeResult) -> list[str]:

@@ -24,6 +24,14 @@ def write_history(rows: list[dict], out_dir: Path) -> None:
     plot_curves(rows, out_dir / "curves.png")
 
 
+def _legend(ax) -> None:
+    """A legend when the axes has labelled lines; a note instead of matplotlib's warning otherwise."""
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no validation during training", ha="center", va="center", transform=ax.transAxes)
+
+
 def plot_curves(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -37,13 +45,13 @@ def plot_curves(rows: list[dict], path: Path) -> None:
             ax1.plot(epochs, [r.get(key) for r in rows], label=key)
     ax1.set_xlabel("epoch")
     ax1.set_title("loss")
-    ax1.legend()
-    for key in ("val_dice", "val_jaccard", "val_miou", "val_pixel_accuracy", "val_oa"):
+    _legend(ax1)
+    for key in ("val_dice", "val_jaccard", "val_miou", "val_pixel_accuracy", "val_oa", "train_oa"):
         if key in rows[0]:
             ax2.plot(epochs, [r.get(key) for r in rows], label=key)
     ax2.set_xlabel("epoch")
     ax2.set_title("validation")
-    ax2.legend()
+    _legend(ax2)
     fig.tight_layout()
     with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)

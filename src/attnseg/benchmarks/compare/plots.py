@@ -21,7 +21,13 @@ def _log_if_wide(ax, values: list[float]) -> None:
     """Log scale when the values span more than 20x, so the fast backends stay readable."""
     positive = [v for v in values if v > 0]
     if positive and max(positive) / min(positive) > 20:
+        from matplotlib.ticker import LogLocator, ScalarFormatter
+
         ax.set_xscale("log")
+        # one plain label per decade: the default minor-tick labels (2x10^1, 3x10^1, ...) overlap
+        ax.xaxis.set_major_locator(LogLocator(base=10))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(lambda *_: "")
 
 
 def make_plots(result: CompareResult) -> dict[str, str]:
@@ -39,7 +45,7 @@ def make_plots(result: CompareResult) -> dict[str, str]:
 
     fig = Figure(figsize=(8, 0.5 * len(ok) + 1.5))
     ax = fig.add_subplot()
-    ax.boxplot([b.samples_ms for b in ok], vert=False, tick_labels=labels, showfliers=True)
+    ax.boxplot([b.samples_ms for b in ok], orientation="horizontal", tick_labels=labels, showfliers=True)
     for i, b in enumerate(ok, start=1):
         ax.plot(b.samples_ms, [i] * len(b.samples_ms), "o", alpha=0.3, markersize=3, color="tab:blue")
     ax.set_xlabel("latency per inference (ms)")
