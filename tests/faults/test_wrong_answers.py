@@ -236,3 +236,12 @@ def test_a_truncated_video_is_reported(tmp_path, caplog):
 
 def test_every_fault_here_is_an_attnseg_error():
     assert issubclass(InputFileError, AttnsegError) and issubclass(DataError, AttnsegError)
+
+
+def test_a_huge_input_size_is_refused_before_allocating(tiny_ckpt, tmp_path):
+    from attnseg.errors import ModelConfigError
+    from attnseg.export import export
+
+    with pytest.raises(ModelConfigError, match="pixels"):
+        export(tiny_ckpt, output_dir=tmp_path / "o", input_size=(100000, 100000))
+    assert not (tmp_path / "o").exists()
