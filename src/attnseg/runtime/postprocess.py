@@ -39,6 +39,7 @@ def output_spec(port: Any, meta: ModelMetadata) -> OutputSpec:
     """How to decode the main output ``port``: kind, channels, threshold, class names, background."""
     kind = meta.output  # validated on read: logits | probabilities | mask
     ps = port.get_partial_shape()
+    _check_kind(kind, port.get_element_type(), ps)
     channels = None
     if kind != "mask" and ps.rank.is_static and ps.rank.get_length() == 4 and ps[1].is_static:
         channels = ps[1].get_length()
@@ -60,6 +61,22 @@ def output_spec(port: Any, meta: ModelMetadata) -> OutputSpec:
         background = 0
     return OutputSpec(kind=kind, channels=channels, threshold=float(meta.threshold),
                       classes=tuple(names), background=background)
+
+
+def _check_kind(kind: str, element_type: Any, ps: Any) -> None:
+    """The metadata's ``output`` must fit the port: a mask is integer class ids, logits and
+    probabilities are floating-point scores. Reading one as the other gives all-background masks."""
+    try:
+        is_float = bool(element_type.is_real())
+    except AttributeError:  # not an openvino.Type: nothing to check against
+        return
+    if (kind == "mask") == is_float:
+        rank = ps.rank.get_length() if ps.rank.is_static else "dynamic"
+        actual = "floating-point scores (logits or probabilities)" if is_float else "integer class ids (a mask)"
+        raise MetadataError(
+            f"output: the metadata says {kind!r}, but the model's output is {element_type.get_type_name()} "
+            f"of rank {rank}, i.e. {actual}. The metadata does not describe this model; re-export it."
+        )
 
 
 def crop_valid(scores: np.ndarray, prep: Prepared) -> np.ndarray:
