@@ -116,6 +116,7 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
 
     from attnseg import __version__
     from attnseg.atomic import atomic_dir
+    from attnseg.export.model_api import write_model_info
     from attnseg.export.parity import check_parity, make_inputs
     from attnseg.export.to_onnx import export_onnx, wrap_for_export
     from attnseg.export.to_openvino import (
@@ -156,6 +157,7 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
         meta = _metadata(src, classes=classes, task=task, size=size, batch=batch, dynamic=dynamic, embedded=embedded,
                          kind=kind, attention_names=attention_names, prec=prec, num_outputs=num_outputs,
                          version=__version__, onnx_info=onnx_info)
+        write_model_info(ov_model, meta)
         write_rt_info(ov_model, meta)
         save_ir(ov_model, xml_path, fp16=prec == Precision.FP16)
         meta.write_json(metadata_json_path(xml_path))
@@ -317,6 +319,14 @@ def _output_spec(kind: OutputKind, task: str, num_outputs: int, threshold: float
                    else "class index (argmax over classes)")
         return {"name": "mask", "dtype": mask_element_type(max(2, num_outputs)),
                 "shape": ["N", "H", "W"] if spatial else ["N"], "meaning": meaning}
+    if spatial and num_outputs == 1:  # binary scores come as a pair (to_openvino.add_output_head)
+        c = f"logit({threshold})"
+        meaning = (f"two-class logits [{c}, logit]: argmax = mask, sigmoid(channel 1) = foreground probability"
+                   if kind == OutputKind.LOGITS else
+                   f"two-class probabilities [1 - q, q], q = sigmoid(logit - {c}): argmax = mask "
+                   "(q is the foreground probability when the threshold is 0.5)")
+        return {"name": kind.value, "dtype": "f32", "shape": chw, "channels": 2, "meaning": meaning,
+                "binary_pair": True}
     if kind == OutputKind.PROBABILITIES:
         meaning = "sigmoid of the single logit" if num_outputs == 1 else "softmax over classes (axis 1)"
     else:

@@ -27,7 +27,7 @@ from attnseg.export.options import (
     OutputKind,
     ParityReport,
 )
-from attnseg.export.to_openvino import logit
+from attnseg.export.to_openvino import logit, raw_logits_name
 from attnseg.imaging import list_images, normalize, read_image, resize_image
 from attnseg.metadata import Normalization
 
@@ -132,12 +132,13 @@ def run_onnxruntime(onnx_path: Path, inputs: ParityInputs) -> list[list[np.ndarr
     return [sess.run(None, {name: x}) for x in inputs.tensor]
 
 
-def compile_ir(core: Any, xml_path: Path, device: str, *, expose_logits: bool,
+def compile_ir(core: Any, xml_path: Path, device: str, *, expose_logits: str | None,
                f32: bool) -> tuple[Any, str]:
-    """Read the saved IR, optionally expose the inner ``logits``, compile; -> (compiled, precision)."""
+    """Read the saved IR, expose the inner logits tensor of that name (if any), compile;
+    -> (compiled, precision)."""
     model = core.read_model(str(xml_path))
     if expose_logits:
-        model.add_outputs(["logits"])
+        model.add_outputs([expose_logits])
     config = {"INFERENCE_PRECISION_HINT": "f32"} if f32 else {}
     try:
         compiled = core.compile_model(model, device, config)
@@ -209,20 +210,20 @@ def check_parity(*, module: Any, onnx_path: Path, xml_path: Path, inputs: Parity
         backend="onnxruntime", execution="f32", candidate_attention=[o[1:] for o in ort_out] if n_att else None,
     ))
     report.backends[-1].enforced = enforce
-    names = ["logits"] if kind == OutputKind.LOGITS else [kind.value, "logits"]
-    names += list(attention_names)
+    inner = raw_logits_name(kind, reference[0][0].shape[1])
+    names = [kind.value] + ([inner] if inner else []) + list(attention_names)
     variants = []
     try:
-        variants.append((compile_ir(core, xml_path, device, expose_logits=kind != OutputKind.LOGITS, f32=True), True))
+        variants.append((compile_ir(core, xml_path, device, expose_logits=inner, f32=True), True))
     except RuntimeError as exc:
         report.notes.append(f"{device} cannot compute in f32 ({str(exc).splitlines()[0][:120]}); "
                             "figures at the device default precision are reported, not enforced.")
-    default, default_prec = compile_ir(core, xml_path, device, expose_logits=kind != OutputKind.LOGITS, f32=False)
+    default, default_prec = compile_ir(core, xml_path, device, expose_logits=inner, f32=False)
     if not variants or default_prec != variants[0][0][1]:
         variants.append(((default, default_prec), False))
     for (compiled, prec), is_f32 in variants:
         out = run_openvino(compiled, inputs, names)
-        logits_i = 0 if kind == OutputKind.LOGITS else 1
+        logits_i = 1 if inner else 0
         att = [o[-n_att:] for o in out] if n_att else None
         fig = compare(reference, [o[logits_i] for o in out], [o[0] for o in out], kind, threshold,
                       backend="openvino", execution=prec, candidate_attention=att)

@@ -44,26 +44,50 @@ def mask_element_type(num_values: int) -> str:
     return "u8" if num_values <= 256 else "u16"
 
 
+#: Name the network's own one-channel logit keeps inside a binary IR whose main output is the
+#: two-channel ``logits`` pair (``add_outputs(RAW_LOGITS)`` exposes it, as the parity check does).
+RAW_LOGITS = "raw_logits"
+
+
+def raw_logits_name(kind: OutputKind, num_outputs: int) -> str | None:
+    """The tensor holding the network's logits inside the IR, or None if it is the main output."""
+    if kind == OutputKind.LOGITS:
+        return RAW_LOGITS if num_outputs == 1 else None
+    return "logits"
+
+
 def add_output_head(model: Any, kind: OutputKind, num_outputs: int, threshold: float,
                     attention_names: Sequence[str] = ()) -> Any:
-    """Replace the ``logits`` result with probabilities or a mask; attention results stay.
+    """Replace the ``logits`` result with the main output of ``kind``; attention results stay.
 
-    Binary (1 logit): probabilities = sigmoid, mask = ``logit > logit(threshold)``.
-    Multiclass: probabilities = softmax over channels, mask = argmax over channels.
+    Binary (1 logit z, threshold t, c = logit(t)) scores have two channels, so that every consumer
+    that arg-maxes channels (OpenVINO Model API, OVMS clients) gets attnseg's mask ``z > c``:
+    logits = ``[c, z]`` (softmax of it is ``[1 - q, q]``, q = sigmoid(z - c); channel 1 alone is the
+    model's logit), probabilities = ``[1 - q, q]`` (q is the model's probability when t = 0.5), mask =
+    ``z > c``. Multiclass: logits as is, probabilities = softmax over channels, mask = argmax.
     The mask drops the channel axis: (N, H, W) (images) or (N,) (pixel classifiers), u8.
     """
     import numpy as np
     import openvino as ov
     import openvino.opset13 as ops
 
-    if kind == OutputKind.LOGITS:
-        return model
     logits = _producer(model, "logits")
-    if kind == OutputKind.PROBABILITIES:
+    binary_pair = num_outputs == 1 and kind != OutputKind.MASK and logits.get_partial_shape().rank.get_length() == 4
+    if kind == OutputKind.LOGITS and not binary_pair:
+        return model
+    cut = ops.constant(np.float32(logit(threshold)))
+    if binary_pair:
+        if kind == OutputKind.LOGITS:
+            logits.get_tensor().set_names({RAW_LOGITS})
+            head = ops.concat([ops.broadcast(cut, ops.shape_of(logits)), logits], 1)
+        else:
+            q = ops.sigmoid(ops.subtract(logits, cut))
+            head = ops.concat([ops.subtract(ops.constant(np.float32(1.0)), q), q], 1)
+    elif kind == OutputKind.PROBABILITIES:
         head = ops.sigmoid(logits) if num_outputs == 1 else ops.softmax(logits, 1)
     else:
         if num_outputs == 1:
-            fg = ops.greater(logits, ops.constant(np.float32(logit(threshold))))
+            fg = ops.greater(logits, cut)
             idx = ops.convert(fg, "u8")
         else:
             top = ops.topk(logits, ops.constant(np.int64(1)), 1, "max", "none", "i32")

@@ -260,6 +260,9 @@ class _Job:
         # ---- save (staged)
         label = output_precision_label(self.prec, max_drop is not None)
         out_meta = self._out_metadata(meta, label, final_source_xml, calib, ignored, preset, fbc, max_drop)
+        from attnseg.export.model_api import write_model_info
+
+        write_model_info(optimized, out_meta)  # Model API's view, re-derived for the file that ships
         write_rt_info(optimized, out_meta)
         staged_xml = stage / f"{self.plan.stem}.xml"
         import openvino as ov

@@ -33,6 +33,7 @@ class OutputSpec:
     threshold: float  # binary: foreground when probability > threshold
     classes: tuple[str, ...]  # name of each mask value
     background: int | None  # mask value that is background, if any
+    binary_pair: bool = False  # binary scores as two channels: [logit(t), logit] or [1 - q, q]
 
 
 def output_spec(port: Any, meta: ModelMetadata) -> OutputSpec:
@@ -60,7 +61,8 @@ def output_spec(port: Any, meta: ModelMetadata) -> OutputSpec:
     if background is None and meta.task == "binary":
         background = 0
     return OutputSpec(kind=kind, channels=channels, threshold=float(meta.threshold),
-                      classes=tuple(names), background=background)
+                      classes=tuple(names), background=background,
+                      binary_pair=meta.task == "binary" and channels == 2 and kind != "mask")
 
 
 def _check_kind(kind: str, element_type: Any, ps: Any) -> None:
@@ -154,11 +156,28 @@ def decode(raw: np.ndarray, prep: Prepared, spec: OutputSpec,
             fg = np.clip(s, 0.0, 1.0) if want_probabilities else None
         probs = np.stack([1.0 - fg, fg]) if fg is not None else None
         return mask, probs
+    if spec.binary_pair and scores.shape[0] == 2:
+        return _decode_pair(scores, spec, dtype, want_probabilities)
     mask = argmax_planes(scores, dtype)
     if not want_probabilities:
         return mask, None
     probs = _softmax(scores) if spec.kind == "logits" else scores
     return mask, probs
+
+
+def _decode_pair(scores: np.ndarray, spec: OutputSpec, dtype: type,
+                 want_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Binary scores exported as a pair (channel 1 beats channel 0 exactly where the logit beats
+    logit(threshold)); the probabilities returned are the model's own sigmoid, as for one channel."""
+    mask = (scores[1] > scores[0]).astype(dtype)
+    if not want_probabilities:
+        return mask, None
+    if spec.kind == "logits":
+        fg = _sigmoid(scores[1])
+    else:  # q = sigmoid(logit - logit(t)) -> p = sigmoid(logit(q) + logit(t))
+        q = np.clip(scores[1], 1e-7, 1.0 - 1e-7)
+        fg = _sigmoid(np.log(q / (1.0 - q)) + _logit(spec.threshold))
+    return mask, np.stack([1.0 - fg, fg])
 
 
 def attention_map(raw: np.ndarray, prep: Prepared) -> np.ndarray:
