@@ -49,7 +49,8 @@ def test_bare_reference_state_dict_loads_with_arch_and_infers_width(name, tmp_pa
     ref = create_model(name, base_width=8, **kw).eval()
     path = tmp_path / f"{name}-150-0.0002-70-0.4.pkl"
     torch.save(ref.state_dict(), path)  # what the reference training script writes
-    model, info = load_checkpoint(path, arch=name)
+    t = {"t": 2} if name.startswith("R2") else {}  # the one argument the weights do not record
+    model, info = load_checkpoint(path, arch=name, **t)
     assert info.source == "reference-state-dict"
     assert info.arch_kwargs["base_width"] == 8
     assert info.normalization.mean == (0.5, 0.5, 0.5)  # the reference's Normalize((0.5,)*3, (0.5,)*3)
@@ -130,3 +131,109 @@ def test_malicious_pickle_does_not_execute(tmp_path):
     with pytest.raises(CheckpointError, match="would have to be executed"):
         load_checkpoint(tmp_path / "evil_zip.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+# ---------------------------------------------------------------- checkpoints as users have them
+
+
+def _attunet():
+    torch.manual_seed(0)
+    return create_model("AttU_Net", base_width=4).eval()
+
+
+def _same_outputs(ref, model) -> None:
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(ref(x), model(x))
+
+
+def test_state_dict_under_state_dict_key(tmp_path):
+    ref = _attunet()
+    torch.save({"state_dict": ref.state_dict(), "epoch": 12}, tmp_path / "c.pth")
+    model, info = load_checkpoint(tmp_path / "c.pth", arch="AttU_Net")
+    assert info.extra["state_dict_key"] == "state_dict"
+    _same_outputs(ref, model)
+
+
+def test_model_and_optimizer_checkpoint(tmp_path):
+    ref = _attunet()
+    opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    ref(torch.randn(1, 3, 32, 32)).mean().backward()
+    opt.step()
+    ref.eval()
+    torch.save({"model": ref.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, tmp_path / "c.pth")
+    model, info = load_checkpoint(tmp_path / "c.pth", arch="AttU_Net")
+    assert info.extra["state_dict_key"] == "model"
+    _same_outputs(ref, model)
+
+
+def test_model_state_dict_key(tmp_path):
+    ref = _attunet()
+    torch.save({"epoch": 5, "model_state_dict": ref.state_dict(), "loss": 0.12}, tmp_path / "c.pt")
+    model, _ = load_checkpoint(tmp_path / "c.pt", arch="AttU_Net")
+    _same_outputs(ref, model)
+
+
+@pytest.mark.parametrize("attr", ["model", "net"])
+def test_pytorch_lightning_checkpoint(tmp_path, attr):
+    """What Lightning's Trainer writes for a LightningModule holding the network as ``self.<attr>``
+    (and a loss with a buffer, which is not part of the network)."""
+    ref = _attunet()
+    state = {f"{attr}.{k}": v for k, v in ref.state_dict().items()}
+    state["criterion.pos_weight"] = torch.tensor([2.0])
+    ckpt = {
+        "epoch": 9, "global_step": 900, "pytorch-lightning_version": "2.4.0", "state_dict": state,
+        "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 9}}}},
+        "callbacks": {"ModelCheckpoint{'monitor': 'val_dice'}": {"best_model_score": torch.tensor(0.81)}},
+        "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]}],
+        "lr_schedulers": [], "hparams_name": "kwargs", "hyper_parameters": {"lr": 1e-3, "base_width": 4},
+    }
+    torch.save(ckpt, tmp_path / "epoch=9-step=900.ckpt")
+    model, info = load_checkpoint(tmp_path / "epoch=9-step=900.ckpt", arch="AttU_Net")
+    assert info.extra["dropped_keys"] == ["criterion.pos_weight"]
+    assert info.arch_kwargs["base_width"] == 4
+    _same_outputs(ref, model)
+
+
+def test_tensors_saved_on_cuda_load_on_cpu(tmp_path, monkeypatch):
+    """A checkpoint written on a GPU: every storage is tagged 'cuda:0' in data.pkl (simulated by
+    tagging CPU storages so, since this machine has no GPU); it loads, mapped to the CPU."""
+    import zipfile
+
+    import torch.serialization as ser
+
+    ref = _attunet()
+    path = tmp_path / "gpu.pth"
+    with monkeypatch.context() as m:
+        m.setattr(ser, "location_tag", lambda storage: "cuda:0")
+        torch.save({"state_dict": ref.state_dict()}, path)
+    with zipfile.ZipFile(path) as z:
+        pkl = next(n for n in z.namelist() if n.endswith("data.pkl"))
+        data = z.read(pkl)
+    assert b"cuda:0" in data and b"cpu" not in data
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(path, weights_only=True)  # as saved, it needs a GPU
+    model, _ = load_checkpoint(path, arch="AttU_Net")
+    assert model.Conv_1x1.weight.device.type == "cpu"
+    _same_outputs(ref, model)
+
+
+def test_r2_state_dict_without_t_is_an_error_that_explains(tmp_path):
+    torch.save(create_model("R2AttU_Net", base_width=4, t=3).state_dict(), tmp_path / "r2.pth")
+    with pytest.raises(CheckpointError, match=r"needs t.*t=3 \(main\.py.*network\.py defaults to t=2"):
+        load_checkpoint(tmp_path / "r2.pth", arch="R2AttU_Net")
+    model, info = load_checkpoint(tmp_path / "r2.pth", arch="R2AttU_Net", t=3)
+    assert info.arch_kwargs["t"] == 3
+
+
+def test_r2_checkpoint_contract_records_t(tmp_path):
+    path = save_checkpoint(tmp_path / "r2.pt", create_model("R2U_Net", base_width=4, t=3))
+    assert torch.load(path, weights_only=True)["arch_kwargs"]["t"] == 3
+    model, info = load_checkpoint(path)
+    assert info.arch_kwargs["t"] == 3 and model.RRCNN1.RCNN[0].t == 3
+
+
+def test_no_state_dict_anywhere_names_the_entries(tmp_path):
+    torch.save({"epoch": 3, "config": {"lr": 0.1}}, tmp_path / "c.pth")
+    with pytest.raises(CheckpointError, match=r"none of its entries \(config, epoch\)"):
+        load_checkpoint(tmp_path / "c.pth", arch="AttU_Net")

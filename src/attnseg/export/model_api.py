@@ -23,7 +23,8 @@ channel order / scale / mean / std inside) gets empty ``mean_values`` / ``scale_
 NCHW) gets the normalization in Model API's units so Model API does all of it.
 
 Not compatible, and why (recorded in the attnseg metadata as ``extra["model_api"]``):
-``--output mask`` (above), attention-map exports (Model API allows one map and one ``feature_vector``, the gates are 4 more
+``--output mask`` (above), letterbox-trained models (Model API resizes the whole output map,
+padding included, back to the image), attention-map exports (Model API allows one map and one ``feature_vector``, the gates are 4 more
 outputs), hyperspectral patch models (5-D input), raw 1-channel or 2/4+-channel inputs (Model
 API's preprocessing makes 3-channel BGR), a static batch above 1, and 1-channel binary outputs of
 IRs exported before attnseg wrote two channels. Dynamic height/width exports load, but Model API
@@ -70,7 +71,8 @@ def model_info(meta: ModelMetadata) -> dict[str, str]:
         "model_type": MODEL_TYPE,
         "labels": " ".join(mask_labels(meta)),
         "embedded_processing": "False",
-        "resize_type": "standard",  # attnseg stretches to the model size (imaging.resize_image)
+        # stretch = Model API's "standard"; letterbox has no faithful equivalent (see compatibility)
+        "resize_type": "fit_to_window_letterbox" if meta.resize_policy == "letterbox" else "standard",
         "interpolation_mode": "LINEAR",
         "pad_value": "0",
         "input_dtype": "u8",
@@ -107,6 +109,10 @@ def compatibility(meta: ModelMetadata, ov_model: Any) -> Compatibility:
         return Compatibility(False, f"the raw input takes {meta.input_channels}-channel tensors and Model API "
                                     "feeds 3-channel BGR; export without --raw-input (the IR then converts BGR "
                                     "images itself)")
+    if getattr(meta, "resize_policy", "stretch") == "letterbox":
+        return Compatibility(False, "the model was trained on letterboxed images; Model API's SegmentationModel "
+                                    "resizes the whole output map back to the image, padding included, so its "
+                                    "masks would be shifted and squeezed")
     if meta.batch not in (None, 1):
         return Compatibility(False, f"static batch {meta.batch}: Model API feeds one image per request; "
                                     "export with --batch 1")

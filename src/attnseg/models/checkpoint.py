@@ -1,7 +1,8 @@
 """The checkpoint contract (DESIGN.md): one dict, saved with ``torch.save`` and always loaded
 with ``torch.load(weights_only=True)`` so nothing in the file can execute.
 
-Keys: ``format``, ``arch``, ``arch_kwargs``, ``state_dict``, ``classes``, ``input_size``,
+Keys: ``format``, ``arch``, ``arch_kwargs`` (all constructor arguments, ``t`` included for the R2
+models), ``state_dict``, ``classes``, ``input_size``,
 ``in_channels``, ``normalization`` (mean, std, channel order), ``threshold``, ``metrics``,
 ``trained_with``, ``resize_policy`` (``stretch`` | ``letterbox``: how training fitted images to
 ``input_size``; absent in older checkpoints, which mean ``stretch``). The description is
@@ -168,26 +169,48 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+#: Where training frameworks and scripts put the weights inside a checkpoint dict: plain scripts
+#: (``state_dict``, ``model_state_dict``, ``model``/``net`` beside ``optimizer``), PyTorch Lightning
+#: (``state_dict``, keys prefixed by the LightningModule's attribute name), timm (``state_dict_ema``).
+WEIGHT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "state_dict_ema")
+#: Key prefixes added by wrappers: DataParallel / DDP, torch.compile, Lightning / script attributes.
+WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.", "net.", "network.")
+#: ``t`` of the R2 models cannot be read off the weights and changes the outputs.
+RECURRENT_ARCHS = ("R2U_Net", "R2AttU_Net")
+
+
 def load_checkpoint(path: str | Path, arch: str | None = None, **arch_kwargs: Any) -> tuple[nn.Module, CheckpointInfo]:
     """Rebuild the model saved at ``path``; returns ``(model in eval mode, info)``.
 
-    An attnseg checkpoint carries its architecture. A bare state_dict needs ``arch``; the
-    constructor arguments not given (width, channels, classes) are read off the weights,
-    except ``t`` of the R2 models, which is not stored and defaults to 2.
+    An attnseg checkpoint carries its architecture. Anything else that holds a state_dict loads
+    when ``arch`` is named: a bare state_dict, ``{'state_dict': ...}``, ``{'model': ..., 'optimizer':
+    ...}``, ``{'model_state_dict': ...}``, PyTorch Lightning checkpoints (``model.`` / ``net.``
+    prefixes), DataParallel / torch.compile prefixes, tensors saved on a GPU (mapped to the CPU).
+    The constructor arguments not given (width, channels, classes) are read off the weights,
+    except ``t`` of the R2 models, which the weights do not pin down: it must be given.
     """
     raw = read_checkpoint_file(path)
     if "state_dict" in raw and "arch" in raw:
         info, state = _info_from_contract(raw, arch, arch_kwargs, where=str(path))
-    elif raw and all(isinstance(v, torch.Tensor) for v in raw.values()):
+    else:
+        found = find_state_dict(raw)
+        if found is None:
+            keys = ", ".join(sorted(map(str, raw))[:8])
+            raise CheckpointError(
+                f"{path} is neither an attnseg checkpoint nor a state_dict of tensors, and none of its "
+                f"entries ({keys}) is one; pass the state_dict itself (torch.save(model.state_dict(), ...))."
+            )
+        where, found = found
+        state, dropped = strip_wrappers(found, arch)
         if not arch:
-            guess = guess_architecture(raw)
+            guess = guess_architecture(state)
             hint = f" (the keys look like {guess})" if guess else ""
             raise CheckpointError(
                 f"{path} is a bare state_dict; name its architecture with arch= / --arch{hint}. "
                 f"Known: {', '.join(list_models())}."
             )
-        state = strip_prefix(raw)
         kwargs = {**infer_arch_kwargs(arch, state), **arch_kwargs}
+        _require_t(arch, kwargs, path)
         num_out = kwargs.get("output_ch", kwargs.get("n_classes", kwargs.get("num_classes", 1)))
         info = CheckpointInfo(
             arch=arch,
@@ -196,15 +219,66 @@ def load_checkpoint(path: str | Path, arch: str | None = None, **arch_kwargs: An
             in_channels=int(kwargs.get("img_ch", kwargs.get("n_channels", kwargs.get("bands", 3)))),
             normalization=REFERENCE_NORMALIZATION,
             source="reference-state-dict",
+            extra={"state_dict_key": where, **({"dropped_keys": dropped} if dropped else {})},
         )
-    else:
-        raise CheckpointError(f"{path} is neither an attnseg checkpoint nor a state_dict of tensors.")
+    _require_t(info.arch, info.arch_kwargs, path)
     model = create_model(info.arch, **info.arch_kwargs)
     load_state_dict_strict(model, state, info.arch, info.arch_kwargs)
     model.eval()
     info.sha256 = file_sha256(path)
     info.path = str(path)
     return model, info
+
+
+def _require_t(arch: str, kwargs: dict[str, Any], path: str | Path) -> None:
+    """R2U_Net / R2AttU_Net without ``t``: an error that explains the choice, never a silent guess."""
+    if arch in RECURRENT_ARCHS and "t" not in kwargs:
+        raise CheckpointError(
+            f"{path}: {arch} needs t, the number of recurrences in each recurrent block, and the weights do "
+            "not record it (the same tensors run with any t, and the outputs differ). The reference "
+            "implementation trains with t=3 (main.py's default) while its network.py defaults to t=2, and "
+            "its file names do not say which. Pass the t the model was trained with: t=3 (arch_kwargs / "
+            "--t 3) for a model from the reference's main.py, t=2 if it was built with network.py's default."
+        )
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def find_state_dict(raw: dict[str, Any]) -> tuple[str, dict[str, torch.Tensor]] | None:
+    """``(where, state_dict)`` inside a loaded checkpoint dict: the dict itself if it holds only
+    tensors, else the first of ``WEIGHT_KEYS`` that is a dict of tensors; None if there is none."""
+    if _is_state_dict(raw):
+        return "", raw
+    for key in WEIGHT_KEYS:
+        if _is_state_dict(raw.get(key)):
+            return key, raw[key]
+    return None
+
+
+def strip_wrappers(state: dict[str, torch.Tensor], arch: str | None = None) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Drop wrapper prefixes (``WRAPPER_PREFIXES``) until the keys are the network's own.
+
+    A prefix shared by every key goes. A prefix shared by only some keys (a Lightning module that
+    also owns a loss with a buffer, e.g. ``criterion.pos_weight``) goes with the other keys when
+    the prefixed keys alone are a recognisable network: returns ``(state, dropped key names)``.
+    """
+    state = dict(state)
+    dropped: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for prefix in WRAPPER_PREFIXES:
+            inside = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if not inside:
+                continue
+            if len(inside) == len(state):
+                state, changed = inside, True
+            elif guess_architecture(inside) is not None and guess_architecture(state) is None:
+                dropped += [k for k in state if not k.startswith(prefix)]
+                state, changed = inside, True
+    return state, dropped
 
 
 def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict,
@@ -235,7 +309,7 @@ def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict,
         trained_with=dict(raw.get("trained_with") or {}),
         extra=dict(raw.get("extra") or {}),
     )
-    return info, strip_prefix(raw["state_dict"])
+    return info, strip_wrappers(raw["state_dict"])[0]
 
 
 def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
