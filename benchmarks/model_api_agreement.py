@@ -128,9 +128,9 @@ def write_markdown(report: dict, out: Path) -> None:
     lines = [
         "# OpenVINO Model API vs attnseg Segmenter (shipped Kvasir AttU_Net w16)", "",
         f"`{report['command']}`", "",
-        f"{report['images']} images of {report['split']}; CPU: {report['machine']['cpu_model']} "
+        (f"{report['images']} images of {report['split']}; CPU: {report['machine']['cpu_model']} "
         f"({', '.join(report['machine']['cpu_flags']) or 'no bf16/vnni/amx flags'}); "
-        f"Model API {report['versions']['openvino-model-api']}, OpenVINO {report['versions']['openvino']}.", "",
+        f"Model API {report['versions']['openvino-model-api']}, OpenVINO {report['versions']['openvino']}."), "",
         "| IR | Dice, Model API | Dice, Segmenter | gap | equal pixels (mean) | equal pixels (worst image) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -138,12 +138,12 @@ def write_markdown(report: dict, out: Path) -> None:
         m = r["mean"]
         lines.append(f"| {label.upper()} | {m['dice_model_api']:.4f} | {m['dice_segmenter']:.4f} | "
                      f"{r['dice_gap']:+.4f} | {100 * m['equal_pixels']:.2f}% | {100 * r['min_equal_pixels']:.2f}% |")
-    lines += ["", "Both read the same IR. Model API resizes the image inside the graph (OpenVINO Interpolate, "
+    lines += ["", ("Both read the same IR. Model API resizes the image inside the graph (OpenVINO Interpolate, "
               "linear, no antialiasing) and resizes the arg-maxed map back nearest-neighbour; the Segmenter "
               "shrinks with OpenCV's area filter (the training resize) and resizes the scores bilinearly "
               "before thresholding. Model API also computes in the device's default precision (bf16 on a "
               "CPU with avx512_bf16), the Segmenter's `auto` in f32 on such a CPU without AMX. The "
-              "disagreeing pixels lie on mask boundaries."]
+              "disagreeing pixels lie on mask boundaries.")]
     (out / "model_api_agreement.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

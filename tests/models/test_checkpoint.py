@@ -222,7 +222,7 @@ def test_r2_state_dict_without_t_is_an_error_that_explains(tmp_path):
     torch.save(create_model("R2AttU_Net", base_width=4, t=3).state_dict(), tmp_path / "r2.pth")
     with pytest.raises(CheckpointError, match=r"needs t.*t=3 \(main\.py.*network\.py defaults to t=2"):
         load_checkpoint(tmp_path / "r2.pth", arch="R2AttU_Net")
-    model, info = load_checkpoint(tmp_path / "r2.pth", arch="R2AttU_Net", t=3)
+    _, info = load_checkpoint(tmp_path / "r2.pth", arch="R2AttU_Net", t=3)
     assert info.arch_kwargs["t"] == 3
 
 
