@@ -109,8 +109,9 @@ def test_dynamic_grayscale_embedded_preprocessing_is_exact(tmp_path, shared_data
     x = np.stack([normalize(i, norm) for i in img])
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    assert got.shape == ref.shape == (2, 1, 48, 80)
-    assert np.abs(got - ref).max() <= 1e-4
+    assert ref.shape == (2, 1, 48, 80) and got.shape == (2, 2, 48, 80)  # binary: [logit(t), logit]
+    assert np.all(got[:, 0] == 0.0)  # logit(0.5)
+    assert np.abs(got[:, 1:] - ref).max() <= 1e-4
 
 
 def test_fp16_probabilities_of_a_pixel_classifier(tmp_path):

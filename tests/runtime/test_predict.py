@@ -43,10 +43,10 @@ def test_masks_equal_direct_openvino_at_original_size(which, request, kvasir_ima
 
 def test_at_model_size_mask_is_thresholded_logits(binary, binary_ir, kvasir_images):
     bgr = cv2.resize(read_image(kvasir_images[0]), (64, 64), interpolation=cv2.INTER_AREA)
-    logits = direct_logits(binary_ir, bgr)
+    logits = direct_logits(binary_ir, bgr)[-1]  # the foreground logit (binary IRs output [logit(t), logit])
     result = binary.predict(bgr, return_probabilities=True)
-    assert np.array_equal(result.mask, (logits[0] > 0).astype(np.uint8))
-    expected = 1.0 / (1.0 + np.exp(-logits[0]))
+    assert np.array_equal(result.mask, (logits > 0).astype(np.uint8))
+    expected = 1.0 / (1.0 + np.exp(-logits))
     np.testing.assert_allclose(result.probabilities[1], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -142,9 +142,9 @@ def test_dynamic_model_pads_and_crops(dynamic_ir, kvasir_images):
     padded = cv2.copyMakeBorder(bgr, 0, 14, 0, 10, cv2.BORDER_REPLICATE)  # -> 64 x 80
     logits = direct_logits(dynamic_ir, padded)
     assert logits.shape[-2:] == (64, 80)
-    assert np.array_equal(result.mask, (logits[0, :50, :70] > 0).astype(np.uint8))
+    assert np.array_equal(result.mask, (logits[-1, :50, :70] > 0).astype(np.uint8))
     exact = cv2.resize(bgr, (96, 48))
-    assert np.array_equal(seg.predict(exact).mask, (direct_logits(dynamic_ir, exact)[0] > 0).astype(np.uint8))
+    assert np.array_equal(seg.predict(exact).mask, (direct_logits(dynamic_ir, exact)[-1] > 0).astype(np.uint8))
 
 
 def test_mask_output_ir(mask_ir, embedded_att_ir, kvasir_images):

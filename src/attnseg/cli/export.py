@@ -9,6 +9,7 @@ from attnseg.cli.common import add_common_flags, print_json, run_command
 
 PRECISIONS = ("fp32", "fp16")
 OUTPUTS = ("logits", "probabilities", "mask")
+ROUTES = ("torch", "onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the f32 NCHW normalized input instead of embedding preprocessing (u8 NHWC BGR)")
     p.add_argument("--output", dest="output_kind", default="logits", type=str.lower, choices=OUTPUTS,
                    help="what the IR returns (default logits)")
+    p.add_argument("--via", default=None, type=str.lower, choices=ROUTES,
+                   help="how the IR is made: torch (OpenVINO's PyTorch frontend on the module) or onnx (convert "
+                   "the written model.onnx); model.onnx is written either way (default: "
+                   "attnseg.export.api.DEFAULT_ROUTE, chosen by measurement, docs/conversion_routes.md)")
     p.add_argument("--attention-maps", action="store_true", help="add the attention gate maps as outputs")
     p.add_argument("--samples", metavar="DIR", help="images for the parity check (default: random images)")
     p.add_argument("--cache-dir", metavar="DIR", help="OpenVINO model cache folder")
@@ -50,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--classes", type=int, help="number of output channels (1 = binary)")
     g.add_argument("--model-factory", metavar="MODULE:FUNCTION",
                    help="export the torch.nn.Module returned by FUNCTION() instead of a checkpoint")
+    p.add_argument("--package", action="store_true",
+                   help="also write <output>/package.zip: the IRs, model.json, a README with the core-only "
+                   "install command, demo.py (image, folder, video, camera) and SHA256SUMS")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     add_common_flags(p)
     return p
@@ -90,6 +98,7 @@ def _body(args: argparse.Namespace) -> int:
         embed_preprocessing=not args.raw_input, output=args.output_kind, attention_maps=args.attention_maps,
         device=args.device, cache_dir=args.cache_dir, samples=args.samples, threshold=args.threshold,
         force=args.force, ovms_repo=args.ovms_repo, model_name=args.model_name,
+        **({"via": args.via} if args.via else {}),
     )
     if args.json:
         print_json(result.to_dict())
@@ -104,7 +113,18 @@ def _body(args: argparse.Namespace) -> int:
                 print(f"Note: {note}")
         if result.ovms_model_dir and not args.quiet:
             print(f"OVMS repository entry: {result.ovms_model_dir}")
+    _package(args, result.output_dir)
     return 0
+
+
+def _package(args: argparse.Namespace, folder) -> None:
+    if not args.package:
+        return
+    from attnseg.export.package import write_package
+
+    path = write_package(folder)
+    if not args.json:
+        print(f"Deployment package: {path}")
 
 
 def _main_job(args: argparse.Namespace) -> int:
@@ -115,6 +135,7 @@ def _main_job(args: argparse.Namespace) -> int:
                           quiet=args.quiet or args.json)
     if args.json:
         print_json(result.to_dict())
+        _package(args, result.output_dir)
         return 0
     print(format_table(result))
     if not args.quiet and result.parity:
@@ -124,6 +145,7 @@ def _main_job(args: argparse.Namespace) -> int:
         for note in result.parity.get("notes", []):
             print(f"Note: {note}")
     print(f"Models and summary in {result.output_dir}/ (model.xml, model_int8.xml, summary.md)")
+    _package(args, result.output_dir)
     return 0
 
 

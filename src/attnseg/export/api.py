@@ -20,12 +20,15 @@ from attnseg.export.options import (
     ExportResult,
     OutputKind,
     Precision,
+    Route,
 )
 from attnseg.imaging import parse_size
 from attnseg.metadata import ModelMetadata, Normalization, metadata_json_path, write_rt_info
 
 log = logging.getLogger(__name__)
 DEFAULT_INPUT_SIZE = (256, 256)
+#: How the IR is made unless ``via=`` says otherwise (measured: docs/conversion_routes.md).
+DEFAULT_ROUTE = Route.ONNX
 PARITY_BATCHES = 2
 
 
@@ -53,6 +56,7 @@ def export(
     ovms_repo: str | Path | None = None,
     model_name: str = "model",
     parity_batches: int = PARITY_BATCHES,
+    via: str | Route = DEFAULT_ROUTE,
 ) -> ExportResult:
     """Export a checkpoint (or ``model=``, or the shipped model) to ``output_dir``.
 
@@ -61,6 +65,8 @@ def export(
     in rt_info), ``model.json`` and ``export_report.json``. The IR is compiled on ``device``
     and checked against PyTorch and ONNX Runtime; FP32 parity failures raise ``ExportError``.
     ``threshold``/``classes``/``normalization`` default to the checkpoint's values.
+    ``via``: ``onnx`` converts the written ONNX file, ``torch`` converts the module itself with
+    OpenVINO's PyTorch frontend; both pass the same parity gate and ``model.onnx`` is written either way.
     Models whose input is not an image (HybridSN patches, 2 or 4+ channels) keep a raw input.
     """
     t_start = time.perf_counter()
@@ -68,6 +74,7 @@ def export(
     timings: dict[str, float] = {}
     prec = parse_enum(Precision, precision, "precision")
     kind = parse_enum(OutputKind, output, "output")
+    route = parse_enum(Route, via, "conversion route (via)")
     batch = _check_batch(batch)
     size = parse_size(input_size) if input_size is not None else None
     out_dir = Path(output_dir)
@@ -103,6 +110,7 @@ def export(
             prec=prec, kind=kind, attention=attention_maps, embed=embed_preprocessing, samples=samples,
             force=force, ovms_repo=ovms_repo, model_name=model_name, timings=timings, t_start=t_start,
             parity_batches=max(1, int(parity_batches)), check_classes=check_classes, cpu_start=cpu_start,
+            route=route,
         )
     finally:
         if prev_attention is not None:
@@ -111,17 +119,18 @@ def export(
 
 def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, kind, attention, embed, samples,
                    force, ovms_repo, model_name, timings, t_start, parity_batches, check_classes,
-                   cpu_start) -> ExportResult:
+                   cpu_start, route=DEFAULT_ROUTE) -> ExportResult:
     import torch
 
     from attnseg import __version__
     from attnseg.atomic import atomic_dir
     from attnseg.export.model_api import write_model_info
     from attnseg.export.parity import check_parity, make_inputs
-    from attnseg.export.to_onnx import export_onnx, wrap_for_export
+    from attnseg.export.to_onnx import export_onnx, wrap_for_export, write_onnx_metadata
     from attnseg.export.to_openvino import (
         add_output_head,
         convert_onnx,
+        convert_torch,
         describe_ports,
         embed_preprocessing,
         save_ir,
@@ -147,9 +156,14 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
                                 divisor=src.input_divisor, spatial=not src.volumetric)
         timings["onnx_s"] = onnx_info.pop("seconds")
 
-        log.info("Converting to OpenVINO IR (%s) ...", prec.value)
+        log.info("Converting to OpenVINO IR (%s, via %s) ...", prec.value, route.value)
         t = time.perf_counter()
-        ov_model = convert_onnx(onnx_path)
+        if route == Route.TORCH:
+            ov_model = convert_torch(module, example, ["logits", *attention_names], dynamic=dynamic,
+                                     spatial=not src.volumetric)
+        else:
+            ov_model = convert_onnx(onnx_path)
+        timings["to_ir_s"] = time.perf_counter() - t
         ov_model = add_output_head(ov_model, kind, num_outputs, src.threshold, attention_names)
         if embedded:
             ov_model = embed_preprocessing(ov_model, src.normalization, src.in_channels,
@@ -157,10 +171,13 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
         meta = _metadata(src, classes=classes, task=task, size=size, batch=batch, dynamic=dynamic, embedded=embedded,
                          kind=kind, attention_names=attention_names, prec=prec, num_outputs=num_outputs,
                          version=__version__, onnx_info=onnx_info)
+        meta.extra["conversion_route"] = route.value
         write_model_info(ov_model, meta)
         write_rt_info(ov_model, meta)
         save_ir(ov_model, xml_path, fp16=prec == Precision.FP16)
         meta.write_json(metadata_json_path(xml_path))
+        # the same description for ONNX Runtime users (session.get_modelmeta().custom_metadata_map)
+        write_onnx_metadata(onnx_path, {"attnseg": meta.to_json()})
         timings["convert_s"] = time.perf_counter() - t
 
         log.info("Compiling on %s and checking parity against PyTorch ...", device)
@@ -193,8 +210,11 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
             "options": {
                 "input_size": list(size), "batch": batch, "dynamic": dynamic, "precision": prec.value,
                 "output": kind.value, "attention_maps": attention, "embedded_preprocessing": embedded,
-                "device": device,
+                "device": device, "via": route.value,
             },
+            "conversion": {"route": route.value, "to_ir_s": round(timings["to_ir_s"], 3),
+                           "tool": ("openvino.convert_model(torch.nn.Module, example_input=...)"
+                                    if route == Route.TORCH else "openvino.convert_model(model.onnx)")},
             "onnx": onnx_info,
             "ir": describe_ports(ov_model),
             "timings_s": {k: round(v, 3) for k, v in timings.items()},

@@ -23,6 +23,17 @@ class Precision(str, Enum):
     FP16 = "fp16"
 
 
+class Route(str, Enum):
+    """How the IR is made: OpenVINO's PyTorch frontend on the module, or via the ONNX file.
+
+    ``model.onnx`` is written either way (for ONNX Runtime users). The default was picked by
+    measurement (``benchmarks/conversion_routes.py``, ``docs/conversion_routes.md``).
+    """
+
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
 class OutputKind(str, Enum):
     """What the IR's main output holds."""
 

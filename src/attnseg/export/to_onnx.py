@@ -171,3 +171,19 @@ def check_onnx(path: Path) -> dict[str, Any]:
         "outputs": {v.name: shape(v) for v in proto.graph.output},
         "nodes": len(proto.graph.node),
     }
+
+
+def write_onnx_metadata(path: Path, props: dict[str, str]) -> None:
+    """Set ``metadata_props`` (key -> string) in the ONNX file at ``path``, replacing same keys.
+
+    ONNX Runtime exposes them as ``session.get_modelmeta().custom_metadata_map``."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [p for p in proto.metadata_props if p.key not in props]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save(proto, str(path))

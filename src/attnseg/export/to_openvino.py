@@ -33,6 +33,35 @@ def convert_onnx(onnx_path: Path) -> Any:
         raise ExportError(f"OpenVINO cannot convert {onnx_path.name}: {str(exc).splitlines()[0][:300]}") from None
 
 
+def convert_torch(module: Any, example: Any, output_names: Sequence[str], *, dynamic: bool = False,
+                  spatial: bool = True) -> Any:
+    """The PyTorch module straight to an ``openvino.Model`` (``ov.convert_model(module, example_input=...)``,
+    OpenVINO's own PyTorch frontend; no ONNX in between). Input named ``image``, outputs named
+    ``output_names`` (``logits`` and the attention maps), as the ONNX route names them."""
+    import openvino as ov
+    import torch
+
+    shape = list(example.shape)
+    if dynamic:
+        shape = [-1, *shape[1:]]
+        if spatial and len(shape) == 4:
+            shape[2] = shape[3] = -1
+    try:
+        with torch.inference_mode():
+            model = ov.convert_model(module, example_input=example, input=[ov.PartialShape(shape)])
+    except Exception as exc:  # noqa: BLE001 - the frontend raises many types; one message
+        raise ExportError(
+            f"OpenVINO cannot convert the PyTorch module directly: {str(exc).splitlines()[0][:300]}; "
+            "try --via onnx."
+        ) from None
+    if len(model.outputs) != len(output_names):
+        raise ExportError(f"The converted model has {len(model.outputs)} outputs, expected {len(output_names)}.")
+    model.inputs[0].get_tensor().set_names({"image"})
+    for port, name in zip(model.outputs, output_names):
+        port.get_tensor().set_names({name})
+    return model
+
+
 def logit(p: float) -> float:
     """The logit whose sigmoid is ``p`` (binary masks compare logits, never probabilities)."""
     p = min(max(float(p), 1e-7), 1.0 - 1e-7)
