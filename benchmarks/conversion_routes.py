@@ -193,12 +193,12 @@ def write_markdown(report: dict, out: Path) -> None:
     m = report["machine_before"]
     lines = ["# PyTorch -> OpenVINO IR: direct (PyTorch frontend) vs via ONNX", "",
              f"`{report['command']}`", "",
-             f"CPU: {m['cpu_model']} ({', '.join(m['cpu_flags'])}), {m['usable_cores']} usable cores; load average "
+             (f"CPU: {m['cpu_model']} ({', '.join(m['cpu_flags'])}), {m['usable_cores']} usable cores; load average "
              f"{m['load_average']} before, {report['machine_after']['load_average']} after (a shared machine). "
              f"torch {m['versions'].get('torch')}, openvino {m['versions'].get('openvino')}, "
-             f"python {platform.python_version()}.", "",
-             "| model | route | conversion wall s | conversion CPU s | peak RSS MB | growth during conversion MB "
-             "| max abs logit diff vs PyTorch | IR ops | latency median ms (f32) |",
+             f"python {platform.python_version()}."), "",
+             ("| model | route | conversion wall s | conversion CPU s | peak RSS MB | growth during conversion MB "
+             "| max abs logit diff vs PyTorch | IR ops | latency median ms (f32) |"),
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, entry in report["models"].items():
         for route, s in entry["summary"].items():
@@ -206,10 +206,10 @@ def write_markdown(report: dict, out: Path) -> None:
             lines.append(f"| {entry['spec'].get('label', name)} | {label} | {s['seconds_median']:.2f} | {s['cpu_seconds_median']:.2f} | "
                          f"{s['peak_rss_mb_median']:.0f} | {s['peak_growth_mb_median']:.0f} | "
                          f"{s['max_abs_diff']:.2e} | {s['ops']} | {s['latency_median_ms']:.2f} |")
-    lines += ["", "Medians over fresh subprocesses (routes alternating); latency from the two IRs timed "
+    lines += ["", ("Medians over fresh subprocesses (routes alternating); latency from the two IRs timed "
               "alternately in one process. Conversion figures cover the route alone: `seg-export` also "
               "writes `model.onnx` on the torch route (for ONNX Runtime users), so its total time there "
-              "includes the ONNX export as well."]
+              "includes the ONNX export as well.")]
     (out / "conversion_routes.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

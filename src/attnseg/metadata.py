@@ -215,6 +215,11 @@ class ModelMetadata:
     source: str = spec("", kind="str", doc="checkpoint path, zoo:<path> or module:<Class>")
     onnx: dict[str, Any] | None = spec(None, kind="dict", nullable=True)
     opset: int | None = spec(None, kind="int", lo=1, nullable=True)
+    conversion_route: str | None = spec(None, kind="str", choices=("torch", "onnx"), nullable=True,
+                                        doc="how the IR was made: OpenVINO's PyTorch frontend or via model.onnx")
+    model_api: dict[str, Any] | None = spec(None, kind="dict", nullable=True,
+                                            doc="OpenVINO Model API verdict: compatible (bool), reason "
+                                                "(export/model_api.py)")
     extra: dict[str, Any] = spec(factory=dict, kind="dict", doc="free-form provenance (optimization, ...)")
     unknown: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

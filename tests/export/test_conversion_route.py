@@ -9,10 +9,10 @@ import numpy as np
 import onnxruntime as ort
 import openvino as ov
 import pytest
-from export_helpers import SIZE, make_checkpoint
 
 from attnseg.export import export
 from attnseg.metadata import ModelMetadata, read_rt_info
+from tests.export.export_helpers import SIZE, make_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,9 @@ def test_route_passes_parity_and_is_recorded(routes, via):
     report = json.loads(res.report_path.read_text())
     assert report["conversion"]["route"] == via and report["options"]["via"] == via
     assert report["parity"]["passed"] and res.parity.figures("openvino", "f32").max_abs_diff < 1e-3
-    assert res.metadata.extra["conversion_route"] == via
+    assert res.metadata.conversion_route == via
     model = ov.Core().read_model(str(res.xml_path))
-    assert read_rt_info(model).extra["conversion_route"] == via
+    assert read_rt_info(model).conversion_route == via
     assert [o.get_any_name() for o in model.outputs] == ["logits"]
     assert model.input(0).get_any_name() == "image"
 
@@ -54,7 +54,7 @@ def test_onnx_is_written_with_the_description(routes, via):
 
 
 def test_unknown_route_is_one_clear_error(tmp_path):
-    from attnseg.errors import ModelConfigError
+    from attnseg.errors import InvalidOptionError
 
-    with pytest.raises(ModelConfigError, match=r"conversion route.*torch, onnx"):
+    with pytest.raises(InvalidOptionError, match=r"conversion route.*torch, onnx"):
         export(None, output_dir=tmp_path / "x", via="tflite")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,7 @@ from model_api.models import SegmentationModel
 from attnseg.export.model_api import compatibility, mask_labels, model_info, read_model_info, write_model_info
 from attnseg.metadata import ModelMetadata, Normalization, read_rt_info, write_rt_info
 from attnseg.runtime import Segmenter
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-import _irs
+from tests.runtime import _irs
 
 REPO = Path(__file__).resolve().parents[2]
 KVASIR = REPO.parent / "shared" / "data" / "kvasir-seg"
@@ -132,7 +129,7 @@ def test_multiclass_tiny_ir_reads_the_same_in_model_api(base, tmp_path, images):
 def test_attention_map_exports_are_declared_incompatible(base, tmp_path):
     xml = _with_model_info(_irs.derive(base, tmp_path / "m.xml", attention=True, embedded=True))
     model = ov.Core().read_model(str(xml))
-    verdict = read_rt_info(model).extra["model_api"]
+    verdict = read_rt_info(model).model_api
     assert verdict["compatible"] is False and "feature_vector" in verdict["reason"]
     assert read_model_info(model)["model_type"] == "Segmentation"  # labels etc. still there for others
     with pytest.raises(Exception, match="output"):
@@ -142,7 +139,7 @@ def test_attention_map_exports_are_declared_incompatible(base, tmp_path):
 def test_mask_exports_are_declared_incompatible(base, tmp_path, images):
     """Model API 0.4.x cannot post-process an arg-maxed map (np.argmax(axis=2) of a 2-D array)."""
     xml = _with_model_info(_irs.derive(base, tmp_path / "m.xml", embedded=True, output="mask"))
-    verdict = read_rt_info(ov.Core().read_model(str(xml))).extra["model_api"]
+    verdict = read_rt_info(ov.Core().read_model(str(xml))).model_api
     assert verdict["compatible"] is False and "--output logits or probabilities" in verdict["reason"]
     with pytest.raises(np.exceptions.AxisError):
         SegmentationModel.create_model(str(xml), device="CPU")(images[0])
@@ -150,11 +147,11 @@ def test_mask_exports_are_declared_incompatible(base, tmp_path, images):
 
 def test_dynamic_and_old_binary_irs(base, tmp_path):
     dyn = _with_model_info(_irs.derive(base, tmp_path / "d.xml", embedded=True, dynamic=True))
-    verdict = read_rt_info(ov.Core().read_model(str(dyn))).extra["model_api"]
+    verdict = read_rt_info(ov.Core().read_model(str(dyn))).model_api
     assert verdict["compatible"] is True and "multiples of 16" in verdict["reason"]
     boxed = _with_model_info(_irs.derive(base, tmp_path / "l.xml", embedded=True, resize_policy="letterbox"))
     model = ov.Core().read_model(str(boxed))
-    assert read_rt_info(model).extra["model_api"]["compatible"] is False
+    assert read_rt_info(model).model_api["compatible"] is False
     assert read_model_info(model)["resize_type"] == "fit_to_window_letterbox"
     # an IR with the one-channel binary output written before this change
     old = base.clone()
@@ -208,7 +205,7 @@ def test_shipped_model_in_model_api_matches_segmenter_dice(shipped, precision):
     xml = shipped[precision]
     api = SegmentationModel.create_model(str(xml))  # no configuration: everything from the IR
     assert api.params.labels == ["background", "polyp"]
-    assert read_rt_info(ov.Core().read_model(str(xml))).extra["model_api"]["compatible"] is True
+    assert read_rt_info(ov.Core().read_model(str(xml))).model_api["compatible"] is True
     seg = Segmenter(xml)
     d_api, d_seg = [], []
     for img_path, mask_path in _kvasir_test_images(20):
@@ -227,10 +224,9 @@ def test_camvid_shaped_multiclass_export_in_model_api(tmp_path):
     network changes class every few pixels, where Model API's resize policy (interpolate the image
     without antialiasing, nearest-neighbour the arg-maxed map back) and the Segmenter's (area
     shrink, bilinear scores) legitimately differ."""
-    from export_helpers import centred
-
     from attnseg.export import export
     from attnseg.models import create_model, save_checkpoint
+    from tests.export.export_helpers import centred
 
     size = (176, 240)
     classes = [ln.split(" ", 1)[1].strip() for ln in (CAMVID / "classes.txt").read_text().splitlines()][:11]

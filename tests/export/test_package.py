@@ -74,21 +74,21 @@ def test_demo_runs_in_a_core_only_virtual_environment(package, tmp_path):
     a folder and a short video, compared with the Segmenter of this environment."""
     root = _unzip(package, tmp_path / "box")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=600)
     py = str(_venv_python(venv))
     pip = [py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     subprocess.run([*pip, "-c", str(REPO / "constraints.txt"), "openvino", "numpy", "opencv-python-headless"],
                    check=True, timeout=600, env=env)
     subprocess.run([*pip, "--no-deps", str(REPO)], check=True, timeout=300, env=env)
-    probe = subprocess.run([py, "-c", "import importlib.util as u; print([m for m in ('torch', 'onnx', 'nncf') "
-                            "if u.find_spec(m)])"], capture_output=True, text=True, check=True, env=env)
+    probe = subprocess.run([py, "-c", ("import importlib.util as u; print([m for m in ('torch', 'onnx', 'nncf') "
+                            "if u.find_spec(m)])")], capture_output=True, text=True, check=True, env=env)
     assert probe.stdout.strip() == "[]"  # core only
 
     names = json.loads((REPO / "splits" / "kvasir-seg.json").read_text())["splits"]["test"][:3]
     images = [KVASIR / "images" / f"{n}.jpg" for n in names]
     run = subprocess.run([py, "demo.py", str(images[0]), "-o", "out"], cwd=root, capture_output=True,
-                         text=True, timeout=300, env=env)
+                         text=True, timeout=300, env=env, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     written = cv2.imread(str(root / "out" / f"{names[0]}_mask.png"), cv2.IMREAD_GRAYSCALE)
     from attnseg.runtime import Segmenter
@@ -104,7 +104,7 @@ def test_demo_runs_in_a_core_only_virtual_environment(package, tmp_path):
     for p in images:
         (folder / p.name).write_bytes(p.read_bytes())
     run = subprocess.run([py, "demo.py", str(folder), "-o", "folder_out"], cwd=root, capture_output=True,
-                         text=True, timeout=300, env=env)
+                         text=True, timeout=300, env=env, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(list((root / "folder_out").glob("*_mask.png"))) == 3
 
@@ -115,7 +115,7 @@ def test_demo_runs_in_a_core_only_virtual_environment(package, tmp_path):
         writer.write(f)
     writer.release()
     run = subprocess.run([py, "demo.py", str(video), "-o", "video_out"], cwd=root, capture_output=True,
-                         text=True, timeout=300, env=env)
+                         text=True, timeout=300, env=env, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     cap = cv2.VideoCapture(str(root / "video_out" / "clip_overlay.mp4"))
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))

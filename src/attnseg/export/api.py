@@ -171,7 +171,7 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
         meta = _metadata(src, classes=classes, task=task, size=size, batch=batch, dynamic=dynamic, embedded=embedded,
                          kind=kind, attention_names=attention_names, prec=prec, num_outputs=num_outputs,
                          version=__version__, onnx_info=onnx_info)
-        meta.extra["conversion_route"] = route.value
+        meta.conversion_route = route.value
         write_model_info(ov_model, meta)
         write_rt_info(ov_model, meta)
         save_ir(ov_model, xml_path, fp16=prec == Precision.FP16)

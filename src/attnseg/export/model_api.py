@@ -22,7 +22,7 @@ channel order / scale / mean / std inside) gets empty ``mean_values`` / ``scale_
 ``reverse_input_channels=False``, so Model API only resizes; a ``--raw-input`` IR (normalized f32
 NCHW) gets the normalization in Model API's units so Model API does all of it.
 
-Not compatible, and why (recorded in the attnseg metadata as ``extra["model_api"]``):
+Not compatible, and why (recorded in the attnseg metadata as ``model_api``):
 ``--output mask`` (above), letterbox-trained models (Model API resizes the whole output map,
 padding included, back to the image), attention-map exports (Model API allows one map and one ``feature_vector``, the gates are 4 more
 outputs), hyperspectral patch models (5-D input), raw 1-channel or 2/4+-channel inputs (Model
@@ -109,7 +109,7 @@ def compatibility(meta: ModelMetadata, ov_model: Any) -> Compatibility:
         return Compatibility(False, f"the raw input takes {meta.input_channels}-channel tensors and Model API "
                                     "feeds 3-channel BGR; export without --raw-input (the IR then converts BGR "
                                     "images itself)")
-    if getattr(meta, "resize_policy", "stretch") == "letterbox":
+    if meta.resize_policy == "letterbox":
         return Compatibility(False, "the model was trained on letterboxed images; Model API's SegmentationModel "
                                     "resizes the whole output map back to the image, padding included, so its "
                                     "masks would be shifted and squeezed")
@@ -133,7 +133,7 @@ def compatibility(meta: ModelMetadata, ov_model: Any) -> Compatibility:
     if rank != 4:
         return Compatibility(False, f"a {rank}-D output; Model API reads (N, C, H, W) scores")
     if meta.input_size is None:
-        divisor = int(meta.extra.get("input_divisor", 16)) if isinstance(meta.extra, dict) else 16
+        divisor = int(meta.input_divisor)
         return Compatibility(True, f"dynamic height/width: Model API feeds each image at its own size without "
                                    f"padding, so only images whose sides are multiples of {divisor} work; "
                                    "export with a static --input-size for any image")
@@ -141,14 +141,14 @@ def compatibility(meta: ModelMetadata, ov_model: Any) -> Compatibility:
 
 
 def write_model_info(ov_model: Any, meta: ModelMetadata) -> Compatibility:
-    """Write ``rt_info["model_info"]`` into ``ov_model`` and record the verdict in ``meta.extra``.
+    """Write ``rt_info["model_info"]`` into ``ov_model`` and record the verdict in ``meta.model_api``.
 
     Called after the output head and preprocessing are final and before ``write_rt_info``, so
     the attnseg description (rt_info ``attnseg``, ``model.json``) carries the same verdict.
     Models Model API cannot take as images at all (hyperspectral) get no ``model_info``.
     """
     verdict = compatibility(meta, ov_model)
-    meta.extra["model_api"] = verdict.to_dict()
+    meta.model_api = verdict.to_dict()
     if meta.task not in ("binary", "multiclass"):
         return verdict
     for key, value in model_info(meta).items():

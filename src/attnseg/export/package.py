@@ -78,7 +78,7 @@ def write_package(export_dir: str | Path, zip_path: str | Path | None = None, *,
 def readme(meta: ModelMetadata, irs: list[str], main: str, folder: str) -> str:
     size = "x".join(map(str, meta.input_size)) if meta.input_size else "any (multiples of 16)"
     names = ", ".join(meta.classes)
-    model_api = (meta.extra or {}).get("model_api", {})
+    model_api = meta.model_api or {}
     api_line = ("It also loads in OpenVINO Model API with no configuration: "
                 f"`SegmentationModel.create_model(\"{main}\")`." if model_api.get("compatible")
                 else f"Not readable by OpenVINO Model API: {model_api.get('reason', 'exported before attnseg wrote model_info')}.")
