@@ -96,8 +96,6 @@ def test_demo_runs_in_a_core_only_virtual_environment(package, tmp_path):
     expected = Segmenter(root / "model.xml").predict(images[0]).mask
     assert written.shape == expected.shape
     assert ((written > 0) == (expected > 0)).mean() >= 0.999
-    gt = cv2.imread(str(KVASIR / "masks" / f"{names[0]}.jpg"), cv2.IMREAD_GRAYSCALE) > 127
-    assert 2 * ((written > 0) & gt).sum() / ((written > 0).sum() + gt.sum()) > 0.5  # it finds the polyp
 
     folder = tmp_path / "folder"
     folder.mkdir()
@@ -106,7 +104,12 @@ def test_demo_runs_in_a_core_only_virtual_environment(package, tmp_path):
     run = subprocess.run([py, "demo.py", str(folder), "-o", "folder_out"], cwd=root, capture_output=True,
                          text=True, timeout=300, env=env, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert len(list((root / "folder_out").glob("*_mask.png"))) == 3
+    dices = []
+    for n in names:
+        got = cv2.imread(str(root / "folder_out" / f"{n}_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
+        gt = cv2.imread(str(KVASIR / "masks" / f"{n}.jpg"), cv2.IMREAD_GRAYSCALE) > 127
+        dices.append(2 * (got & gt).sum() / (got.sum() + gt.sum()))
+    assert np.mean(dices) > 0.5  # it finds the polyps (the model card's test Dice is 0.816)
 
     video = tmp_path / "clip.mp4"
     frames = [cv2.resize(cv2.imread(str(p)), (320, 256)) for p in images]
