@@ -41,7 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=500, help="images per run")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--out", type=Path, default=RESULTS / "cluster_throughput.json")
+    p.add_argument("--report-only", action="store_true",
+                   help="re-render the report from the saved JSON and the manifests kept in --work")
     args = p.parse_args(argv)
+    if args.report_only:
+        if args.work is None:
+            raise SystemExit("--report-only needs --work (the folder of the measured run)")
+        report = json.loads(args.out.read_text())
+        for key in ("ray_1", "ray_2"):
+            report[key].update(manifest_stats(args.work / key.replace("_", ""), args.work / "local"))
+        report.update(analysis(report))
+        return write(report, args.out)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="cluster_throughput_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -73,12 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     report["load_average_end"] = list(os.getloadavg())
     report.update(analysis(report))
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(args.out.with_suffix(".md").read_text())
+    write(report, args.out)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def write(report: dict, out: Path) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    print(out.with_suffix(".md").read_text())
     return 0
 
 
@@ -147,11 +162,19 @@ def run_ray(model: Path, folder: Path, out: Path, workers: int, local_out: Path)
     t0 = time.perf_counter()
     s = segment_dataset(model, folder, out, ClusterOptions(concurrency=workers, force=True, progress=False))
     wall = time.perf_counter() - t0
+    return {"workers": workers, "segmented": s.segmented, "failed": len(s.failed),
+            "seconds": round(wall, 2), "images_per_second": round(s.segmented / wall, 2),
+            **manifest_stats(out, local_out)}
+
+
+def manifest_stats(out: Path, local_out: Path) -> dict:
+    """Per-stage medians, steady-state rate and its overhead, bytes, and equality with local, from a run's manifest."""
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    ok = [r for r in records if r["status"] == "ok"]
-    times = sorted(r["time"] for r in ok)
+    ok = sorted((r for r in records if r["status"] == "ok"), key=lambda r: r["time"])
+    times = [r["time"] for r in ok]
     skip = max(1, len(times) // 10)  # steady state: after the pool's start-up and first batches
     steady = (len(times) - 1 - skip) / (times[-1] - times[skip]) if times[-1] > times[skip] else 0.0
+    window = ok[skip + 1:]  # the images whose completion the steady rate counts
 
     def med(key: str) -> float:
         return round(statistics.median(r["timings"][key] for r in ok), 3)
@@ -165,10 +188,9 @@ def run_ray(model: Path, folder: Path, out: Path, workers: int, local_out: Path)
                   if (out / "masks" / p.name).read_bytes() != p.read_bytes()]
     out_bytes = [sum((out / rel).stat().st_size for rel in r["outputs"]) for r in ok]
     return {
-        "workers": workers, "segmented": s.segmented, "failed": len(s.failed),
-        "seconds": round(wall, 2), "images_per_second": round(s.segmented / wall, 2),
         "steady_images_per_second": round(steady, 2),
         "median_ms": stage, "mean_worker_total_ms": mean("worker_total_ms"),
+        "steady_mean_worker_total_ms": round(statistics.mean(r["timings"]["worker_total_ms"] for r in window), 3),
         "output_bytes_per_image": round(statistics.mean(out_bytes)),
         "masks_differing_from_local": len(mismatched),
     }
@@ -200,7 +222,7 @@ def driver_cost(ray_out: Path, scratch: Path) -> float:
 def analysis(r: dict) -> dict:
     one = r["ray_1"]
     per_image_wall_ms = 1000.0 / one["steady_images_per_second"] if one["steady_images_per_second"] else 0.0
-    overhead = per_image_wall_ms - one["mean_worker_total_ms"]
+    overhead = per_image_wall_ms - one["steady_mean_worker_total_ms"]
     m = one["median_ms"]
     worker_ms = m["worker_total_ms"]
     stages = {"I/O (read)": m["read_ms"], "decode": m["decode_ms"],
@@ -212,6 +234,33 @@ def analysis(r: dict) -> dict:
             "stage_ms_median_1_thread": {k: round(v, 2) for k, v in stages.items()},
             "projected_images_per_second_per_worker": round(per_worker, 2),
             "driver_cap_images_per_second": round(driver_cap, 1)}
+
+
+def overhead_sentence(r: dict) -> str:
+    one = r["ray_1"]
+    wall, own, over = r["per_image_wall_ms_1_worker"], one["steady_mean_worker_total_ms"], r["ray_overhead_ms_per_image"]
+    head = (f"Ray's overhead per image at 1 worker: steady wall time per image {wall} ms against the worker's "
+            f"own time {own} ms for the same images, ")
+    if over <= 0.02 * own:
+        head += (f"a difference of {over} ms, **not measurable above the noise** (under 2% of an image's time): "
+                 "Ray Data keeps several batches queued at the actor, so moving rows and the encoded files "
+                 "through the object store and writing them on the driver overlap the next image's work.")
+    else:
+        head += (f"so **{over} ms per image** ({100 * over / own:.0f}%) go to batching, moving rows and the "
+                 "encoded files through the object store, and the driver writing them.")
+    return head + (f" The serial part that stays, the driver writing one image's files atomically plus its "
+                   f"manifest line, costs {r['driver_ms_per_image']} ms.")
+
+
+def scaling_sentence(one: dict, two: dict) -> str:
+    grow = one["median_ms"]["worker_total_ms"]
+    grow2 = two["median_ms"]["worker_total_ms"]
+    return (f"1 -> 2 workers: {one['steady_images_per_second']} -> {two['steady_images_per_second']} images/s "
+            f"steady, while a worker's time per image went from {grow} to {grow2} ms "
+            f"({grow2 / grow:.2f}x). With the two cores already oversubscribed by other jobs (see the load "
+            "average), a second worker only splits the CPU time the first one had; on idle cores workers are "
+            "independent processes and the rate adds up. The scaling below therefore uses the per-image time "
+            "of one worker, not the 2-worker wall rate.")
 
 
 def markdown(r: dict) -> str:
@@ -251,12 +300,12 @@ def markdown(r: dict) -> str:
         *[f"| {k} | {v} | {100 * v / total_stage:.0f}% |" for k, v in stages.items()],
         f"| worker total | {one['median_ms']['worker_total_ms']} | |",
         "",
-        (f"Ray's overhead per image at 1 worker: **{r['ray_overhead_ms_per_image']} ms** (wall time per image in "
-        f"the steady state, {r['per_image_wall_ms_1_worker']} ms, minus the worker's own mean time, "
-        f"{one['mean_worker_total_ms']} ms): batching, moving rows and the encoded files through the object "
-        "store, and the driver writing them. The driver's own share, writing one image's files atomically "
-        f"plus its manifest line, is {r['driver_ms_per_image']} ms. Bytes per image: "
-        f"{in_kb:.0f} KiB of JPEG read by a worker, {out_kb:.0f} KiB of mask + overlay sent back to the driver."),
+        overhead_sentence(r),
+        "",
+        (f"Bytes per image: {in_kb:.0f} KiB of JPEG read by a worker, {out_kb:.0f} KiB of mask + overlay "
+         "sent back to the driver."),
+        "",
+        scaling_sentence(one, two),
         "",
         "## On paper: N nodes",
         "",
@@ -280,7 +329,7 @@ def markdown(r: dict) -> str:
         limit = "compute (workers)" if compute < first_cap else first_cap_name
         lines.append(f"| {nodes} x {cores} | {compute:,.0f} | {limit} -> {min(compute, first_cap):,.0f} images/s |")
     dominant = max(stages, key=stages.get)
-    knee = first_cap / (32 * per_worker)
+    knee_cores = first_cap / per_worker
     infer = stages["inference (pre + infer + post)"]
     jpeg = stages["I/O (read)"] + stages["decode"] + stages["encode (mask png + overlay jpg)"]
     lines += [
@@ -291,14 +340,21 @@ def markdown(r: dict) -> str:
          f"{stages['decode']} ms, encoding the mask and overlay {stages['encode (mask png + overlay jpg)']} ms). "
          "Workers share nothing, so this per-image compute sets the rate on small clusters and scales "
          f"linearly with cores. The first shared limit is the **{first_cap_name}** at about "
-         f"{first_cap:,.0f} images/s, reached near {knee:.1f} nodes of 32 cores; storage bandwidth for the "
+         f"{first_cap:,.0f} images/s, reached near {knee_cores:,.0f} worker cores (the worker's time per image "
+         f"over the driver's, {knee_cores / 32:.0f} nodes of 32 cores); storage bandwidth for the "
          f"input JPEGs ({storage_cap:,.0f} images/s at 10 Gb/s) and the driver's NIC for the results "
          f"({nic_cap:,.0f} images/s) come later. Past the driver limit more nodes do not help: workers would "
          "have to write their outputs to shared storage themselves (the driver then only appends manifest "
          "lines), or one driver would run per shard of the input."),
         "",
     ]
-    if loc["images_per_second"] >= two["images_per_second"]:
+    if abs(loc["images_per_second"] - two["images_per_second"]) <= 0.1 * loc["images_per_second"]:
+        lines.append(
+            f"On this one machine local `seg-infer` ({loc['images_per_second']} images/s) and `--ray` with 2 "
+            f"workers ({two['images_per_second']} images/s) are within 10%, inside the noise of a shared "
+            "machine: on one box `--ray` buys resumability (manifest + resume) and isolation of failures, "
+            "not speed; it is for inputs that outgrow one machine.")
+    elif loc["images_per_second"] > two["images_per_second"]:
         lines.append(
             f"On this one machine local `seg-infer` ({loc['images_per_second']} images/s) beats `--ray` with 2 "
             f"workers ({two['images_per_second']} images/s): it overlaps decoding with OpenVINO's own "
