@@ -1,24 +1,16 @@
-"""A tiny exported IR and 60 real Kvasir-SEG images for the cluster tests."""
+"""The cluster tests' model and 60 real Kvasir-SEG images; the IR fixtures come from tests/runtime/fixtures.py."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-RUNTIME_TESTS = Path(__file__).resolve().parents[1] / "runtime"
-
 
 @pytest.fixture(scope="session")
-def cluster_ir(tmp_path_factory) -> Path:
+def cluster_ir(embedded_att_ir) -> Path:
     """Binary AttU_Net (base width 4, 64x64), preprocessing embedded, attention outputs: export's layout."""
-    sys.path.insert(0, str(RUNTIME_TESTS))
-    try:
-        from _irs import base_model, derive
-    finally:
-        sys.path.remove(str(RUNTIME_TESTS))
-    return derive(base_model(), tmp_path_factory.mktemp("cluster_ir") / "model.xml", embedded=True, attention=True)
+    return embedded_att_ir
 
 
 @pytest.fixture(scope="session")

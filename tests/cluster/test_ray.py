@@ -13,7 +13,8 @@ import pytest
 from attnseg.cli.infer import main as seg_infer
 from attnseg.cluster import ClusterOptions, segment_dataset, start_local_ray
 from attnseg.imaging import read_image
-from attnseg.runtime.outputs import OutputOptions
+from attnseg.runtime.outputs import OutputOptions, is_binary
+from tests.runtime.frontend_base import FrontEndContract
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # Ray start-up and actor pools: tens of seconds on 2 busy cores
@@ -175,3 +176,30 @@ def test_video_frame_ranges_give_local_masks(ray_cluster, cluster_ir, kvasir_60,
     assert sorted(local_masks) == [f"masks/frame_{i:06d}.png" for i in range(9)]
     assert _files(out) == local_masks  # three ranges, seeks included: the same frames, the same masks
     assert _images_without_timings(out / "summary.json") == _images_without_timings(local / "summary.json")
+
+
+class TestRayContract(FrontEndContract):
+    """The shared front-end contract through segment_dataset: masks read back from OUT equal the
+    independent reference, in input order (the cluster path writes masks, not probabilities)."""
+
+    probabilities = False
+
+    @pytest.fixture(autouse=True)
+    def _cluster(self, ray_cluster, tmp_path):
+        self.tmp = tmp_path
+
+    def segment(self, xml, images, return_probabilities=False):
+        folder = self.tmp / f"in_{Path(xml).parent.name}"
+        folder.mkdir()
+        names = [f"{i:02d}_{p.name}" for i, p in enumerate(images)]  # a repeated image gets its own name
+        for name, p in zip(names, images):
+            (folder / name).symlink_to(p)
+        out = self.tmp / f"out_{Path(xml).parent.name}"
+        summary = segment_dataset(xml, folder, out, ClusterOptions(concurrency=1, batch_size=2))
+        assert summary.segmented == len(images) and not summary.failed
+        binary = is_binary(json.loads((out / "summary.json").read_text())["summary"]["classes"])
+        results = []
+        for name in names:
+            png = cv2.imread(str(out / "masks" / f"{Path(name).stem}.png"), cv2.IMREAD_UNCHANGED)
+            results.append({"mask": (png > 0).astype("uint8") if binary else png, "probabilities": None})
+        return results
