@@ -70,19 +70,18 @@ def _segment(model_path: Path, plan: InputPlan, out: Path, options: ClusterOptio
     todo = [u for u in plan.units if not manifest.done(u.key, _expected(u, manifest, out_options, plan))]
     resumed = len(plan.units) - len(todo)
     failed: list[tuple[str, str]] = []
-    workers = 0
+    workers = segmented = 0
     t0 = time.perf_counter()
     try:
         if todo:
             with _ray_session(options) as ray:
                 workers = _pool_size(ray, options)
                 kwargs = worker_kwargs(str(model_path), replace(options, outputs=out_options), WORKER_HINT)
-                failed = _run(ray, _rows(todo, plan, options), len(todo), workers, kwargs, out, manifest,
+                segmented, failed = _run(ray, _rows(todo, plan, options), len(todo), workers, kwargs, out, manifest,
                               options)
         seconds = time.perf_counter() - t0
     finally:
         manifest.close()
-    segmented = len(todo) - len(failed)
     if not options.skip_errors and failed:
         key, error = failed[0]
         raise ImagesFailedError(
@@ -227,7 +226,7 @@ def _pool_size(ray: Any, options: ClusterOptions) -> int:
 
 
 def _run(ray: Any, rows: list[dict[str, Any]], total: int, workers: int, kwargs: dict[str, Any], out: Path,
-         manifest: Manifest, options: ClusterOptions) -> list[tuple[str, str]]:
+         manifest: Manifest, options: ClusterOptions) -> tuple[int, list[tuple[str, str]]]:
     """Stream results back, write files then the manifest line; stop at a failure unless skipping."""
     # Small blocks for small inputs so every worker gets some (a video range is one row already).
     per_block = 1 if rows[0]["kind"] == "video" else max(1, min(options.batch_size, -(-len(rows) // workers)))
@@ -239,6 +238,7 @@ def _run(ray: Any, rows: list[dict[str, Any]], total: int, workers: int, kwargs:
     )
     progress = _progress(total, options.progress)
     failed: list[tuple[str, str]] = []
+    done = 0
     model = kwargs["model"]
     batches = ds.iter_batches(batch_format="pyarrow", batch_size=None)
     try:
@@ -247,6 +247,7 @@ def _run(ray: Any, rows: list[dict[str, Any]], total: int, workers: int, kwargs:
                 record = {**json.loads(row["record"]), "model": model, "time": round(time.time(), 3)}
                 if row["status"] == "ok":
                     outputs.write_files(out, dict(zip(row["paths"], row["blobs"])))
+                    done += 1
                 else:
                     failed.append((row["key"], record["error"]))
                     log.warning("%s failed: %s", row["key"], record["error"])
@@ -268,7 +269,7 @@ def _run(ray: Any, rows: list[dict[str, Any]], total: int, workers: int, kwargs:
             close()
         if progress is not None:
             progress.close()
-    return failed
+    return done, failed
 
 
 # ---------------------------------------------------------------------- after the run
