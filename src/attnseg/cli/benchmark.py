@@ -15,12 +15,14 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from attnseg.benchmarks.config import Api, ReportType
 from attnseg.cli.common import add_common_flags, print_json, run_command
 from attnseg.errors import BenchmarkError
+from attnseg.runtime.options import HINT_ALIASES, Hint
 
 log = logging.getLogger("attnseg.benchmark")
-HINTS = ("latency", "throughput", "tput", "cumulative_throughput", "ctput", "none")
-REPORT_TYPES = ("no_counters", "average_counters", "detailed_counters")
+HINTS = (*(h.value for h in Hint), *HINT_ALIASES)
+REPORT_TYPES = tuple(r.value for r in ReportType)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--target_device", "--device", dest="device", default="CPU", help="device (default CPU)")
     p.add_argument("-hint", "--perf_hint", dest="hint", choices=HINTS,
                    help="performance hint (default: latency with -api sync, else throughput)")
-    p.add_argument("-api", "--api_type", dest="api", choices=("sync", "async"),
+    p.add_argument("-api", "--api_type", dest="api", choices=tuple(a.value for a in Api),
                    help="sync or async (default: sync for -hint latency, else async)")
     p.add_argument("-t", "--time", dest="time", type=_positive_float("-t"), help="seconds to run")
     p.add_argument("-niter", "--number_iterations", dest="niter", type=_positive_int("-niter"),

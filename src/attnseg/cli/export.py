@@ -6,9 +6,10 @@ import argparse
 from collections.abc import Sequence
 
 from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.export.options import OutputKind, Precision
 
-PRECISIONS = ("fp32", "fp16")
-OUTPUTS = ("logits", "probabilities", "mask")
+PRECISIONS = tuple(p.value for p in Precision)
+OUTPUTS = tuple(k.value for k in OutputKind)
 ROUTES = ("torch", "onnx")
 
 

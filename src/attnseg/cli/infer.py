@@ -19,11 +19,12 @@ import numpy as np
 from attnseg.cli.common import add_common_flags, print_json, run_command
 from attnseg.errors import InputFileError
 from attnseg.metadata import RESIZE_POLICIES
+from attnseg.runtime.options import INFERENCE_PRECISIONS, Hint
 from attnseg.runtime.tiler import Blend, TileOptions
 
 log = logging.getLogger("seg-infer")
 
-HINTS = ("latency", "throughput", "cumulative_throughput")
+HINTS = tuple(h.value for h in Hint)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-streams", type=int, default=None, help="override the device's stream count")
     p.add_argument("--max-in-flight", type=int, default=None,
                    help="requests running at once (default: the device's optimal number)")
-    p.add_argument("--infer-precision", choices=("auto", "default", "f32", "bf16", "f16"), default="auto",
+    p.add_argument("--infer-precision", choices=INFERENCE_PRECISIONS, default="auto",
                    help="compute precision (default auto: f32 on CPUs with avx512_bf16 but no AMX, where "
                         "OpenVINO's bf16 default is slower; the device's own choice elsewhere)")
     p.add_argument("--cache-dir", type=Path, default=None,

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first epoch)")
     p.add_argument("--threads", type=int, help="torch threads (default: the CPUs this process may use)")
-    p.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    p.add_argument("--workers", type=int, default=0,
+                   help="DataLoader worker processes (0: load in the main process)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation, shuffle and augmentation")
     p.add_argument("--resume", help="continue from a last.pt of an earlier run")
     p.add_argument("--init-from", metavar="CKPT",
@@ -70,20 +71,32 @@ class _ListModels(argparse.Action):
 
 def format_models() -> str:
     """One line per registered architecture: name and task (what ``--arch`` accepts)."""
-    from attnseg.models import get_model_class, list_models
+    from attnseg.models import get_model_class, list_models, model_capabilities
 
     rows = []
     for name in list_models():
         cls = get_model_class(name)
-        task = ("hyperspectral pixels (--data indian-pines:PATH)" if getattr(cls, "task", "segmentation") != "segmentation"
+        task = ("hyperspectral pixels (--data indian-pines:PATH)" if model_capabilities(cls).volumetric
                 else "image segmentation")
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         rows.append(f"{name:<12} {task:<48} {doc}")
     return "\n".join(rows)
 
 
+def _volumetric(arch: str) -> bool:
+    """The architecture classifies hyperspectral pixels (declared by its class); unknown names are
+    left to the training API's own error."""
+    from attnseg.errors import ModelConfigError
+    from attnseg.models import model_capabilities
+
+    try:
+        return model_capabilities(arch).volumetric
+    except ModelConfigError:
+        return False
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.data.startswith("indian-pines:") or args.arch.startswith("HybridSN"):
+    if args.data.startswith("indian-pines:") or _volumetric(args.arch):
         return _run_hyperspectral(args)
     from attnseg.train import TrainConfig, train
 
@@ -115,7 +128,7 @@ def _run_hyperspectral(args: argparse.Namespace) -> int:
     kind, _, path = args.data.partition(":")
     if kind != "indian-pines" or not path:
         raise DataError(f"HybridSN trains on hyperspectral cubes: use --data indian-pines:PATH, not {args.data!r}.")
-    arch = args.arch if args.arch.startswith("HybridSN") else "HybridSN_SE"
+    arch = args.arch if _volumetric(args.arch) else "HybridSN_SE"
     cfg = HyperspectralConfig(
         data=path, output_dir=args.output, arch=arch, bands=args.bands, patch_size=args.patch_size,
         train_fraction=args.train_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -26,7 +26,7 @@ def balanced(model: Any, size: tuple[int, int]) -> Any:
     torch.manual_seed(0)
     model.eval()
     last = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None][-1]
-    if model.arch.startswith("HybridSN"):
+    if model.capabilities.volumetric:
         kw = model.arch_kwargs
         x = torch.randn(8, 1, kw["bands"], kw["patch_size"], kw["patch_size"])
     else:
@@ -38,9 +38,9 @@ def balanced(model: Any, size: tuple[int, int]) -> Any:
 
 
 def build(arch: str, width: int, size: tuple[int, int]) -> Any:
-    from attnseg.models import create_model, get_model_class
+    from attnseg.models import create_model, get_model_class, model_capabilities
 
-    if arch.startswith("HybridSN"):
+    if model_capabilities(arch).volumetric:
         kw: dict[str, Any] = {"bands": 30, "patch_size": 25, "num_classes": 16}
     else:
         params = inspect.signature(get_model_class(arch).__init__).parameters
@@ -58,7 +58,7 @@ def run(archs: Sequence[str], width: int, size: tuple[int, int], samples: str | 
         for arch in archs:
             model = build(arch, width, size)
             ckpt = Path(tmp) / f"{arch}.pt"
-            volumetric = arch.startswith("HybridSN")
+            volumetric = model.capabilities.volumetric
             save_checkpoint(ckpt, model, input_size=None if volumetric else size)
             res = export(ckpt, output_dir=Path(tmp) / arch, input_size=None if volumetric else size,
                          samples=None if volumetric else samples, device=device, precision=precision)

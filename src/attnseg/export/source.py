@@ -135,7 +135,9 @@ def _from_checkpoint(path: str | Path, arch: str | None, arch_kwargs: dict[str, 
     from attnseg.models import load_checkpoint
 
     model, info = load_checkpoint(path, arch=arch, **arch_kwargs)
-    volumetric = info.arch.startswith("HybridSN")
+    from attnseg.models import model_capabilities
+
+    caps = model_capabilities(info.arch)
     return ModelSource(
         model=model,
         arch=info.arch,
@@ -145,10 +147,10 @@ def _from_checkpoint(path: str | Path, arch: str | None, arch_kwargs: dict[str, 
         threshold=info.threshold,
         input_size=tuple(info.input_size) if info.input_size else None,
         in_channels=int(getattr(model, "in_channels", info.in_channels)),
-        input_divisor=int(getattr(model, "input_divisor", 1)),
+        input_divisor=caps.input_divisor,
         origin=str(Path(path)),
         sha256=info.sha256,
-        volumetric=volumetric,
+        volumetric=caps.volumetric,
         resize_policy=info.resize_policy,
         extra={"checkpoint_source": info.source, "trained_with": info.trained_with, "metrics": info.metrics},
     )
@@ -168,7 +170,7 @@ def _from_module(model: Any) -> ModelSource:
                 "give the module an integer attribute in_channels."
             )
         in_ch = int(first.in_channels)
-    volumetric = arch.startswith("HybridSN") or getattr(model, "task", "") == "pixel_classification"
+    volumetric = getattr(model, "task", "") == "pixel_classification"  # declared by the class
     divisor = getattr(model, "input_divisor", None)
     return ModelSource(
         model=model,

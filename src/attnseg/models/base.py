@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from attnseg.errors import ModelConfigError
+from attnseg.models.registry import ModelCapabilities
 
 
 def is_exporting() -> bool:
@@ -21,12 +22,12 @@ def is_exporting() -> bool:
 class SegmentationModel(nn.Module):
     """A dense-prediction model: (N, C, H, W) -> logits (N, classes, H, W).
 
-    Subclasses set ``input_divisor`` (2 ** number of poolings) and record their constructor
-    arguments in ``arch_kwargs`` so a checkpoint can rebuild them.
+    Subclasses declare what they support in ``capabilities`` (input divisor = 2 ** number of
+    poolings, argument names, ...) and record their constructor arguments in ``arch_kwargs`` so
+    a checkpoint can rebuild them.
     """
 
-    task = "segmentation"
-    input_divisor = 16
+    capabilities = ModelCapabilities()
     #: True for architectures with attention gates whose maps can be exported.
     has_attention_gates = False
 
@@ -38,6 +39,14 @@ class SegmentationModel(nn.Module):
     @property
     def arch(self) -> str:
         return type(self).__name__
+
+    @property
+    def task(self) -> str:
+        return self.capabilities.task
+
+    @property
+    def input_divisor(self) -> int:
+        return self.capabilities.input_divisor
 
     @property
     def in_channels(self) -> int:

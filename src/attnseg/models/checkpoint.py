@@ -26,7 +26,7 @@ from attnseg import __version__
 from attnseg.atomic import atomic_file
 from attnseg.errors import CheckpointError, InputFileError, MetadataError
 from attnseg.metadata import Normalization, check_resize_policy, checkpoint_problems
-from attnseg.models.registry import create_model, get_model_class, list_models
+from attnseg.models.registry import create_model, get_model_class, list_models, model_capabilities
 
 FORMAT = "attnseg.checkpoint/1"
 #: The reference implementation normalises RGB in [0, 1] with mean 0.5, std 0.5.
@@ -54,7 +54,7 @@ class CheckpointInfo:
 
     @property
     def task(self) -> str:
-        if self.arch.startswith("HybridSN"):
+        if model_capabilities(self.arch).volumetric:
             return "pixel_classification"
         return "binary" if len(self.classes) <= 1 else "multiclass"
 
@@ -292,7 +292,7 @@ def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict,
     kwargs = {**dict(raw.get("arch_kwargs") or {}), **arch_kwargs}
     num_out = kwargs.get("output_ch", kwargs.get("n_classes", kwargs.get("num_classes")))
     problems = checkpoint_problems(raw, num_out if isinstance(num_out, int) else None,
-                                   volumetric=str(raw["arch"]).startswith("HybridSN"))
+                                   volumetric=model_capabilities(str(raw["arch"])).volumetric)
     if problems:
         raise MetadataError(f"{where}: the checkpoint's description is invalid: {'; '.join(problems)}.")
     norm = raw.get("normalization") or {}

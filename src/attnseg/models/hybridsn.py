@@ -11,11 +11,14 @@ from torch import nn
 
 from attnseg.errors import ModelConfigError
 from attnseg.models.base import is_exporting
-from attnseg.models.registry import register_model
+from attnseg.models.registry import ModelCapabilities, register_model
 
 
 class _HybridSNBase(nn.Module):
-    task = "pixel_classification"
+    capabilities = ModelCapabilities(task="pixel_classification", input_divisor=1, default_size=(25, 25),
+                                     channels_arg="bands", classes_arg="num_classes")
+    task = capabilities.task
+    input_divisor = capabilities.input_divisor
     use_se = False
 
     def __init__(self, bands: int = 30, patch_size: int = 25, num_classes: int = 16, rate: int = 16):

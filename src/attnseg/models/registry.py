@@ -1,15 +1,49 @@
-"""A decorator registry: ``@register_model`` on a class, ``create_model(name, **kw)``."""
+"""A decorator registry: ``@register_model`` on a class, ``create_model(name, **kw)``, and the
+capabilities each architecture declares (``ModelCapabilities``), so code asks the class
+instead of testing its name."""
 
 from __future__ import annotations
 
 import difflib
 import inspect
+from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from attnseg.errors import ModelConfigError
+from attnseg.metadata import Normalization
 
 _REGISTRY: dict[str, type] = {}
 T = TypeVar("T", bound=type)
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """What an architecture supports, declared once on its class (``capabilities = ...``).
+
+    ``task``: ``segmentation`` (images -> per-pixel logits) or ``pixel_classification``
+    (hyperspectral patch cubes -> one label); ``input_divisor``: height and width must be
+    multiples of it; ``default_size``: (H, W) it is trained at unless told otherwise (the patch
+    for pixel classifiers); ``channels_arg`` / ``classes_arg``: the constructor arguments that
+    ``create_model``'s common ``in_channels`` / ``num_classes`` map to.
+    """
+
+    task: str = "segmentation"
+    input_divisor: int = 16
+    default_size: tuple[int, int] = (256, 256)
+    normalization: Normalization = field(default_factory=Normalization)
+    channels_arg: str = "img_ch"
+    classes_arg: str = "output_ch"
+
+    @property
+    def volumetric(self) -> bool:
+        """Takes (N, 1, bands, patch, patch) cubes rather than images (HybridSN)."""
+        return self.task == "pixel_classification"
+
+
+def model_capabilities(arch: str | type | Any) -> ModelCapabilities:
+    """The capabilities of a registered architecture (by name), a model class or instance."""
+    cls = get_model_class(arch) if isinstance(arch, str) else (arch if isinstance(arch, type) else type(arch))
+    return getattr(cls, "capabilities", None) or ModelCapabilities(task=getattr(cls, "task", "segmentation"))
 
 
 def register_model(cls: T) -> T:
@@ -36,9 +70,21 @@ def get_model_class(name: str) -> type:
     return _REGISTRY[name]
 
 
-def create_model(name: str, **kwargs: Any):
-    """Build the architecture ``name`` with constructor arguments ``kwargs``."""
+def create_model(name: str, *, in_channels: int | None = None, num_classes: int | None = None, **kwargs: Any):
+    """Build the architecture ``name`` with constructor arguments ``kwargs``.
+
+    ``in_channels`` / ``num_classes`` are the common names for every architecture's own
+    (``img_ch`` / ``output_ch``, ``n_channels`` / ``n_classes``, ``bands`` / ``num_classes``).
+    """
     cls = get_model_class(name)
+    caps = model_capabilities(cls)
+    for common, own, value in (("in_channels", caps.channels_arg, in_channels),
+                               ("num_classes", caps.classes_arg, num_classes)):
+        if value is None:
+            continue
+        if own in kwargs and own != common and kwargs[own] != value:
+            raise ModelConfigError(f"{name}: {common}={value} contradicts {own}={kwargs[own]}; give one of them.")
+        kwargs[own] = value
     accepted = _constructor_args(cls)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:

@@ -13,11 +13,13 @@ from torch import nn
 
 from attnseg.models.base import SegmentationModel, is_exporting
 from attnseg.models.blocks import DoubleConv
-from attnseg.models.registry import register_model
+from attnseg.models.registry import ModelCapabilities, register_model
 
 
 @register_model
 class SE_UNet(SegmentationModel):  # noqa: N801
+    capabilities = ModelCapabilities(channels_arg="n_channels", classes_arg="n_classes")
+
     def __init__(
         self,
         n_channels: int = 3,

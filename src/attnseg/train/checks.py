@@ -67,7 +67,7 @@ def check_output_dir(path: str | Path) -> None:
 def check_train_config(cfg) -> None:
     """Every cheap check of a ``TrainConfig``; raises one clear error naming the flag."""
     from attnseg.imaging import parse_size
-    from attnseg.models import get_model_class
+    from attnseg.models import get_model_class, model_capabilities
     from attnseg.models.base import nearest_valid_sizes
 
     check_counts(cfg)
@@ -79,10 +79,11 @@ def check_train_config(cfg) -> None:
     if cfg.resume and cfg.init_from:
         raise ModelConfigError("--resume continues a run and --init-from starts one: give one of them.")
     cls = get_model_class(cfg.arch)  # unknown names fail here, before any data is read
-    if getattr(cls, "task", "segmentation") != "segmentation":
+    caps = model_capabilities(cls)
+    if caps.volumetric:
         raise ModelConfigError(f"{cfg.arch} is a pixel classifier; train it with --data indian-pines:PATH.")
     h, w = parse_size(cfg.input_size)
-    d = int(getattr(cls, "input_divisor", 16))
+    d = caps.input_divisor
     if h % d or w % d:
         hint = " x ".join("/".join(str(v) for v in nearest_valid_sizes(s, d)) for s in (h, w))
         raise ModelConfigError(f"{cfg.arch} needs --input-size divisible by {d}; got {h} {w}. Nearest: {hint}.")
