@@ -225,11 +225,12 @@ def main() -> None:
         "select_split": args.select_split, "test_split": args.test_split, "subset_size": args.subset_size,
     }
     if args.checkpoint and not args.no_grid:
-        from attnseg.export import export
+        from attnseg.export import AdvancedExportParameters, export
 
         fp32_dir = out / "fp32"
         if not (fp32_dir / "model.xml").is_file():
-            export(args.checkpoint, output_dir=fp32_dir, device=args.device, force=True, parity_batches=1)
+            export(args.checkpoint, output_dir=fp32_dir, device=args.device, force=True,
+                   advanced=AdvancedExportParameters(parity_batches=1))
         doc["grid"] = run_grid(args, fp32_dir / "model.xml", out)
     if args.width64:
         doc["width64"] = run_width64(args, out)

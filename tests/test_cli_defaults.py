@@ -14,6 +14,7 @@ import pytest
 PAIRS = [
     ("train", "attnseg.train:TrainConfig"),
     ("export", "attnseg.export:export"),
+    ("export", "attnseg.export:AdvancedExportParameters"),
     ("optimize", "attnseg.optimize:quantize"),
     ("benchmark", "attnseg.benchmarks:BenchmarkConfig"),
     ("infer", "attnseg.runtime:Segmenter"),

@@ -14,11 +14,11 @@ MODEL_NAME = "kvasir"
 @pytest.fixture(scope="session")
 def zoo_export(tmp_path_factory) -> dict[str, Path]:
     """The shipped AttU_Net w16 exported with attention maps, plus its OVMS repository layout."""
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
 
     root = tmp_path_factory.mktemp("serve_model")
-    res = export(None, output_dir=root / "ir", attention_maps=True, parity_batches=1,
-                 ovms_repo=root / "ovms", model_name=MODEL_NAME)
+    res = export(None, output_dir=root / "ir", attention_maps=True,
+                 advanced=AdvancedExportParameters(parity_batches=1, ovms_repo=root / "ovms", model_name=MODEL_NAME))
     return {"xml": res.xml_path, "repo": root / "ovms"}
 
 

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _body(args: argparse.Namespace) -> int:
     from attnseg.errors import ModelConfigError
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
 
     own_model = args.checkpoint or args.model_factory or args.arch
     if not own_model and not args.export_only:
@@ -93,12 +93,14 @@ def _body(args: argparse.Namespace) -> int:
 
         arch = args.arch or _checkpoint_arch(args.checkpoint)
         arch_kwargs = arch_kwargs_from_flags(arch, **flags)
+    advanced = AdvancedExportParameters(
+        arch_kwargs=arch_kwargs, batch=args.batch, dynamic=args.dynamic, embed_preprocessing=not args.raw_input,
+        output=args.output_kind, cache_dir=args.cache_dir, ovms_repo=args.ovms_repo, model_name=args.model_name,
+    )
     result = export(
-        args.checkpoint, model=model, output_dir=args.output_dir, arch=args.arch, arch_kwargs=arch_kwargs,
-        input_size=args.input_size, batch=args.batch, dynamic=args.dynamic, precision=args.precision,
-        embed_preprocessing=not args.raw_input, output=args.output_kind, attention_maps=args.attention_maps,
-        device=args.device, cache_dir=args.cache_dir, samples=args.samples, threshold=args.threshold,
-        force=args.force, ovms_repo=args.ovms_repo, model_name=args.model_name,
+        args.checkpoint, model=model, output_dir=args.output_dir, arch=args.arch, input_size=args.input_size,
+        precision=args.precision, attention_maps=args.attention_maps, device=args.device, samples=args.samples,
+        threshold=args.threshold, force=args.force, advanced=advanced,
         **({"via": args.via} if args.via else {}),
     )
     if args.json:

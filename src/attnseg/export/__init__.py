@@ -4,7 +4,7 @@
 openvino (they load when ``export()`` runs).
 """
 
-from attnseg.export.api import export
+from attnseg.export.api import AdvancedExportParameters, export
 from attnseg.export.options import (
     FP32_MAX_ABS_DIFF,
     FP32_MIN_EQUAL_PIXELS,
@@ -17,6 +17,14 @@ from attnseg.export.options import (
 )
 
 __all__ = [
-    "FP32_MAX_ABS_DIFF", "FP32_MIN_EQUAL_PIXELS", "OPSET", "BackendFigures", "ExportResult", "OutputKind",
-    "ParityReport", "Precision", "export",
+    "FP32_MAX_ABS_DIFF",
+    "FP32_MIN_EQUAL_PIXELS",
+    "OPSET",
+    "AdvancedExportParameters",
+    "BackendFigures",
+    "ExportResult",
+    "OutputKind",
+    "ParityReport",
+    "Precision",
+    "export",
 ]

@@ -11,6 +11,7 @@ import logging
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,31 +33,68 @@ DEFAULT_ROUTE = Route.ONNX
 PARITY_BATCHES = 2
 
 
+@dataclass
+class AdvancedExportParameters:
+    """The export options most runs leave alone (``export(..., advanced=...)``).
+
+    ``arch_kwargs``: constructor arguments for a bare state_dict; ``batch`` / ``dynamic``: the IR's
+    batch size, or dynamic batch, height and width; ``embed_preprocessing``: the IR takes u8 BGR
+    NHWC images and normalizes itself; ``output``: the IR's main output (logits | probabilities |
+    mask); ``normalization``: overrides the checkpoint's; ``cache_dir``: OpenVINO model cache for
+    the parity compile; ``ovms_repo`` / ``model_name``: also write an OVMS model repository;
+    ``parity_batches``: batches compared against PyTorch and ONNX Runtime.
+    """
+
+    arch_kwargs: dict[str, Any] | None = None
+    batch: int = 1
+    dynamic: bool = False
+    embed_preprocessing: bool = True
+    output: str | OutputKind = "logits"
+    normalization: Normalization | dict | None = None
+    cache_dir: str | Path | None = None
+    ovms_repo: str | Path | None = None
+    model_name: str = "model"
+    parity_batches: int = PARITY_BATCHES
+
+
+@dataclass
+class _ExportPlan:
+    """Everything ``export`` resolved and checked, handed inward as one object."""
+
+    src: Any
+    core: Any
+    device: str
+    out_dir: Path
+    size: tuple[int, int]
+    prec: Precision
+    kind: OutputKind
+    attention: bool
+    samples: str | Path | None
+    force: bool
+    advanced: AdvancedExportParameters
+    timings: dict[str, float]
+    t_start: float
+    cpu_start: float
+    route: Route = DEFAULT_ROUTE
+
+
 def export(
     checkpoint: str | Path | None = None,
     *,
     model: Any = None,
     output_dir: str | Path,
     arch: str | None = None,
-    arch_kwargs: dict[str, Any] | None = None,
     input_size: Sequence[int] | None = None,
-    batch: int = 1,
-    dynamic: bool = False,
     precision: str | Precision = "fp32",
-    embed_preprocessing: bool = True,
-    output: str | OutputKind = "logits",
     attention_maps: bool = False,
     device: str = "CPU",
-    cache_dir: str | Path | None = None,
     samples: str | Path | None = None,
     classes: Sequence[str] | None = None,
-    normalization: Normalization | dict | None = None,
     threshold: float | None = None,
     force: bool = False,
-    ovms_repo: str | Path | None = None,
-    model_name: str = "model",
-    parity_batches: int = PARITY_BATCHES,
     via: str | Route = DEFAULT_ROUTE,
+    advanced: AdvancedExportParameters | None = None,
+    **moved: Any,
 ) -> ExportResult:
     """Export a checkpoint (or ``model=``, or the shipped model) to ``output_dir``.
 
@@ -68,26 +106,32 @@ def export(
     ``via``: ``onnx`` converts the written ONNX file, ``torch`` converts the module itself with
     OpenVINO's PyTorch frontend; both pass the same parity gate and ``model.onnx`` is written either way.
     Models whose input is not an image (HybridSN patches, 2 or 4+ channels) keep a raw input.
+    Rarely used options are in ``advanced`` (``AdvancedExportParameters``); passing them as
+    keywords still works until attnseg 0.3, with a ``DeprecationWarning``.
     """
+    from attnseg.advanced import merge_moved
+
     t_start = time.perf_counter()
     cpu_start = time.process_time()
     timings: dict[str, float] = {}
+    adv = merge_moved("export", advanced, AdvancedExportParameters, moved)
+    arch_kwargs, dynamic, normalization = adv.arch_kwargs, adv.dynamic, adv.normalization
     prec = parse_enum(Precision, precision, "precision")
-    kind = parse_enum(OutputKind, output, "output")
+    kind = parse_enum(OutputKind, adv.output, "output")
     route = parse_enum(Route, via, "conversion route (via)")
-    batch = _check_batch(batch)
+    adv = replace(adv, batch=_check_batch(adv.batch), parity_batches=max(1, int(adv.parity_batches)))
     size = parse_size(input_size) if input_size is not None else None
     out_dir = Path(output_dir)
     _check_output_dir(out_dir, force)
-    core, device = _prepare_device(device, dynamic, cache_dir)
-    if ovms_repo is not None:
+    core, device = _prepare_device(device, dynamic, adv.cache_dir)
+    if adv.ovms_repo is not None:
         from attnseg.export.ovms import check_target
 
-        check_target(ovms_repo, model_name, force)
+        check_target(adv.ovms_repo, adv.model_name, force)
     if samples is not None and not Path(samples).is_dir():
         raise InputFileError(f"samples={str(samples)!r} (seg-export --samples) is not a folder of images.")
 
-    from attnseg.export.source import check_classes, resolve_source
+    from attnseg.export.source import resolve_source
 
     t = time.perf_counter()
     src = resolve_source(checkpoint, model=model, arch=arch, arch_kwargs=arch_kwargs, classes=classes,
@@ -105,27 +149,24 @@ def export(
     try:
         if attention_maps:
             src.model.return_attention = True
-        return _export_loaded(
-            src, core=core, device=device, out_dir=out_dir, size=size, batch=batch, dynamic=dynamic,
-            prec=prec, kind=kind, attention=attention_maps, embed=embed_preprocessing, samples=samples,
-            force=force, ovms_repo=ovms_repo, model_name=model_name, timings=timings, t_start=t_start,
-            parity_batches=max(1, int(parity_batches)), check_classes=check_classes, cpu_start=cpu_start,
-            route=route,
-        )
+        return _export_loaded(_ExportPlan(
+            src=src, core=core, device=device, out_dir=out_dir, size=size, prec=prec, kind=kind,
+            attention=attention_maps, samples=samples, force=force, advanced=adv, timings=timings,
+            t_start=t_start, cpu_start=cpu_start, route=route,
+        ))
     finally:
         if prev_attention is not None:
             src.model.return_attention = prev_attention
 
 
-def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, kind, attention, embed, samples,
-                   force, ovms_repo, model_name, timings, t_start, parity_batches, check_classes,
-                   cpu_start, route=DEFAULT_ROUTE) -> ExportResult:
+def _export_loaded(plan: _ExportPlan) -> ExportResult:
     import torch
 
     from attnseg import __version__
     from attnseg.atomic import atomic_dir
     from attnseg.export.model_api import write_model_info
     from attnseg.export.parity import check_parity, make_inputs
+    from attnseg.export.source import check_classes
     from attnseg.export.to_onnx import export_onnx, wrap_for_export, write_onnx_metadata
     from attnseg.export.to_openvino import (
         add_output_head,
@@ -136,6 +177,12 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
         save_ir,
     )
 
+    src, core, device, out_dir, size, prec, kind, attention, samples, force, timings, route = (
+        plan.src, plan.core, plan.device, plan.out_dir, plan.size, plan.prec, plan.kind, plan.attention,
+        plan.samples, plan.force, plan.timings, plan.route)
+    adv = plan.advanced
+    batch, dynamic, embed, ovms_repo, model_name = adv.batch, adv.dynamic, adv.embed_preprocessing, \
+        adv.ovms_repo, adv.model_name
     module = wrap_for_export(src.model, attention)
     attention_names = [f"attention_{n}" for n in getattr(src.model, "attention_names", [])] if attention else []
     example = _example_input(src, size, batch)
@@ -183,7 +230,7 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
         log.info("Compiling on %s and checking parity against PyTorch ...", device)
         t = time.perf_counter()
         inputs = make_inputs(
-            size=size, batch=batch, norm=src.normalization, samples=samples, count=parity_batches,
+            size=size, batch=batch, norm=src.normalization, samples=samples, count=adv.parity_batches,
             volumetric_shape=tuple(example.shape[1:]) if src.volumetric else None,
         )
         parity = check_parity(
@@ -201,9 +248,9 @@ def _export_loaded(src, *, core, device, out_dir, size, batch, dynamic, prec, ki
 
             ovms_dir = write_repository(ovms_repo, model_name, [xml_path, xml_path.with_suffix(".bin"),
                                                                metadata_json_path(xml_path)], device, force)
-        timings["total_s"] = time.perf_counter() - t_start
+        timings["total_s"] = time.perf_counter() - plan.t_start
         # CPU seconds of this process (all threads): the honest figure on a shared machine
-        timings["total_cpu_s"] = time.process_time() - cpu_start
+        timings["total_cpu_s"] = time.process_time() - plan.cpu_start
         report = {
             "versions": _versions(__version__, torch.__version__),
             "source": {"origin": src.origin, "sha256": src.sha256, "arch": src.arch, "arch_kwargs": src.arch_kwargs},
