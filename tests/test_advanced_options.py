@@ -41,3 +41,16 @@ def test_export_takes_the_old_keywords_and_refuses_unknown_ones(tmp_path):
     with pytest.raises(ModelConfigError, match="batch must be a positive integer, got 0"):
         export(output_dir=tmp_path / "c", advanced=AdvancedExportParameters(batch=0))
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_quantize_takes_the_old_keywords_and_refuses_unknown_ones(tmp_path):
+    from attnseg.errors import InvalidOptionError
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
+
+    with pytest.raises(TypeError, match="'bogus'"):
+        quantize(tmp_path / "model.xml", bogus=1)
+    with pytest.warns(DeprecationWarning, match="advanced=AdvancedQuantizationParameters"), \
+            pytest.raises(InvalidOptionError, match="latency_runs must be >= 0, got -1"):
+        quantize(tmp_path / "model.xml", latency_runs=-1)
+    with pytest.raises(InvalidOptionError, match="latency_runs must be >= 0, got -1"):
+        quantize(tmp_path / "model.xml", advanced=AdvancedQuantizationParameters(latency_runs=-1))

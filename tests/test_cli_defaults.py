@@ -16,6 +16,7 @@ PAIRS = [
     ("export", "attnseg.export:export"),
     ("export", "attnseg.export:AdvancedExportParameters"),
     ("optimize", "attnseg.optimize:quantize"),
+    ("optimize", "attnseg.optimize:AdvancedQuantizationParameters"),
     ("benchmark", "attnseg.benchmarks:BenchmarkConfig"),
     ("infer", "attnseg.runtime:Segmenter"),
     ("serve", "attnseg.runtime:Segmenter"),

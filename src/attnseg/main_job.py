@@ -67,7 +67,7 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
     """Export, quantize, score and time the shipped model; see the module docstring."""
     from attnseg.devices import validate_device
     from attnseg.export import export
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.zoo import default_checkpoint, sample_dir
 
     if isinstance(niter, bool) or not isinstance(niter, int) or niter < 2:
@@ -87,7 +87,8 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
     t0 = time.perf_counter()
     images = sorted((samples / "images").iterdir())
     int8 = quantize(exported.xml_path, out / "model_int8.xml", calibration=samples / "images",
-                    subset_size=len(images), device=device, latency_runs=5, quiet=True)
+                    subset_size=len(images), device=device, quiet=True,
+                    advanced=AdvancedQuantizationParameters(latency_runs=5))
     timings["quantize_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

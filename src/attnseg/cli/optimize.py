@@ -87,18 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.optimize.report import console_table
 
+    advanced = AdvancedQuantizationParameters(
+        split_name=args.split_name, fast_bias_correction=args.fast_bias_correction, ignore_types=args.ignore_types,
+        ignore_names=args.ignore_names, ignore_gates=args.ignore_gates, validation_split=args.validation_split,
+        latency_runs=args.latency_runs, max_iterations=args.max_iterations, seed=args.seed,
+    )
     result = quantize(
-        args.model, args.output, calibration=args.calibration, split=args.split, split_name=args.split_name,
+        args.model, args.output, calibration=args.calibration, split=args.split, subset_size=args.subset_size,
         allow_test_calibration=args.allow_test_calibration,
-        subset_size=args.subset_size, preset=args.preset, fast_bias_correction=args.fast_bias_correction,
-        ignore_types=args.ignore_types, ignore_names=args.ignore_names, ignore_gates=args.ignore_gates,
-        max_drop=args.max_drop, validation=args.validation, validation_split=args.validation_split,
-        metric=args.metric, precision=args.precision, device=args.device, input_size=args.input_size,
-        latency_runs=args.latency_runs, max_iterations=args.max_iterations, seed=args.seed, force=args.force,
-        quiet=args.quiet or args.json,
+        preset=args.preset, max_drop=args.max_drop, validation=args.validation, metric=args.metric,
+        precision=args.precision, device=args.device, input_size=args.input_size, force=args.force,
+        quiet=args.quiet or args.json, advanced=advanced,
     )
     if args.json:
         print_json(result.to_dict())

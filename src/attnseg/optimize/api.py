@@ -69,32 +69,69 @@ class _Plan:
                 f"{self.stem}_report.md"]
 
 
+@dataclass
+class AdvancedQuantizationParameters:
+    """The quantization options most runs leave alone (``quantize(..., advanced=...)``).
+
+    ``split_name``: the split of ``split`` to calibrate on; ``fast_bias_correction`` /
+    ``ignore_gates``: None = the measured defaults (``attnseg.optimize.options``);
+    ``ignore_types`` / ``ignore_names``: operations NNCF leaves in float; ``validation_split``:
+    the split of a validation data set spec; ``latency_runs``: timed runs per model for the side
+    by side figure (0 skips it); ``max_iterations``: accuracy control's budget; ``seed``:
+    calibration subset sampling.
+    """
+
+    split_name: str = "train"
+    fast_bias_correction: bool | None = None
+    ignore_types: Sequence[str] | str | None = None
+    ignore_names: Sequence[str] | str | None = None
+    ignore_gates: bool | None = None
+    validation_split: str | None = None
+    latency_runs: int = DEFAULT_LATENCY_RUNS
+    max_iterations: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class _Settings:
+    """The resolved options one quantization run works from (passed inward as one object)."""
+
+    cands: Any
+    size_override: tuple[int, int] | None
+    types: list[str]
+    names: list[str]
+    gates: bool
+    preset: Preset
+    fbc: bool
+    max_drop: float | None
+    validation: Any
+    validation_split: str | None
+    metric: str | None
+    latency_runs: int
+    max_iterations: int | None
+    seed: int
+    subset_size: int
+
+
 def quantize(
     model: str | Path,
     output: str | Path | None = None,
     *,
     calibration: Any = None,
     split: str | Path | None = None,
-    split_name: str = "train",
     allow_test_calibration: bool = False,
     subset_size: int = DEFAULT_SUBSET_SIZE,
     preset: str | Preset | None = None,
-    fast_bias_correction: bool | None = None,
-    ignore_types: Sequence[str] | str | None = None,
-    ignore_names: Sequence[str] | str | None = None,
-    ignore_gates: bool | None = None,
     max_drop: float | None = None,
     validation: Any = None,
-    validation_split: str | None = None,
     metric: str | None = None,
     precision: str | OptimizePrecision = OptimizePrecision.INT8,
     device: str = "CPU",
     input_size: Sequence[int] | None = None,
-    latency_runs: int = DEFAULT_LATENCY_RUNS,
-    max_iterations: int | None = None,
-    seed: int = 0,
     force: bool = False,
     quiet: bool = False,
+    advanced: AdvancedQuantizationParameters | None = None,
+    **moved: Any,
 ) -> OptimizeResult:
     """Quantize ``model`` (an exported ``model.xml``, its folder, or a ``.pt`` checkpoint) to INT8
     with NNCF, or compress its weights to FP16 (``precision="fp16"``).
@@ -107,8 +144,16 @@ def quantize(
     runs NNCF's accuracy-controlled quantization with the project's metric; when the drop
     cannot be met the best model found is kept and ``result.budget_met`` is False.
     ``preset`` / ``fast_bias_correction`` / ``ignore_gates`` default to the values chosen by
-    measurement (``attnseg.optimize.options``, docs/optimize_defaults.md).
+    measurement (``attnseg.optimize.options``, docs/optimize_defaults.md). Rarely used options
+    are in ``advanced`` (``AdvancedQuantizationParameters``); passing them as keywords still works
+    until attnseg 0.3, with a ``DeprecationWarning``.
     """
+    from attnseg.advanced import merge_moved
+
+    adv = merge_moved("quantize", advanced, AdvancedQuantizationParameters, moved)
+    split_name, fast_bias_correction, ignore_gates = adv.split_name, adv.fast_bias_correction, adv.ignore_gates
+    ignore_types, ignore_names, validation_split = adv.ignore_types, adv.ignore_names, adv.validation_split
+    latency_runs, max_iterations, seed = adv.latency_runs, adv.max_iterations, adv.seed
     t_start, cpu_start = time.perf_counter(), time.process_time()
     timings: dict[str, float] = {}
     prec = parse_enum(OptimizePrecision, precision, "precision")
@@ -144,6 +189,10 @@ def quantize(
         settings.update(preset=preset_v.value, fast_bias_correction=fbc, ignore_gates=gates,
                         target_device=target_device(device), max_iterations=max_iterations)
 
+    settings_run = _Settings(
+        cands=cands, size_override=size_override, types=types, names=names, gates=gates, preset=preset_v, fbc=fbc,
+        max_drop=max_drop, validation=validation, validation_split=validation_split, metric=metric,
+        latency_runs=int(latency_runs), max_iterations=max_iterations, seed=int(seed), subset_size=int(subset_size))
     job = _Job(core=core, device=device, prec=prec, plan=plan, settings=settings, timings=timings, quiet=quiet,
                t_start=t_start, cpu_start=cpu_start)
     if kind == "checkpoint":
@@ -156,17 +205,14 @@ def quantize(
             exported = export(model, output_dir=tmp, input_size=size_override, device=device, force=True)
             timings["export_s"] = time.perf_counter() - t
             job.exported_from = str(model)
-            result = job.run(tmp / "model.xml", tmp, plan.folder / "model.xml", cands, size_override,
-                             types, names, gates, preset_v, fbc, max_drop, validation, validation_split, metric,
-                             latency_runs, max_iterations, seed, subset_size)
+            result = job.run(tmp / "model.xml", tmp, plan.folder / "model.xml", settings_run)
             del exported
         return result
     xml = _resolve_ir(model)
     if plan.folder == xml.parent and plan.stem == xml.stem:
         raise OutputExistsError(f"The output would overwrite the input {xml}; choose another output name.")
     with _staging(plan, force) as stage:
-        return job.run(xml, stage, xml, cands, size_override, types, names, gates, preset_v, fbc, max_drop,
-                       validation, validation_split, metric, latency_runs, max_iterations, seed, subset_size)
+        return job.run(xml, stage, xml, settings_run)
 
 
 # ------------------------------------------------------------------------------------ the work
@@ -185,9 +231,11 @@ class _Job:
     cpu_start: float
     exported_from: str | None = None
 
-    def run(self, xml: Path, stage: Path, final_source_xml: Path, cands, size_override, types, names, gates,
-            preset, fbc, max_drop, validation, validation_split, metric, latency_runs, max_iterations, seed,
-            subset_size) -> OptimizeResult:
+    def run(self, xml: Path, stage: Path, final_source_xml: Path, s: _Settings) -> OptimizeResult:
+        cands, size_override, types, names, gates, preset, fbc = (
+            s.cands, s.size_override, s.types, s.names, s.gates, s.preset, s.fbc)
+        max_drop, validation, validation_split, metric = s.max_drop, s.validation, s.validation_split, s.metric
+        latency_runs, max_iterations, seed, subset_size = s.latency_runs, s.max_iterations, s.seed, s.subset_size
         from attnseg.optimize import nncf_run
         from attnseg.optimize.report import write_reports
         from attnseg.optimize.validation import Scorer, choose_metric, load_validation

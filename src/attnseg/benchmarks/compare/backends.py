@@ -176,7 +176,7 @@ def _quantize_int8(fp32_xml: Path, out_dir: Path, calibration: Any, input_size: 
     import numpy as np
 
     try:
-        from attnseg.optimize import DEFAULT_SUBSET_SIZE, quantize
+        from attnseg.optimize import DEFAULT_SUBSET_SIZE, AdvancedQuantizationParameters, quantize
     except ImportError as exc:
         raise _Skip(f"INT8 needs attnseg.optimize with NNCF (pip install attnseg[optimize]): {exc}.") from None
 
@@ -186,8 +186,8 @@ def _quantize_int8(fp32_xml: Path, out_dir: Path, calibration: Any, input_size: 
         items = [rng.integers(0, 256, (*input_size, 3), dtype=np.uint8) for _ in range(8)]
     subset = min(len(items), DEFAULT_SUBSET_SIZE) if isinstance(items, (list, tuple)) else DEFAULT_SUBSET_SIZE
     with contextlib.redirect_stdout(sys.stderr):
-        res = quantize(fp32_xml, out_dir, calibration=items, subset_size=subset, latency_runs=0, quiet=True,
-                       force=True)
+        res = quantize(fp32_xml, out_dir, calibration=items, subset_size=subset, quiet=True, force=True,
+                       advanced=AdvancedQuantizationParameters(latency_runs=0))
     return Path(res.output_xml)
 
 
