@@ -314,13 +314,12 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
 
 
 def _build_model(cfg: TrainConfig, info, num_classes: int, kwargs: dict):
-    from attnseg.models import get_model_class
+    from attnseg.models import model_capabilities
 
-    cls = get_model_class(cfg.arch)
-    if getattr(cls, "task", "segmentation") != "segmentation":
+    caps = model_capabilities(cfg.arch)
+    if caps.volumetric:
         raise ModelConfigError(f"{cfg.arch} is a pixel classifier; train it with seg-train --hyperspectral.")
-    params = cls.__init__.__code__.co_varnames
-    ch_key, out_key = ("img_ch", "output_ch") if "img_ch" in params else ("n_channels", "n_classes")
+    ch_key, out_key = caps.channels_arg, caps.classes_arg
     kwargs.setdefault(ch_key, info.in_channels)
     kwargs.setdefault(out_key, num_classes)
     kwargs.setdefault("base_width", cfg.base_width)
