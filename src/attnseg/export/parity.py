@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from attnseg.errors import DeviceError, ExportError
+from attnseg.errors import DeviceError, ExportError, short_message
 from attnseg.export.options import (
     FP32_MAX_ABS_DIFF,
     FP32_MIN_EQUAL_PIXELS,
@@ -145,7 +145,7 @@ def compile_ir(core: Any, xml_path: Path, device: str, *, expose_logits: str | N
     except RuntimeError as exc:
         if f32:
             raise
-        raise DeviceError(f"{device} cannot compile the exported model: {str(exc).splitlines()[0][:300]}") from None
+        raise DeviceError(f"{device} cannot compile the exported model: {short_message(exc)}") from None
     precision = execution_precision(compiled)
     return compiled, "f32" if f32 and precision == "default" else precision
 
@@ -216,7 +216,7 @@ def check_parity(*, module: Any, onnx_path: Path, xml_path: Path, inputs: Parity
     try:
         variants.append((compile_ir(core, xml_path, device, expose_logits=inner, f32=True), True))
     except RuntimeError as exc:
-        report.notes.append(f"{device} cannot compute in f32 ({str(exc).splitlines()[0][:120]}); "
+        report.notes.append(f"{device} cannot compute in f32 ({short_message(exc, 120)}); "
                             "figures at the device default precision are reported, not enforced.")
     default, default_prec = compile_ir(core, xml_path, device, expose_logits=inner, f32=False)
     if not variants or default_prec != variants[0][0][1]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import ExportError, ModelConfigError
+from attnseg.errors import ExportError, ModelConfigError, short_message
 from attnseg.export.options import OutputKind
 from attnseg.metadata import Normalization
 
@@ -30,7 +30,7 @@ def convert_onnx(onnx_path: Path) -> Any:
     try:
         return ov.convert_model(str(onnx_path))
     except Exception as exc:  # noqa: BLE001 - the frontends raise many types; one message
-        raise ExportError(f"OpenVINO cannot convert {onnx_path.name}: {str(exc).splitlines()[0][:300]}") from None
+        raise ExportError(f"OpenVINO cannot convert {onnx_path.name}: {short_message(exc)}") from None
 
 
 def convert_torch(module: Any, example: Any, output_names: Sequence[str], *, dynamic: bool = False,
