@@ -31,7 +31,7 @@ from attnseg.cluster.inputs import InputPlan, Unit, plan_inputs
 from attnseg.cluster.manifest import MANIFEST_NAME, Manifest
 from attnseg.cluster.options import LOCAL, ClusterError, ClusterOptions, ClusterSummary, ImagesFailedError
 from attnseg.cluster.worker import SegmentWorker, worker_kwargs
-from attnseg.errors import AttnsegError, InputFileError, OutputExistsError
+from attnseg.errors import AttnsegError, InputFileError, OutputExistsError, short_message
 from attnseg.runtime import outputs
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def _ray_session(options: ClusterOptions) -> Iterator[Any]:
                 ray.init(address=options.address, **kwargs)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ClusterError(
-                    f"Cannot reach the Ray cluster at {options.address!r}: {_first_line(exc)}") from None
+                    f"Cannot reach the Ray cluster at {options.address!r}: {short_message(exc)}") from None
         started = True
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver shows one bar over images instead
@@ -214,8 +214,8 @@ def start_local_ray(num_cpus: int, quiet: bool = False, attempts: int = 2) -> No
         except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception on a startup timeout
             ray.shutdown()
             if attempt + 1 == attempts:
-                raise ClusterError(f"Could not start a local Ray instance: {_first_line(exc)}") from None
-            log.warning("local Ray did not start (%s); trying again", _first_line(exc))
+                raise ClusterError(f"Could not start a local Ray instance: {short_message(exc)}") from None
+            log.warning("local Ray did not start (%s); trying again", short_message(exc))
 
 
 def _pool_size(ray: Any, options: ClusterOptions) -> int:
@@ -262,7 +262,7 @@ def _run(ray: Any, rows: list[dict[str, Any]], total: int, workers: int, kwargs:
         cause = _attnseg_cause(exc)
         if cause is not None:
             raise ClusterError(f"A worker failed: {cause}") from None
-        raise ClusterError(f"The Ray job failed: {_first_line(exc)}") from None
+        raise ClusterError(f"The Ray job failed: {short_message(exc)}") from None
     finally:
         close = getattr(batches, "close", None)
         if close is not None:
@@ -329,8 +329,3 @@ def _attnseg_cause(exc: BaseException) -> AttnsegError | None:
             return e
         stack += [getattr(e, "cause", None), e.__cause__, e.__context__]
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:300]
