@@ -51,7 +51,7 @@ def convert_torch(module: Any, example: Any, output_names: Sequence[str], *, dyn
             model = ov.convert_model(module, example_input=example, input=[ov.PartialShape(shape)])
     except Exception as exc:  # noqa: BLE001 - the frontend raises many types; one message
         raise ExportError(
-            f"OpenVINO cannot convert the PyTorch module directly: {str(exc).splitlines()[0][:300]}; "
+            f"OpenVINO cannot convert the PyTorch module directly: {short_message(exc)}; "
             "try --via onnx."
         ) from None
     if len(model.outputs) != len(output_names):
