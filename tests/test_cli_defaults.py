@@ -32,6 +32,7 @@ EXEMPT = {
 VOCABULARY = {
     ("export", "precision"): "attnseg.export.options:Precision",
     ("export", "output_kind"): "attnseg.export.options:OutputKind",
+    ("export", "via"): "attnseg.export.options:Route",
     ("optimize", "precision"): "attnseg.optimize.options:OptimizePrecision",
     ("optimize", "preset"): "attnseg.optimize.options:Preset",
     ("optimize", "metric"): "attnseg.optimize.options:Metric",

@@ -6,11 +6,12 @@ import argparse
 from collections.abc import Sequence
 
 from attnseg.cli.common import add_common_flags, print_json, run_command
-from attnseg.export.options import OutputKind, Precision
+from attnseg.export.api import DEFAULT_ROUTE
+from attnseg.export.options import OutputKind, Precision, Route
 
 PRECISIONS = tuple(p.value for p in Precision)
 OUTPUTS = tuple(k.value for k in OutputKind)
-ROUTES = ("torch", "onnx")
+ROUTES = tuple(r.value for r in Route)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the f32 NCHW normalized input instead of embedding preprocessing (u8 NHWC BGR)")
     p.add_argument("--output", dest="output_kind", default="logits", type=str.lower, choices=OUTPUTS,
                    help="what the IR returns (default logits)")
-    p.add_argument("--via", default=None, type=str.lower, choices=ROUTES,
+    p.add_argument("--via", default=DEFAULT_ROUTE.value, type=str.lower, choices=ROUTES,
                    help="how the IR is made: torch (OpenVINO's PyTorch frontend on the module) or onnx (convert "
                    "the written model.onnx); model.onnx is written either way (default: "
                    "attnseg.export.api.DEFAULT_ROUTE, chosen by measurement, docs/conversion_routes.md)")
@@ -101,7 +102,7 @@ def _body(args: argparse.Namespace) -> int:
         args.checkpoint, model=model, output_dir=args.output_dir, arch=args.arch, input_size=args.input_size,
         precision=args.precision, attention_maps=args.attention_maps, device=args.device, samples=args.samples,
         threshold=args.threshold, force=args.force, advanced=advanced,
-        **({"via": args.via} if args.via else {}),
+        via=args.via,
     )
     if args.json:
         print_json(result.to_dict())
