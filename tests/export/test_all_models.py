@@ -53,7 +53,7 @@ def test_every_registered_model_exports_with_parity(arch, export_tmp):
         assert meta.input_size == list(SIZE) and meta.batch == 1 and meta.task == "binary"
         assert list(model.input(0).get_shape()) == [1, *SIZE, 3]
         assert model.input(0).get_element_type().get_type_name() == "u8"
-        assert list(model.output(0).get_shape()) == [1, 1, *SIZE]
+        assert list(model.output(0).get_shape()) == [1, 2, *SIZE]  # binary: [logit(t), logit] (Model API)
 
     report = json.loads(res.report_path.read_text())
     assert report["onnx"]["opset"] >= 17
