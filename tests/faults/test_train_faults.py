@@ -116,3 +116,10 @@ def test_resume_with_nothing_left_to_do_is_refused(capsys, kvasir12, uninterrupt
                        "--epochs", "3")
     assert code == 2 and "already run 3 epochs" in err
     assert not (tmp_path / "r3").exists()
+
+
+def test_epoch_time_includes_validation(uninterrupted):
+    rows = json.loads((uninterrupted / "history.json").read_text())
+    for r in rows:
+        assert {"train_seconds", "val_seconds", "epoch_seconds"} <= set(r)
+        assert r["epoch_seconds"] == pytest.approx(r["train_seconds"] + r["val_seconds"], abs=0.11)
