@@ -111,7 +111,7 @@ def outputs_of(code: str) -> list[str]:
     for line in code.splitlines():  # seg-optimize without -o writes beside its input
         m = re.search(r"seg-optimize\s+(\S+?)\.xml", line)
         if m and not re.search(r"\s-o\s", line):
-            found += [f"{m.group(1)}_int8.*", f"{m.group(1)}_fp16.*"]
+            found += [f"{m.group(1)}_int8*", f"{m.group(1)}_fp16*"]
     return [f.rstrip("/") for f in found]
 
 
