@@ -62,6 +62,12 @@ def _manifest(out: Path) -> list[dict]:
     return records
 
 
+def test_the_local_instance_listens_on_loopback_only(ray_cluster):
+    gcs_host = ray_cluster.get_runtime_context().gcs_address.rsplit(":", 1)[0]
+    assert gcs_host == "127.0.0.1"
+    assert {n["NodeManagerAddress"] for n in ray_cluster.nodes()} == {"127.0.0.1"}
+
+
 def test_two_workers_write_exactly_what_local_seg_infer_writes(ray_cluster, cluster_ir, kvasir_60, local_60,
                                                                tmp_path):
     out = tmp_path / "ray"

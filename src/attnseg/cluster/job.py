@@ -204,8 +204,13 @@ def start_local_ray(num_cpus: int, quiet: bool = False, attempts: int = 2) -> No
     usually succeeds.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray swaps 127.0.0.1 for "a remotely reachable IP" (found by routing towards 8.8.8.8) unless
+    # its cluster mode is off; off, every Ray process binds to loopback and nothing looks outward.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
+    from ray._private import ray_constants
 
+    ray_constants.ENABLE_RAY_CLUSTER = False  # the same switch, if ray was imported before
     for attempt in range(attempts):
         try:
             ray.init(address=LOCAL, num_cpus=int(num_cpus), include_dashboard=False, _node_ip_address="127.0.0.1",
