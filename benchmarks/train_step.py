@@ -2,7 +2,7 @@
 
 Same model init, same batches, same seed: the paths are timed in alternating blocks so drift
 hits all alike, and their loss curves are written side by side. The report also says which
-precision ``--precision auto`` picks on this CPU (and what its one-step probe measured).
+precision ``--precision auto`` picks on this CPU (and what its interleaved probe measured).
 
     python benchmarks/train_step.py --out benchmark-results/train_step   # AttU_Net w32, b4, 256x256, 50 steps
 """

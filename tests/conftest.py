@@ -18,6 +18,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory):
+    """Measured decisions (``attnseg.user_cache``) go to a folder of this session, not the user's cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ATTNSEG_CACHE_DIR", str(tmp_path_factory.mktemp("attnseg-user-cache")))
+    yield
+    patch.undo()
+
+
 # The runtime's IR fixtures (binary_ir, multiclass_ir, ..., kvasir_images) for every test package:
 # front ends (serve, cluster, tiler) run tests.runtime.frontend_base.FrontEndContract on them.
 from tests.runtime.fixtures import *

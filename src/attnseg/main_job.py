@@ -48,8 +48,8 @@ class MainJobResult:
     samples: int
     device: str
     timings: dict[str, float] = field(default_factory=dict)
-    #: OpenVINO's floating-point precision for both IRs (the runtime's ``auto`` choice).
-    inference_precision: str = "device default"
+    #: OpenVINO's floating-point precision per IR row, as the runtime's ``auto`` chose it.
+    inference_precision: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"output_dir": str(self.output_dir), "fp32_xml": str(self.fp32_xml), "int8_xml": str(self.int8_xml),
@@ -92,24 +92,18 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
     timings["quantize_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    precision = _runtime_precision(device)
+    precision: dict[str, str] = {}
     rows = _compare(checkpoint, exported.xml_path, int8.output_xml, samples, device, niter, precision)
     timings["compare_s"] = time.perf_counter() - t0
     parity = exported.parity.to_dict() if exported.parity is not None and hasattr(exported.parity, "to_dict") else {}
     result = MainJobResult(out, exported.xml_path, int8.output_xml, parity, rows, len(images), device, timings,
-                           precision or "device default")
+                           precision)
     _write_summary(result)
     return result
 
 
-def _runtime_precision(device: str) -> str | None:
-    """The INFERENCE_PRECISION_HINT the runtime's ``auto`` sets on ``device`` (None: device default)."""
-    from attnseg.runtime.options import precision_config
-
-    return precision_config(device, "auto").get("INFERENCE_PRECISION_HINT")
-
-
-def _dice_openvino(xml: Path, pairs, device: str) -> float:
+def _dice_openvino(xml: Path, pairs, device: str) -> tuple[float, str]:
+    """Dice through the runtime, and the precision its ``auto`` chose (measured, then cached)."""
     from attnseg.data import BinaryMetrics
     from attnseg.runtime import Segmenter
 
@@ -117,7 +111,7 @@ def _dice_openvino(xml: Path, pairs, device: str) -> float:
     acc = BinaryMetrics()
     for image, mask in pairs:
         acc.update(seg.predict(image).mask[None], mask[None])
-    return float(acc.compute()["dice"])
+    return float(acc.compute()["dice"]), seg.inference_precision
 
 
 def _dice_torch(model, info, pairs) -> float:
@@ -146,7 +140,8 @@ def _torch_latency(model, info, niter: int) -> list[float]:
 
 
 def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, device: str,
-             niter: int, precision: str | None) -> list[BackendFigures]:
+             niter: int, precision: dict[str, str]) -> list[BackendFigures]:
+    """Dice and latency per backend; ``precision`` is filled with each IR's runtime precision."""
     from attnseg.benchmarks import LatencyStats, benchmark_openvino
     from attnseg.data import folder_pairs, load_pair
     from attnseg.models import load_checkpoint
@@ -155,12 +150,11 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
     model, info = load_checkpoint(checkpoint)
     log.info("Comparing PyTorch, OpenVINO FP32 and INT8: Dice on %d samples, then %d timed inferences each "
              "in 2 alternating rounds ...", len(pairs), 2 * (niter // 2))
-    dice = {}
-    for name, score in (("PyTorch FP32 (eager)", lambda: _dice_torch(model, info, pairs)),
-                        ("OpenVINO FP32", lambda: _dice_openvino(fp32_xml, pairs, device)),
-                        ("OpenVINO INT8", lambda: _dice_openvino(int8_xml, pairs, device))):
-        dice[name] = score()
-        log.info("  Dice %-22s %.4f", name, dice[name])
+    dice = {"PyTorch FP32 (eager)": _dice_torch(model, info, pairs)}
+    log.info("  Dice %-22s %.4f", "PyTorch FP32 (eager)", dice["PyTorch FP32 (eager)"])
+    for name, xml in (("OpenVINO FP32", fp32_xml), ("OpenVINO INT8", int8_xml)):
+        dice[name], precision[name] = _dice_openvino(xml, pairs, device)
+        log.info("  Dice %-22s %.4f (inference precision %s)", name, dice[name], precision[name])
     # Alternate the backends over two rounds so machine drift hits all of them alike.
     lat: dict[str, list[float]] = {k: [] for k in dice}
     for round_no in (1, 2):
@@ -169,7 +163,7 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
         for name, xml in (("OpenVINO FP32", fp32_xml), ("OpenVINO INT8", int8_xml)):
             log.info("  round %d/2: timing %s, %d inferences ...", round_no, name, niter // 2)
             r = benchmark_openvino(xml, device=device, hint="latency", api="sync", niter=niter // 2,
-                                   infer_precision=precision)
+                                   infer_precision=precision[name])
             lat[name] += list(r.latencies_ms)
     rows = []
     for name, values in lat.items():
@@ -182,8 +176,9 @@ def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, de
 def format_table(result: MainJobResult) -> str:
     """The comparison as a benchmark_app-style block per backend plus one summary table."""
     base = next((r for r in result.rows if r.backend == "OpenVINO FP32"), result.rows[0])
+    used = ", ".join(f"{k.removeprefix('OpenVINO ')} IR {v}" for k, v in result.inference_precision.items())
     lines = [(f"Dice on {result.samples} bundled Kvasir-SEG test samples; latency at batch 1, sync, on {result.device}; "
-             f"OpenVINO inference precision: {result.inference_precision} (the runtime's auto choice)"),
+             f"OpenVINO inference precision: {used or 'device default'} (the runtime's auto choice)"),
              (f"{'backend':<22}{'Dice':>8}{'Median ms':>11}{'Average ms':>12}{'Min ms':>9}{'Max ms':>9}"
              f"{'FPS':>8}{'speedup vs FP32 IR':>20}")]
     for r in result.rows:

@@ -30,6 +30,11 @@ def test_folder_writes_masks_overlays_attention_and_summary(embedded_att_ir, fol
     names = sorted(p.name for p in folder.iterdir())
     assert [s["source"] for s in report["images"]] == names
     assert report["summary"]["frames"] == 3 and report["hint"] == "throughput"
+    from attnseg.runtime import Segmenter
+
+    # The precision used is recorded, and it is what the runtime picks for this model and hint.
+    assert report["inference_precision"] == Segmenter(embedded_att_ir, hint="throughput").inference_precision
+    assert report["precision_choice"]["source"] in ("measured", "cached", "only candidate")
     for key in ("fps", "latency_ms_median", "latency_ms_p90"):
         assert report["summary"][key] > 0
     for s in report["images"]:

@@ -72,7 +72,8 @@ def test_stream_probabilities_and_plain_arrays(tput, kvasir_images):
         assert r.probabilities.shape == (2, *img.shape[:2])
 
 
-def test_stream_keeps_a_bounded_number_of_items_in_flight(tput, kvasir_images):
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_stream_keeps_a_bounded_number_of_items_in_flight(tput, kvasir_images, prefetch):
     images = distinct_images(kvasir_images, 40, seed=2)
     pulled = 0
 
@@ -83,9 +84,10 @@ def test_stream_keeps_a_bounded_number_of_items_in_flight(tput, kvasir_images):
             yield img
 
     ahead = []
-    for done, _ in enumerate(tput.stream(counting(), max_in_flight=2), start=1):
+    for done, _ in enumerate(tput.stream(counting(), max_in_flight=2, prefetch=prefetch), start=1):
         ahead.append(pulled - done)
-    assert max(ahead) <= 2 * 2  # never more than 2 x max_in_flight pulled but not yet returned
+    # never more than 2 x max_in_flight pulled but not yet returned, plus what prefetch prepares ahead
+    assert max(ahead) <= 2 * 2 + (max(2, prefetch) + 1 if prefetch else 0)
     assert len(ahead) == 40
 
 

@@ -34,7 +34,8 @@ SCRIPT = textwrap.dedent(
     xml, image, out = sys.argv[2], sys.argv[3], sys.argv[4]
     seg = Segmenter(xml)
     r = seg.predict(image, return_probabilities=True)
-    streamed = [x.mask for x in Segmenter(xml, hint="throughput").stream([image, image])]
+    many = Segmenter(xml, hint="throughput", inference_precision=seg.inference_precision)
+    streamed = [x.mask for x in many.stream([image, image])]
     picture = overlay.overlay(read_image(image), r.mask)
     heat = overlay.heatmap(next(iter(r.attention.values())), read_image(image))
 

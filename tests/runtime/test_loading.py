@@ -127,29 +127,20 @@ def test_metadata_json_round_trip_matches_rt_info(binary_ir):
     assert from_rt == ModelMetadata.read_json(binary_ir.with_suffix(".json"))
 
 
-def test_inference_precision_auto_avoids_slow_bf16(binary_ir, monkeypatch):
-    from attnseg import cpu_features
-    from attnseg.runtime.options import precision_config
-
-    native_bf16 = cpu_features.has_native_bf16()  # the real CPU, before the flags are faked
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
-    assert precision_config("CPU", "auto") == {"INFERENCE_PRECISION_HINT": "f32"}
-    assert precision_config("GPU", "auto") == {}  # only the CPU default is known to be slower
-    assert precision_config("CPU", "default") == {} and precision_config("CPU", None) == {}
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
-    assert precision_config("CPU", "auto") == {}  # AMX: OpenVINO's bf16 default is the fast path
-    assert precision_config("CPU", "BF16") == {"INFERENCE_PRECISION_HINT": "bf16"}
-    with pytest.raises(InvalidOptionError, match="Unknown inference precision 'int4'; use one of auto, default, f32"):
-        precision_config("CPU", "int4")
-
-    # Real compiles: the property reports what the plugin chose; config still wins.
-    assert Segmenter(binary_ir, inference_precision="f32").inference_precision == "f32"
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
-    assert Segmenter(binary_ir).inference_precision == "f32"
-    forced = Segmenter(binary_ir, inference_precision="f32", config={"INFERENCE_PRECISION_HINT": "bf16"})
-    assert forced.inference_precision == ("bf16" if native_bf16 else "f32")  # without bf16 the plugin keeps f32
+def test_explicit_precision_and_config_win_over_auto(binary_ir):
     import openvino as ov
 
+    from attnseg.runtime.autotune import resolve_precision
+
+    with pytest.raises(InvalidOptionError, match="Unknown inference precision 'int4'; use one of auto, default, f32"):
+        resolve_precision(ov.Core(), "CPU", binary_ir, "int4", {}, lambda p: None)
+    f32 = Segmenter(binary_ir, inference_precision="F32")
+    assert f32.inference_precision == "f32" and f32.precision_choice.source == "requested"
+    native_bf16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    forced = Segmenter(binary_ir, inference_precision="f32", config={"INFERENCE_PRECISION_HINT": "bf16"})
+    assert forced.inference_precision == ("bf16" if native_bf16 else "f32")  # without bf16 the plugin keeps f32
+    assert forced.precision_choice.source == "config"
     default = str(ov.Core().compile_model(str(binary_ir), "CPU").get_property("INFERENCE_PRECISION_HINT")
                   .get_type_name())
-    assert Segmenter(binary_ir, inference_precision="default").inference_precision == default
+    dflt = Segmenter(binary_ir, inference_precision="default")
+    assert dflt.inference_precision == default and dflt.precision_choice.precision is None

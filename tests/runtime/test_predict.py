@@ -36,14 +36,14 @@ def test_masks_equal_direct_openvino_at_original_size(which, request, kvasir_ima
         result = seg.predict(path)
         assert result.mask.shape == bgr.shape[:2]
         assert result.mask.dtype == np.uint8
-        ref = reference_mask(xml, bgr)
+        ref = reference_mask(xml, bgr, precision=seg.inference_precision)
         assert np.array_equal(result.mask, ref)
         assert 0.02 < (result.mask > 0).mean() < 0.98  # the test model gives non-trivial masks
 
 
 def test_at_model_size_mask_is_thresholded_logits(binary, binary_ir, kvasir_images):
     bgr = cv2.resize(read_image(kvasir_images[0]), (64, 64), interpolation=cv2.INTER_AREA)
-    logits = direct_logits(binary_ir, bgr)[-1]  # the foreground logit (binary IRs output [logit(t), logit])
+    logits = direct_logits(binary_ir, bgr, precision=binary.inference_precision)[-1]  # the foreground logit
     result = binary.predict(bgr, return_probabilities=True)
     assert np.array_equal(result.mask, (logits > 0).astype(np.uint8))
     expected = 1.0 / (1.0 + np.exp(-logits))
@@ -140,11 +140,12 @@ def test_dynamic_model_pads_and_crops(dynamic_ir, kvasir_images):
     result = seg.predict(bgr)
     assert result.mask.shape == (50, 70)
     padded = cv2.copyMakeBorder(bgr, 0, 14, 0, 10, cv2.BORDER_REPLICATE)  # -> 64 x 80
-    logits = direct_logits(dynamic_ir, padded)
+    logits = direct_logits(dynamic_ir, padded, precision=seg.inference_precision)
     assert logits.shape[-2:] == (64, 80)
     assert np.array_equal(result.mask, (logits[-1, :50, :70] > 0).astype(np.uint8))
     exact = cv2.resize(bgr, (96, 48))
-    assert np.array_equal(seg.predict(exact).mask, (direct_logits(dynamic_ir, exact)[-1] > 0).astype(np.uint8))
+    exact_logits = direct_logits(dynamic_ir, exact, precision=seg.inference_precision)
+    assert np.array_equal(seg.predict(exact).mask, (exact_logits[-1] > 0).astype(np.uint8))
 
 
 def test_mask_output_ir(mask_ir, embedded_att_ir, kvasir_images):

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
-from attnseg import cpu_features
 from attnseg.errors import ModelConfigError
 from attnseg.train import acceleration
 from attnseg.train.losses import SegmentationLoss, soft_dice_loss_binary, soft_dice_loss_multiclass
@@ -30,37 +31,54 @@ def test_segmentation_loss_picks_bce_for_one_output_and_ce_otherwise():
     assert SegmentationLoss(3)(perfect, target).item() == pytest.approx(0.0, abs=1e-3)
 
 
-def test_auto_precision_follows_native_bf16(monkeypatch):
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
-    assert acceleration.resolve_precision("auto") is acceleration.Precision.BF16
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2"}))
-    assert acceleration.resolve_precision("auto") is acceleration.Precision.FP32
+def test_precision_names_are_checked():
+    assert acceleration.resolve_precision("auto") is acceleration.Precision.AUTO  # decided by measuring
     assert acceleration.resolve_precision("bf16") is acceleration.Precision.BF16
     with pytest.raises(ModelConfigError, match="use auto, fp32 or bf16"):
         acceleration.resolve_precision("int4")
 
 
-def test_auto_measures_bf16_where_flags_cannot_tell(monkeypatch):
+@pytest.mark.parametrize(("rounds", "expected"), [
+    ({"fp32": [1000.0, 1010.0, 990.0], "bf16": [600.0, 620.0, 610.0]}, "bf16"),  # clearly faster every round
+    ({"fp32": [1000.0, 400.0, 990.0], "bf16": [600.0, 620.0, 610.0]}, "bf16"),  # one loaded round: still bf16
+    ({"fp32": [1000.0, 1000.0, 1000.0], "bf16": [920.0, 930.0, 925.0]}, "fp32"),  # 8%: within the margin
+    ({"fp32": [1014.0, 640.0, 650.0], "bf16": [623.0, 660.0, 655.0]}, "fp32"),  # one loaded round: noise
+    ({"fp32": [100.0, 600.0, 600.0], "bf16": [500.0, 500.0, 700.0]}, "fp32"),  # median faster, 1 of 3 rounds
+    ({"fp32": [700.0, 690.0, 710.0], "bf16": [1000.0, 990.0, 1010.0]}, "fp32"),  # bf16 slower (no AMX Xeon)
+])
+def test_training_auto_decision_is_a_function_of_the_timings(rounds, expected):
+    decision = acceleration.decide_precision(rounds)
+    assert decision.choice == expected
+    assert decision == acceleration.decide_precision({k: list(v) for k, v in rounds.items()})  # deterministic
+    assert decision.medians_ms == {k: sorted(v)[1] for k, v in rounds.items()}
+    assert ("faster than fp32" in decision.reason) == (expected == "bf16")
+
+
+def test_auto_measures_in_interleaved_rounds_then_reads_the_cache(monkeypatch, tmp_path):
     from attnseg.models import create_model
 
+    monkeypatch.setenv("ATTNSEG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(acceleration, "has_native_bf16", lambda: True)  # measure on any CPU (bf16 emulated)
     model = create_model("AttU_Net", base_width=4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     plan = acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32))
     probe = plan.auto_probe_ms
     assert set(probe) == {"fp32", "bf16"} and all(v > 0 for v in probe.values())
-    expected = "bf16" if probe["fp32"] / probe["bf16"] >= acceleration.PROBE_MIN_SPEEDUP else "fp32"
-    assert plan.precision == expected and "measured" in plan.precision_reason
-    # The probe runs on a copy with its own generator: weights, BN stats and the global RNG are untouched.
+    assert plan.precision in ("fp32", "bf16") and plan.precision_reason.startswith("auto (measured)")
+    # The probe runs on copies with their own generator: weights, BN stats and the global RNG are untouched.
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert torch.equal(rng, torch.get_rng_state())
-    assert "auto_probe_ms" in plan.to_dict()
+    (entry,) = json.loads((tmp_path / acceleration.CACHE_NAME).read_text()).values()
+    assert len(entry["rounds_ms"]["fp32"]) == acceleration.PROBE_ROUNDS
+    assert entry["choice"] == acceleration.decide_precision(entry["rounds_ms"]).choice == plan.precision
 
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16", "amx_tile"}))
-    amx = acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32))
-    assert amx.precision == "bf16" and amx.auto_probe_ms is None and "AMX" in amx.precision_reason
-    monkeypatch.setattr(cpu_features, "cpu_flags", lambda: frozenset({"avx2"}))
+    again = acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32))
+    assert again.precision == plan.precision and again.precision_reason.startswith("auto (cached)")
+    bigger = acceleration.plan_acceleration("auto", model=model, input_shape=(4, 3, 32, 32))  # another batch
+    assert bigger.precision_reason.startswith("auto (measured)")
+
+    monkeypatch.setattr(acceleration, "has_native_bf16", lambda: False)
     assert acceleration.plan_acceleration("auto", model=model, input_shape=(2, 3, 32, 32)).precision == "fp32"
     forced = acceleration.plan_acceleration("bf16", model=model, input_shape=(2, 3, 32, 32))
     assert forced.precision == "bf16" and forced.precision_reason == "requested" and forced.auto_probe_ms is None

@@ -3,6 +3,7 @@
     seg-benchmark model.xml -hint latency -niter 200 --report-folder reports/
     seg-benchmark model.xml --images data/val --vs-benchmark-app
     seg-benchmark compare checkpoint.pt --data kvasir:data/kvasir-seg --input-size 256 256
+    seg-benchmark --tune model.xml -hint throughput   # writes model.load_config.json
 
 Flags that benchmark_app also has keep its names, spellings and meaning.
 """
@@ -94,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", metavar="DIR", help="also time decode / preprocess / infer / postprocess on these images")
     p.add_argument("--vs-benchmark-app", dest="vs_benchmark_app", action="store_true",
                    help="also run benchmark_app with the same flags and compare medians")
+    p.add_argument("--tune", action="store_true",
+                   help="search precision x hint x streams x requests for the fastest configuration (for -hint "
+                        "latency, the default, or throughput) and write it beside the IR as MODEL.load_config.json "
+                        "(benchmark_app -load_config format), which Segmenter and seg-infer then use")
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="allowed relative difference for --vs-benchmark-app (default 0.10)")
     add_common_flags(p)
@@ -152,6 +157,8 @@ def _run(args: argparse.Namespace) -> int:
         raise BenchmarkError("No model given: seg-benchmark MODEL.xml [flags] (or seg-benchmark compare CHECKPOINT).")
     if not 0 < args.tolerance < 1:
         raise BenchmarkError(f"--tolerance must be between 0 and 1, got {args.tolerance}.")
+    if args.tune:
+        return _run_tune(args, model)
     cfg = BenchmarkConfig(
         model_path=model, device=args.device, hint=args.hint, api=args.api, duration_s=args.time,
         niter=args.niter, nstreams=args.nstreams, nireq=args.nireq, batch=args.batch, shape=args.shape,
@@ -179,6 +186,18 @@ def _run(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
     else:
         print(format_console(result, header=not args.quiet))
+    return 0
+
+
+def _run_tune(args: argparse.Namespace, model: str) -> int:
+    from attnseg.benchmarks.tune import format_tune, tune
+
+    hint = {"tput": "throughput"}.get(args.hint or "latency", args.hint or "latency")
+    result = tune(model, device=args.device, objective=hint)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(format_tune(result))
     return 0
 
 

@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=None,
                    help="requests running at once (default: the device's optimal number)")
     p.add_argument("--infer-precision", choices=INFERENCE_PRECISIONS, default="auto",
-                   help="compute precision (default auto: f32 on CPUs with avx512_bf16 but no AMX, where "
-                        "OpenVINO's bf16 default is slower; the device's own choice elsewhere)")
+                   help="compute precision (default auto: the faster of f32 and bf16 for this model on this CPU, "
+                        "measured on first use and cached; the tuned MODEL.load_config.json if present; the "
+                        "device's own choice on GPU/NPU)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="OpenVINO model cache folder (faster start-up on GPU/NPU)")
     p.add_argument("--resize-policy", choices=RESIZE_POLICIES, default=None,
@@ -116,8 +117,8 @@ def _run(args: argparse.Namespace) -> int:
     out = args.output or Path.cwd() / f"{_stem(source.description)}_seg"
     quiet = args.quiet or args.json
     if not quiet:
-        log.info("%s on %s (%s), input %s: %s", seg.model_path.name, seg.device, hint, source.kind,
-                 source.description)
+        log.info("%s on %s (%s, %s from %s), input %s: %s", seg.model_path.name, seg.device, hint,
+                 seg.inference_precision, seg.precision_choice.source, source.kind, source.description)
 
     with atomic_dir(out, force=args.force) as tmp:
         writer = _Writer(tmp, seg, source.is_video, source.fps, args)
@@ -151,6 +152,8 @@ def _run(args: argparse.Namespace) -> int:
         report = {"model": str(seg.model_path), "device": seg.device, "hint": hint,
                   "resize_policy": seg.resize_policy.value,
                   "tiling": _tiling(runner) if tiled else None,
+                  "inference_precision": seg.inference_precision,
+                  "precision_choice": seg.precision_choice.to_dict(),
                   "input": source.description, "output": str(out), "summary": summary,
                   "images": summaries}
         write_report(tmp, report)
@@ -169,21 +172,30 @@ def _run(args: argparse.Namespace) -> int:
 
 def _decode(source: Any, images: dict[str, np.ndarray], skipped: list[str],
             skip_errors: bool) -> Iterator[tuple[str, np.ndarray]]:
-    """Decode here (not in the runtime) so the writer has each original image for overlays."""
-    from attnseg.imaging import read_image
+    """Decode here (not in the runtime) so the writer has each original image for overlays.
 
-    for name, item in source:
-        if isinstance(item, Path):
-            try:
-                img = read_image(item)
-            except InputFileError as exc:
-                if not skip_errors:
-                    raise
-                log.warning("skipping %s", exc)
-                skipped.append(item.name)
-                continue
-        else:
-            img = item
+    Files are read and decoded on a few threads ahead of inference (``attnseg.runtime.prefetch``);
+    the order of the source is kept."""
+    from attnseg.imaging import read_image
+    from attnseg.runtime.prefetch import prefetch
+
+    def load(entry: tuple[str, Any]) -> tuple[str, np.ndarray | None, str | None]:
+        name, item = entry
+        if not isinstance(item, Path):
+            return name, item, None
+        try:
+            return name, read_image(item), None
+        except InputFileError as exc:
+            if not skip_errors:
+                raise
+            log.warning("skipping %s", exc)
+            return name, None, item.name
+
+    for future in prefetch(source, load, depth=4):
+        name, img, skip = future.result()
+        if skip is not None:
+            skipped.append(skip)
+            continue
         images[name] = img
         yield name, img
 

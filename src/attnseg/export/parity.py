@@ -230,13 +230,8 @@ def check_parity(*, module: Any, onnx_path: Path, xml_path: Path, inputs: Parity
         fig.enforced = enforce and is_f32
         report.backends.append(fig)
     if default_prec not in ("f32", "default"):
-        from attnseg.cpu_features import preferred_cpu_inference_precision
-
-        if device == "CPU" and preferred_cpu_inference_precision() == "f32":
-            runtime = ("attnseg's runtime computes in f32 here (inference_precision='auto': bf16 without AMX is "
-                       "the slower path), i.e. the f32 figures")
-        else:
-            runtime = "Segmenter(..., inference_precision='f32') gives the f32 figures"
+        runtime = ("attnseg's runtime measures which precision is faster on this device (inference_precision="
+                   "'auto') and Segmenter(..., inference_precision='f32') gives the f32 figures")
         report.notes.append(f"{device} computes in {default_prec} by default; {runtime}.")
     failures = [
         f"{b.backend}[{b.execution}] max|diff| {b.max_abs_diff:.2e} (limit {FP32_MAX_ABS_DIFF:g}), "

@@ -14,6 +14,7 @@ numpy and the stdlib are used.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,9 +28,12 @@ import openvino as ov
 from attnseg.devices import validate_device
 from attnseg.errors import DeviceError, InputFileError, short_message
 from attnseg.metadata import ModelMetadata, metadata_json_path, read_rt_info
-from attnseg.runtime.options import Hint, compile_config, precision_config
+from attnseg.runtime.autotune import PrecisionChoice, resolve_precision
+from attnseg.runtime.config_file import applicable, read_tuned_config
+from attnseg.runtime.options import Hint, compile_config
 
 ModelSource = str | Path | bytes | ov.Model
+log = logging.getLogger(__name__)
 
 
 def resolve_model_path(model_path: str | Path) -> Path:
@@ -118,7 +122,7 @@ class OpenVINOAdapter:
         device: str = "CPU",
         *,
         weights: bytes | None = None,
-        hint: str | Hint = Hint.LATENCY,
+        hint: str | Hint | None = None,
         num_streams: int | None = None,
         cache_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
@@ -127,7 +131,10 @@ class OpenVINOAdapter:
         require_metadata: bool = True,
         compile: bool = True,
     ) -> None:
-        self._hint = Hint.parse(hint)
+        """``hint`` None: the tuned configuration's (``MODEL.load_config.json`` beside the IR,
+        written by ``seg-benchmark --tune``), else latency; the file's properties apply unless
+        an argument overrides them (its streams only under its own hint). ``inference_precision``
+        ``auto`` is measured on first compile and cached per user (``runtime.autotune``)."""
         self.core = core if core is not None else ov.Core()
         self._device = validate_device(device, self.core)
         self._path: Path | None = None
@@ -139,8 +146,12 @@ class OpenVINOAdapter:
             self._path = resolve_model_path(model)
             self.model = read_model(self.core, self._path)
         self._meta = read_metadata(self.model, self._path, required=require_metadata)
-        self._props = {**precision_config(self._device, inference_precision),
+        tuned = read_tuned_config(self._path, self._device) if self._path is not None else {}
+        self._hint = Hint.parse(hint if hint is not None else tuned.get("PERFORMANCE_HINT", Hint.LATENCY))
+        self._props = {**applicable(tuned, None if hint is None else self._hint.value),
                        **compile_config(self._hint, num_streams=num_streams, cache_dir=cache_dir, config=config)}
+        self._requested_precision, self._config = inference_precision, config
+        self._precision: PrecisionChoice | None = None
         self._compiled: ov.CompiledModel | None = None
         self._num_requests = 1
         self._pool: _RequestPool | None = None
@@ -152,18 +163,28 @@ class OpenVINOAdapter:
         """Compile for the device (once); drops the graph unless ``keep_model`` (saves memory)."""
         if self._compiled is not None:
             return self
-        try:
-            self._compiled = self.core.compile_model(self.model, self._device, self._props)
-        except RuntimeError as exc:
-            raise DeviceError(f"{self._device} could not compile {self.name}: {short_message(exc)}") from None
+        self._props, self._precision, compiled = resolve_precision(
+            self.core, self._device, self._path, self._requested_precision, self._props, self._compile_with,
+            self._config)
+        self._compiled = compiled if compiled is not None else self._compile_with(self._props)
+        log.info("%s on %s: inference precision %s (%s%s)", self.name, self._device, self.inference_precision,
+                 self._precision.source, f": {self._precision.reason}" if self._precision.reason else "")
         if not keep_model:
             self.model = None
         try:
             self._num_requests = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         except RuntimeError:
             self._num_requests = 1
+        if "PERFORMANCE_HINT_NUM_REQUESTS" in self._props:  # a tuned number of requests in flight
+            self._num_requests = max(1, int(self._props["PERFORMANCE_HINT_NUM_REQUESTS"]))
         self._pool = _RequestPool(self._compiled, self._num_requests)
         return self
+
+    def _compile_with(self, properties: dict[str, Any]) -> ov.CompiledModel:
+        try:
+            return self.core.compile_model(self.model, self._device, properties)
+        except RuntimeError as exc:
+            raise DeviceError(f"{self._device} could not compile {self.name}: {short_message(exc)}") from None
 
     # ------------------------------------------------------------------ what it is
     @property
@@ -210,6 +231,11 @@ class OpenVINOAdapter:
     def num_requests(self) -> int:
         """The device's optimal number of requests in flight for this model and hint."""
         return self._num_requests
+
+    @property
+    def precision_choice(self) -> PrecisionChoice | None:
+        """How the precision was decided (requested / measured / cached / tuned config); None before compiling."""
+        return self._precision
 
     @property
     def inference_precision(self) -> str:

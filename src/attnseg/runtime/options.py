@@ -41,22 +41,15 @@ INFERENCE_PRECISIONS = ("auto", "default", "f32", "bf16", "f16")
 
 
 def precision_config(device: str, inference_precision: str | None) -> dict[str, Any]:
-    """``INFERENCE_PRECISION_HINT`` for ``device`` from the user's choice.
-
-    ``auto``: f32 on CPUs whose bf16 default is the slower path (avx512_bf16 without AMX), the
-    device default elsewhere; ``default`` (or None): the device's own choice; ``f32`` / ``bf16`` /
-    ``f16``: that precision.
+    """``INFERENCE_PRECISION_HINT`` for an explicit choice: ``f32`` / ``bf16`` / ``f16`` that
+    precision; ``default`` (or None) and ``auto`` nothing here: ``auto`` is measured when the
+    model is compiled (``attnseg.runtime.autotune``), ``default`` is the device's own choice.
     """
     choice = "default" if inference_precision is None else str(inference_precision).strip().lower()
     if choice not in INFERENCE_PRECISIONS:
         raise InvalidOptionError(f"Unknown inference precision {inference_precision!r}; use one of "
                                  f"{', '.join(INFERENCE_PRECISIONS)}.")
-    if choice == "auto":
-        from attnseg.cpu_features import preferred_cpu_inference_precision
-
-        preferred = preferred_cpu_inference_precision() if device == "CPU" else None
-        return {"INFERENCE_PRECISION_HINT": preferred} if preferred else {}
-    if choice == "default":
+    if choice in ("auto", "default"):
         return {}
     return {"INFERENCE_PRECISION_HINT": choice}
 

@@ -23,8 +23,10 @@ from attnseg.metadata import ModelMetadata
 from attnseg.resize_policy import ResizePolicy
 from attnseg.runtime import postprocess as post
 from attnseg.runtime.adapter import Completed, OpenVINOAdapter
+from attnseg.runtime.autotune import PrecisionChoice
 from attnseg.runtime.options import Hint
 from attnseg.runtime.pipeline import ordered_async
+from attnseg.runtime.prefetch import DEFAULT_WORKERS as DEFAULT_PREFETCH
 from attnseg.runtime.preprocess import ImageLike, Prepared, input_spec, prepare
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
@@ -46,22 +48,28 @@ class Segmenter:
         self,
         model: str | Path | OpenVINOAdapter,
         device: str = "CPU",
-        hint: str | Hint = Hint.LATENCY,
+        hint: str | Hint | None = None,
         num_streams: int | None = None,
         cache_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
         inference_precision: str | None = "auto",
         resize_policy: str | ResizePolicy | None = None,
     ) -> None:
-        """``inference_precision``: ``auto`` (f32 on CPUs whose bf16 default is the slower path,
-        i.e. avx512_bf16 without AMX; the device default elsewhere), ``default`` (always the
-        device's own choice), or ``f32`` / ``bf16`` / ``f16``. An ``INFERENCE_PRECISION_HINT`` in
-        ``config`` wins. ``resize_policy``: how images are fitted to a static model input
-        (``stretch`` | ``letterbox``); default: the policy the model was trained with, from its
-        metadata."""
+        """``hint``: ``latency`` (default), ``throughput`` or ``cumulative_throughput``; None takes
+        the tuned configuration's hint (``MODEL.load_config.json`` beside the IR, written by
+        ``seg-benchmark --tune``), else latency. The tuned file's properties apply unless an
+        argument overrides them (its streams only under its own hint).
+
+        ``inference_precision``: ``auto`` (the fastest precision for this model on this device,
+        measured once and cached per user, see ``attnseg.runtime.autotune``; the tuned file's
+        precision if there is one), ``default`` (the device's own choice), or ``f32`` / ``bf16`` /
+        ``f16``. An ``INFERENCE_PRECISION_HINT`` in ``config`` wins over everything.
+
+        ``resize_policy``: how images are fitted to a static model input (``stretch`` |
+        ``letterbox``); default: the policy the model was trained with, from its metadata."""
         policy = None if resize_policy is None else ResizePolicy.parse(resize_policy)
         if isinstance(model, OpenVINOAdapter):
-            given = {"device": device != "CPU", "hint": hint != Hint.LATENCY, "num_streams": num_streams is not None,
+            given = {"device": device != "CPU", "hint": hint is not None, "num_streams": num_streams is not None,
                      "cache_dir": cache_dir is not None, "config": config is not None,
                      "inference_precision": inference_precision != "auto"}
             if any(given.values()):
@@ -139,8 +147,13 @@ class Segmenter:
         return self._adapter.inference_precision
 
     @property
+    def precision_choice(self) -> PrecisionChoice:
+        """How ``inference_precision`` was decided: requested, measured (with timings), cached, ..."""
+        return self._adapter.precision_choice
+
+    @property
     def num_requests(self) -> int:
-        """The device's optimal number of requests in flight for this model and hint."""
+        """The device's optimal number of requests in flight for this model and hint (or the tuned number)."""
         return self._adapter.num_requests
 
     @property
@@ -195,6 +208,7 @@ class Segmenter:
         images: Iterable[Any],
         max_in_flight: int | None = None,
         return_probabilities: bool = False,
+        prefetch: int | None = None,
     ) -> Iterator[SegmentationResult]:
         """Segment an iterable of images with up to ``max_in_flight`` requests running at once.
 
@@ -203,10 +217,16 @@ class Segmenter:
         the device's optimal number of requests (create the Segmenter with
         ``hint="throughput"`` for more than one on CPU). An error for one item is raised when
         the iterator reaches it, after all earlier results.
+
+        ``prefetch`` threads (default 2; 0 = none) read, decode and preprocess the next images
+        while the current ones infer; results and errors keep their order either way.
         """
         jobs = self.num_requests if max_in_flight is None else int(max_in_flight)
         if jobs < 1:
             raise InvalidOptionError(f"max_in_flight must be >= 1, got {max_in_flight}.")
+        workers = DEFAULT_PREFETCH if prefetch is None else int(prefetch)
+        if workers < 0:
+            raise InvalidOptionError(f"prefetch must be >= 0 threads, got {prefetch}.")
 
         def prep_item(x: Any) -> tuple[Prepared, np.ndarray]:
             name = None
@@ -222,7 +242,8 @@ class Segmenter:
             r.timings.infer = c.infer_ms
             return r
 
-        return ordered_async(self._adapter, images, prep_item, finish, self._in_index, self._out_indices, jobs)
+        return ordered_async(self._adapter, images, prep_item, finish, self._in_index, self._out_indices, jobs,
+                             prefetch_workers=workers)
 
     def __call__(self, image: ImageLike, return_probabilities: bool = False) -> SegmentationResult:
         return self.predict(image, return_probabilities)

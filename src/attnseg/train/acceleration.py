@@ -1,12 +1,17 @@
 """CPU acceleration through oneDNN: bf16 autocast, channels_last, torch.compile, optional IPEX.
 
-``auto`` picks bf16 where it is faster, not merely where it exists: with AMX tiles (amx_bf16) bf16
-is the fast path; with avx512_bf16 alone, VDPBF16PS has the same peak as FP32 FMA and the casts
-around it make bf16 *slower* (measured on a Xeon without AMX: AttU_Net w32 training step 2.31 s
-bf16+channels_last vs 1.66 s fp32+channels_last), so there ``auto`` times one forward+backward
-of the real model in each precision and keeps the faster; without native bf16 it is emulated and
-``auto`` means fp32. intel-extension-for-pytorch is archived upstream: it is used
-only when installed *and* built for the installed torch, never required.
+``auto`` picks bf16 where it is measured faster, not merely where it exists: bf16 autocast was
+1.4x *slower* than fp32 for an AttU_Net training step on a Xeon with avx512_bf16 and no AMX,
+and faster on other CPUs with the same flags. Where the CPU computes bf16 natively, ``auto``
+times a forward+backward of the real model at the real batch in both precisions, in
+interleaved rounds (fp32, bf16, bf16, fp32, ...), and takes bf16 only when it is more than
+``PROBE_MARGIN`` faster in the median *and* faster in most rounds (``attnseg.measured_choice``);
+otherwise fp32. A one-shot probe flipped with machine load; this one keeps fp32 when the two are
+within noise. The decision is cached per user (CPU model, torch version, architecture and size,
+input size and batch, memory format, threads), so a resumed or repeated run does not probe
+again. Without native bf16 it is emulated and ``auto`` means fp32.
+intel-extension-for-pytorch is archived upstream: it is used only when installed *and* built
+for the installed torch, never required.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from attnseg.cpu_features import has_amx_bf16, has_native_bf16
+from attnseg.cpu_features import cpu_model_name, has_native_bf16
 from attnseg.errors import ModelConfigError
+from attnseg.measured_choice import Decision, pick_fastest
+from attnseg.user_cache import JsonCache, cache_key
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +41,25 @@ class Precision(str, enum.Enum):
 
 
 def resolve_precision(requested: str | Precision) -> Precision:
-    """The precision from CPU flags alone (no measurement): bf16 for ``auto`` on native bf16."""
+    """``requested`` as a ``Precision`` (``auto`` stays ``auto``: it is decided by measuring)."""
     try:
-        p = Precision(requested)
+        return Precision(requested)
     except ValueError:
         raise ModelConfigError(f"Unknown precision {requested!r}; use auto, fp32 or bf16.") from None
-    if p is Precision.AUTO:
-        return Precision.BF16 if has_native_bf16() else Precision.FP32
-    return p
 
 
-#: bf16 must beat fp32 by this factor in the probe to be chosen (noise guard).
-PROBE_MIN_SPEEDUP = 1.1
+#: bf16 must beat fp32 by more than this (and in most rounds) to be chosen.
+PROBE_MARGIN = 0.10
+PROBE_ROUNDS = 3
+CACHE_NAME = "train_precision.json"
 
 
-def probe_step_ms(model: nn.Module, input_shape: tuple[int, ...], channels_last: bool,
-                  repeats: int = 2) -> dict[str, float]:
-    """Median forward+backward time (ms) of a copy of ``model`` in fp32 and in bf16 autocast.
+def probe_rounds_ms(model: nn.Module, input_shape: tuple[int, ...], channels_last: bool,
+                    rounds: int = PROBE_ROUNDS, steps: int = 1) -> dict[str, list[float]]:
+    """Forward+backward time (ms) of a copy of ``model`` in fp32 and bf16 autocast, per round.
 
-    Runs on a deep copy with its own random generator: the model, its BatchNorm statistics
+    Rounds alternate the order (fp32 bf16, bf16 fp32, ...) so load on a shared machine hits both.
+    Runs on deep copies with their own random generator: the model, its BatchNorm statistics
     and the global RNG (hence training reproducibility) are untouched.
     """
     import copy
@@ -63,43 +70,55 @@ def probe_step_ms(model: nn.Module, input_shape: tuple[int, ...], channels_last:
     x = torch.randn(*input_shape, generator=g)
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
-    result = {}
-    for name, bf16 in (("fp32", False), ("bf16", True)):
+    probes = {}
+    for name in ("fp32", "bf16"):
         probe = copy.deepcopy(model).train()
-        if channels_last:
-            probe = probe.to(memory_format=torch.channels_last)
-        times = []
-        for i in range(repeats + 1):  # the first call creates the oneDNN primitives
-            t = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                out = probe(x)
-            out = out[0] if isinstance(out, tuple) else out
-            out.float().mean().backward()
-            if i:
-                times.append((time.perf_counter() - t) * 1000)
-        result[name] = round(statistics.median(times), 1)
-        del probe
+        probes[name] = probe.to(memory_format=torch.channels_last) if channels_last else probe
+
+    def step(name: str) -> float:
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
+            out = probes[name](x)
+        out = out[0] if isinstance(out, tuple) else out
+        out.float().mean().backward()
+        return (time.perf_counter() - t) * 1000
+
+    for name in probes:  # the first call creates the oneDNN primitives
+        step(name)
+    result: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for r in range(rounds):
+        for name in (("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")):
+            result[name].append(round(statistics.median(step(name) for _ in range(steps)), 1))
     return result
+
+
+def decide_precision(rounds_ms: dict[str, list[float]], margin: float = PROBE_MARGIN) -> Decision:
+    """bf16 only when faster than fp32 by more than ``margin`` in the median and in most rounds."""
+    return pick_fastest(rounds_ms, baseline="fp32", margin=margin)
 
 
 def choose_precision(requested: str | Precision, model: nn.Module | None = None,
                      input_shape: tuple[int, ...] | None = None,
                      channels_last: bool = True) -> tuple[Precision, str, dict[str, float] | None]:
-    """``(precision, why, probe timings)`` for a request; ``auto`` measures where flags can't tell."""
+    """``(precision, why, median probe timings)``; ``auto`` measures (or reads the cached measurement)."""
     p = resolve_precision(requested)
-    if Precision(requested) is not Precision.AUTO:
+    if p is not Precision.AUTO:
         return p, "requested", None
     if not has_native_bf16():
         return Precision.FP32, "auto: no native bf16 on this CPU", None
-    if has_amx_bf16():
-        return Precision.BF16, "auto: AMX bf16", None
     if model is None or input_shape is None:
-        return Precision.BF16, "auto: avx512_bf16 (not measured)", None
-    probe = probe_step_ms(model, input_shape, channels_last)
-    fast = probe["fp32"] / probe["bf16"] >= PROBE_MIN_SPEEDUP
-    why = (f"auto: avx512_bf16 without AMX, measured one training step: fp32 {probe['fp32']:.0f} ms, "
-           f"bf16 {probe['bf16']:.0f} ms -> {'bf16' if fast else 'fp32'}")
-    return (Precision.BF16 if fast else Precision.FP32), why, probe
+        return Precision.FP32, "auto: not measured (no model to time), fp32", None
+    n_params = sum(t.numel() for t in model.parameters())
+    key = cache_key(cpu_model_name(), torch.__version__, type(model).__name__, n_params, tuple(input_shape),
+                    channels_last, torch.get_num_threads())
+    cache = JsonCache(CACHE_NAME)
+    entry = cache.get(key)
+    if isinstance(entry, dict) and entry.get("choice") in ("fp32", "bf16"):
+        return Precision(entry["choice"]), f"auto (cached): {entry.get('reason', '')}", entry.get("medians_ms")
+    decision = decide_precision(probe_rounds_ms(model, input_shape, channels_last))
+    cache.put(key, {**decision.to_dict(), "cpu": cpu_model_name(), "torch": torch.__version__,
+                    "model": type(model).__name__, "parameters": n_params, "input_shape": list(input_shape)})
+    return Precision(decision.choice), f"auto (measured): {decision.reason}", decision.medians_ms
 
 
 def ipex_status() -> str:
