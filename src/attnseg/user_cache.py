@@ -114,6 +114,14 @@ class JsonCache:
 _DIGESTS = "file_digests.json"
 
 
+def bytes_digest(parts: Iterable[bytes]) -> str:
+    """``files_digest`` of files holding ``parts`` (an in-memory IR hashes like its files)."""
+    total = hashlib.sha256()
+    for part in parts:
+        total.update(hashlib.sha256(part).hexdigest().encode())
+    return total.hexdigest()
+
+
 def files_digest(paths: Iterable[str | os.PathLike]) -> str:
     """sha256 over the contents of ``paths`` (e.g. an IR's .xml and .bin).
 

@@ -31,6 +31,7 @@ from attnseg.metadata import ModelMetadata, metadata_json_path, read_rt_info
 from attnseg.runtime.autotune import PrecisionChoice, resolve_precision
 from attnseg.runtime.config_file import applicable, read_tuned_config
 from attnseg.runtime.options import Hint, compile_config
+from attnseg.user_cache import bytes_digest
 
 ModelSource = str | Path | bytes | ov.Model
 log = logging.getLogger(__name__)
@@ -138,10 +139,12 @@ class OpenVINOAdapter:
         self.core = core if core is not None else ov.Core()
         self._device = validate_device(device, self.core)
         self._path: Path | None = None
+        self._digest: str | None = None  # in-memory IRs: the precision cache key hashes their bytes
         if isinstance(model, ov.Model):
             self.model: ov.Model | None = model
         elif isinstance(model, (bytes, bytearray)):
             self.model = read_model(self.core, model, weights)
+            self._digest = bytes_digest([bytes(model), bytes(weights or b"")])
         else:
             self._path = resolve_model_path(model)
             self.model = read_model(self.core, self._path)
@@ -165,7 +168,7 @@ class OpenVINOAdapter:
             return self
         self._props, self._precision, compiled = resolve_precision(
             self.core, self._device, self._path, self._requested_precision, self._props, self._compile_with,
-            self._config)
+            self._config, self._digest)
         self._compiled = compiled if compiled is not None else self._compile_with(self._props)
         log.info("%s on %s: inference precision %s (%s%s)", self.name, self._device, self.inference_precision,
                  self._precision.source, f": {self._precision.reason}" if self._precision.reason else "")

@@ -98,10 +98,12 @@ def resolve_precision(
     props: dict[str, Any],
     compile_fn: Callable[[dict[str, Any]], ov.CompiledModel],
     config: Mapping[str, Any] | None = None,
+    digest: str | None = None,
 ) -> tuple[dict[str, Any], PrecisionChoice, ov.CompiledModel | None]:
     """The compile properties with the precision settled, the choice, and (after a probe) the
     winner already compiled. ``props`` may carry a precision from a tuned config file;
-    ``config`` is the caller's explicit property dict, whose precision always wins."""
+    ``config`` is the caller's explicit property dict, whose precision always wins. The cache key
+    hashes the files at ``xml_path`` (or takes ``digest``, for an in-memory IR)."""
     choice = parse_precision(requested)
     props = dict(props)
     if config and PRECISION_KEY in config:
@@ -123,8 +125,10 @@ def resolve_precision(
         return props, PrecisionChoice(choice, candidates[0], "only candidate",
                                       f"{candidates[0]} is the only native precision here"), None
 
-    # an in-memory model has no file to hash: it is measured, not cached
-    key = _cache_key(core, device, xml_path) if xml_path is not None else None
+    # an ov.Model given in memory has nothing to hash: it is measured, not cached
+    if digest is None and xml_path is not None:
+        digest = files_digest([xml_path, Path(xml_path).with_suffix(".bin")])
+    key = cache_key(device_full_name(core, device), device, ov.get_version(), digest) if digest else None
     cache = JsonCache(CACHE_NAME) if key is not None else _NoCache()
     with cache.locked():
         entry = cache.get(key)
@@ -204,8 +208,3 @@ class _NoCache:
 
     def put(self, key: Any, entry: Any) -> bool:
         return False
-
-
-def _cache_key(core: ov.Core, device: str, xml_path: Path) -> str:
-    digest = files_digest([xml_path, Path(xml_path).with_suffix(".bin")])
-    return cache_key(device_full_name(core, device), device, ov.get_version(), digest)
