@@ -295,6 +295,8 @@ def _write_summary(out: Path, model_path: Path, plan: InputPlan, manifest: Manif
     summary["fps"] = round(segmented / seconds, 3) if seconds > 0 else 0.0
     report = {"model": str(model_path), "device": _device_of(ok), "hint": WORKER_HINT,
               "resize_policy": ok[0].get("resize_policy", "stretch"), "tiling": None,  # never tiled on Ray
+              "inference_precision": ok[0].get("inference_precision"),  # the first worker's (each decides)
+              "precision_choice": ok[0].get("precision_choice"),
               "input": plan.description, "output": str(out), "summary": summary, "images": images}
     outputs.write_report(out, report)
 

@@ -121,7 +121,9 @@ class SegmentWorker:
                        encode_ms=round((t3 - t2) * 1e3, 3), worker_total_ms=round((t3 - t0) * 1e3, 3))
         record = {**summary, "key": key, "input": path, "status": "ok", "error": None,
                   "classes": list(result.classes), "device": self.seg.device,
-                  "resize_policy": self.seg.resize_policy.value, "outputs": sorted(files), "worker": self.worker,
+                  "resize_policy": self.seg.resize_policy.value,
+                  "inference_precision": self.seg.inference_precision,
+                  "precision_choice": self.seg.precision_choice.to_dict(), "outputs": sorted(files), "worker": self.worker,
                   "timings": timings}
         return {"key": key, "status": "ok", "record": record, "files": files}
 
