@@ -9,7 +9,7 @@ import pytest
 
 from attnseg.cli.train import main as seg_train
 
-from .conftest import leftovers, start, wait_for
+from .conftest import leftovers, run, start, wait_for
 
 TINY = ("--base-width", "4", "--input-size", "64", "64", "--batch-size", "2", "--test-count", "2",
         "--val-fraction", "0.2", "--workers", "0", "--threads", "1", "--precision", "fp32", "-q")
@@ -71,9 +71,12 @@ def test_a_run_failing_on_its_data_removes_its_folder(capsys, tmp_path):
 
 @pytest.fixture(scope="module")
 def uninterrupted(kvasir12, tmp_path_factory):
+    """A straight run in its own process: ``--workers 1`` forks a DataLoader worker, and forking
+    this test process (which by now holds OpenVINO, gRPC and Ray threads) can crash the child."""
     out = tmp_path_factory.mktemp("straight") / "run"
-    assert seg_train(["--data", f"kvasir:{kvasir12}", "-o", str(out), *TINY, "--epochs", "3",
-                      "--max-train-batches", "3", "--workers", "1"]) == 0
+    res = run("seg-train", "--data", f"kvasir:{kvasir12}", "-o", str(out), *TINY, "--epochs", "3",
+              "--max-train-batches", "3", "--workers", "1")
+    assert res.returncode == 0, res.stderr[-2000:]
     return out
 
 
@@ -98,8 +101,8 @@ def test_kill_and_resume_equals_an_uninterrupted_run_bit_for_bit(kvasir12, unint
     proc.wait()
     done = torch.load(out / "last.pt", weights_only=True)["extra"]["train_state"]["epoch"]
     assert done < 3, "the run finished before it was killed: nothing was resumed"
-    code = seg_train([*map(str, args), "--resume", str(out / "last.pt")])
-    assert code == 0
+    res = run("seg-train", *map(str, args), "--resume", str(out / "last.pt"))
+    assert res.returncode == 0, res.stderr[-2000:]
     a = torch.load(uninterrupted / "last.pt", weights_only=True)
     b = torch.load(out / "last.pt", weights_only=True)
     assert a["state_dict"].keys() == b["state_dict"].keys()
