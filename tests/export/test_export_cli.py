@@ -35,6 +35,7 @@ def test_seg_export_bare_state_dict_raw_input_json(tmp_path, capsys):
     assert list(compiled.input(0).get_shape()) == [2, 3, 64, 64]
     x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
     got = compiled(x)[compiled.output("probabilities")]
-    with torch.no_grad():
-        ref = torch.sigmoid(model(torch.from_numpy(x))).numpy()
-    assert np.abs(got - ref).max() < 1e-5
+    with torch.no_grad():  # binary pair [1 - q, q], q = sigmoid(logit - logit(threshold))
+        q = torch.sigmoid(model(torch.from_numpy(x)) - float(np.log(0.4 / 0.6))).numpy()
+    assert got.shape == (2, 2, 64, 64)
+    assert np.abs(got[:, 1:] - q).max() < 1e-5 and np.abs(got[:, :1] - (1 - q)).max() < 1e-5
