@@ -148,7 +148,7 @@ def _workspace(tmp_path_factory, shared_data) -> Path:
 
     from attnseg.data import folder_pairs, make_split, write_split
     from attnseg.export import export
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.zoo import default_checkpoint, sample_dir
 
     ws = tmp_path_factory.mktemp("readme") / "template"
@@ -183,8 +183,8 @@ def _workspace(tmp_path_factory, shared_data) -> Path:
                 make_split(folder_pairs(tiny), fractions={"train": 1.0}, test_count=2, val_count=2))
     shutil.copy(ws / "splits" / "kvasir-tiny.json", ws / "runs" / "kvasir" / "split.json")
     fp32 = export(ws / "best.pt", output_dir=ws / "exported", device="CPU").xml_path
-    quantize(fp32, ws / "exported" / "model_int8.xml", calibration=ws / "polyps", subset_size=3, latency_runs=1,
-             quiet=True)
+    quantize(fp32, ws / "exported" / "model_int8.xml", calibration=ws / "polyps", subset_size=3, quiet=True,
+             advanced=AdvancedQuantizationParameters(latency_runs=1))
     return ws
 
 
