@@ -233,13 +233,20 @@ def check_output_dir(path: str | os.PathLike, force: bool) -> None:
             f"{path} is a mount point: attnseg replaces an output folder by renaming a finished copy "
             "over it, which a mount point does not allow. Write to a folder inside it instead."
         )
-    parent = path.parent
+    check_creatable(path)
+
+
+def check_creatable(path: str | os.PathLike, what: str = "", inside: bool = False) -> None:
+    """``path`` can be made: its nearest existing ancestor is a folder we may write in. With
+    ``inside`` an existing ``path`` itself must be writable (a run folder written in place)."""
+    path = Path(path)
+    parent = path if inside else path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise InputFileError(f"Cannot create {path}: {parent} is a file, not a folder.")
+        raise InputFileError(f"Cannot create {what}{path}: {parent} is a file, not a folder.")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputFileError(f"Output folder {parent} is not writable.")
+        raise InputFileError(f"Cannot create {what}{path}: {parent} is not writable.")
 
 
 @contextlib.contextmanager

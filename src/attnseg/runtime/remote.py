@@ -24,9 +24,7 @@ import json
 import threading
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from attnseg.imaging import to_bgr8
 from attnseg.runtime import postprocess as post
 from attnseg.runtime import v2
 from attnseg.runtime.postprocess import OutputSpec, class_stats
+from attnseg.runtime.prefetch import prefetch
 from attnseg.runtime.preprocess import ImageLike, prepare
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
@@ -150,18 +149,22 @@ class RemoteSegmenter:
             outputs.append(v2.OVERLAY)
         body, json_len = v2.encode_request([(name, dtype, shape, raw)], outputs)
         t1 = time.perf_counter()
-        status, data, headers = self._request(
-            "POST", f"/v2/models/{self._q()}/infer", body,
-            {"Content-Type": "application/octet-stream", v2.BINARY_HEADER: str(json_len)})
+        data, headers = self._post_infer(body, json_len, source or path_source or "image")
         t2 = time.perf_counter()
-        if status != 200:
-            what = source or path_source or "image"
-            raise RemoteError(f"{self.url}: {what}: HTTP {status}: {_error_text(data)}", status)
         result, png = self._result(data, headers, source or path_source)
         t3 = time.perf_counter()
         result.timings = StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
                                       postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3)
         return result, png
+
+    def _post_infer(self, body: bytes, json_len: int, what: str) -> tuple[bytes, dict]:
+        """One v2 binary infer request; a non-200 answer becomes a RemoteError naming ``what``."""
+        status, data, headers = self._request(
+            "POST", f"/v2/models/{self._q()}/infer", body,
+            {"Content-Type": "application/octet-stream", v2.BINARY_HEADER: str(json_len)})
+        if status != 200:
+            raise RemoteError(f"{self.url}: {what}: HTTP {status}: {_error_text(data)}", status)
+        return data, headers
 
     def __call__(self, image: ImageLike, return_probabilities: bool = False) -> SegmentationResult:
         return self.predict(image, return_probabilities)
@@ -173,18 +176,9 @@ class RemoteSegmenter:
         jobs = self._max_in_flight if max_in_flight is None else int(max_in_flight)
         if jobs < 1:
             raise InputFileError(f"max_in_flight must be >= 1, got {max_in_flight}.")
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="remote-seg") as pool:
-            pending: deque[Future] = deque()
-            try:
-                for item in images:
-                    pending.append(pool.submit(self.predict, item, return_probabilities))
-                    while len(pending) >= jobs:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-            finally:
-                for f in pending:
-                    f.cancel()
+        for future in prefetch(images, lambda item: self.predict(item, return_probabilities), workers=jobs,
+                               depth=jobs):
+            yield future.result()
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
@@ -211,12 +205,8 @@ class RemoteSegmenter:
         body, json_len = v2.encode_request([(raw.input_name, v2.datatype_of(tensor), list(tensor.shape),
                                              tensor.tobytes())], names)
         t1 = time.perf_counter()
-        status, data, headers = self._request(
-            "POST", f"/v2/models/{self._q()}/infer", body,
-            {"Content-Type": "application/octet-stream", v2.BINARY_HEADER: str(json_len)})
+        data, headers = self._post_infer(body, json_len, prep.source or "image")
         t2 = time.perf_counter()
-        if status != 200:
-            raise RemoteError(f"{self.url}: {prep.source or 'image'}: HTTP {status}: {_error_text(data)}", status)
         json_len_out = headers.get(v2.BINARY_HEADER.lower())
         _, outs = v2.decode_response(data, None if json_len_out is None else int(json_len_out))
         mask, probs = post.decode(np.asarray(outs[raw.main_output]), prep, raw.output, want_probs)

@@ -50,18 +50,12 @@ def check_counts(cfg) -> None:
 
 def check_output_dir(path: str | Path) -> None:
     """A run folder may exist (resume, reuse of its split) but must be a folder we can write."""
-    import os
+    from attnseg.atomic import check_creatable
 
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise InputFileError(f"-o {out} is a file; name a folder for the run.")
-    parent = out
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputFileError(f"Cannot create the run folder {out}: {parent} is a file.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputFileError(f"Cannot create the run folder {out}: {parent} is not writable.")
+    check_creatable(out, "the run folder ", inside=True)
 
 
 def check_train_config(cfg) -> None:
