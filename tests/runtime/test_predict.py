@@ -172,3 +172,41 @@ def test_probabilities_output_ir(probabilities_ir, multiclass_ir, kvasir_images)
     big = seg.predict(kvasir_images[1], return_probabilities=True)
     np.testing.assert_allclose(big.probabilities.sum(axis=0), 1.0, atol=1e-4)
     assert (big.mask == logits_seg.predict(kvasir_images[1]).mask).mean() > 0.95
+
+
+@pytest.mark.parametrize("which", ["binary_ir", "embedded_att_ir", "multiclass_ir", "dynamic_ir", "probabilities_ir"])
+def test_results_own_their_arrays(which, request, kvasir_images):
+    """predict() decodes straight from the request's output buffers; what it returns must not be
+    a view of them (the next inference on the same request would rewrite an earlier result).
+    At the model size nothing is resized, the case where a view could slip through."""
+    seg = Segmenter(request.getfixturevalue(which))
+    size = seg.input_size or (64, 96)
+    first, second = (cv2.resize(read_image(p), size[::-1], interpolation=cv2.INTER_AREA) for p in kvasir_images[:2])
+    kept = seg.predict(first, return_probabilities=True)
+    snapshot = {"mask": kept.mask.copy(), "probabilities": kept.probabilities.copy(),
+                **{f"attention {k}": v.copy() for k, v in kept.attention.items()}}
+    assert snapshot["probabilities"].shape[-2:] == tuple(size)
+    other = seg.predict(second, return_probabilities=True)
+    assert not np.array_equal(other.probabilities, snapshot["probabilities"])  # the request was reused
+    assert np.array_equal(kept.mask, snapshot["mask"])
+    assert np.array_equal(kept.probabilities, snapshot["probabilities"])
+    for k, v in kept.attention.items():
+        assert np.array_equal(v, snapshot[f"attention {k}"])
+    for arr in (kept.mask, kept.probabilities, *kept.attention.values()):
+        assert arr.base is None or arr.base.flags.owndata
+
+
+@pytest.mark.parametrize("values", [(0,), (1,), (0, 1), (0, 1, 2), (0, 3)])
+def test_class_counts_equal_bincount(values):
+    """The binary fast path (count_nonzero) and the general one count like np.bincount,
+    including values a binary model should not produce (they get their own class_N)."""
+    from attnseg.runtime.postprocess import OutputSpec, class_stats
+
+    spec = OutputSpec(kind="logits", channels=1, threshold=0.5, classes=("background", "polyp"), background=0)
+    rng = np.random.default_rng(len(values))
+    mask = rng.choice(np.array(values, dtype=np.uint8), size=(37, 53))
+    counts, fg = class_stats(mask, spec)
+    expected = np.bincount(mask.ravel(), minlength=2)
+    names = ["background", "polyp"] + [f"class_{i}" for i in range(2, len(expected))]
+    assert counts == {n: int(c) for n, c in zip(names, expected)}
+    assert fg == pytest.approx(1.0 - expected[0] / mask.size)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import openvino as ov
@@ -32,6 +32,8 @@ from attnseg.runtime.autotune import PrecisionChoice, resolve_precision
 from attnseg.runtime.config_file import applicable, read_tuned_config
 from attnseg.runtime.options import Hint, compile_config
 from attnseg.user_cache import bytes_digest
+
+T = TypeVar("T")
 
 ModelSource = str | Path | bytes | ov.Model
 log = logging.getLogger(__name__)
@@ -255,12 +257,24 @@ class OpenVINOAdapter:
 
     # ------------------------------------------------------------------ inference
     def infer(self, inputs: Mapping[int | str, np.ndarray], output_indices: Sequence[int]) -> list[np.ndarray]:
-        """Run one synchronous inference on a pooled request; returns copies of the outputs."""
+        """Run one inference on a pooled request and wait for it; returns copies of the outputs."""
+        return self.infer_apply(inputs, output_indices, lambda outputs: [np.array(o, copy=True) for o in outputs])
+
+    def infer_apply(self, inputs: Mapping[int | str, np.ndarray], output_indices: Sequence[int],
+                    fn: Callable[[list[np.ndarray]], T]) -> T:
+        """Run one inference on a pooled request and return ``fn(outputs)``, called on the
+        request's own output buffers before the request goes back to the pool: no copy of the
+        raw outputs (0.14 ms for a 2x256x256 float output), so ``fn`` must return new arrays
+        and keep no reference to the ones it was given.
+
+        ``start_async`` + ``wait`` rather than ``infer``: measured 0.1-0.25 ms less per call on a
+        12 ms model (it skips building the result dict)."""
         pool = self._pool if self._pool is not None else self.compile()._pool
         request = pool.acquire()
         try:
-            outs = request.infer(dict(inputs), share_inputs=True, share_outputs=True)
-            return [np.array(outs[i], copy=True) for i in output_indices]
+            request.start_async(dict(inputs), share_inputs=True)
+            request.wait()
+            return fn([request.get_output_tensor(i).data for i in output_indices])
         finally:
             pool.release(request)
 

@@ -90,10 +90,11 @@ def crop_valid(scores: np.ndarray, prep: Prepared) -> np.ndarray:
 
 
 def resize_scores(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(C, h, w) float -> (C, H, W) float32, bilinear, one contiguous plane at a time."""
+    """(C, h, w) float -> a new (C, H, W) float32 array, bilinear, one contiguous plane at a time
+    (never a view of ``scores``: they may be an inference request's buffers, reused later)."""
     h, w = size
     if scores.shape[-2:] == (h, w):
-        return np.ascontiguousarray(scores, dtype=np.float32)
+        return np.array(scores, dtype=np.float32, order="C", copy=True)
     out = np.empty((scores.shape[0], h, w), dtype=np.float32)
     for c in range(scores.shape[0]):
         plane = np.ascontiguousarray(scores[c], dtype=np.float32)
@@ -145,6 +146,11 @@ def decode(raw: np.ndarray, prep: Prepared, spec: OutputSpec,
         return m, None
     scores = np.asarray(raw)
     scores = scores.reshape(scores.shape[-3:]) if scores.ndim >= 3 else scores[None]
+    if spec.binary_pair and scores.shape[0] == 2 and not want_probabilities:
+        # mask only: one plane (channel 1 minus channel 0) is resized instead of two; the
+        # difference is positive exactly where channel 1 wins
+        margin = crop_valid(scores[1:2] - scores[0:1], prep)
+        return (resize_scores(margin, size)[0] > 0.0).astype(dtype), None
     scores = resize_scores(crop_valid(scores, prep), size)
     if scores.shape[0] == 1:
         s = scores[0]
@@ -190,10 +196,20 @@ def attention_map(raw: np.ndarray, prep: Prepared) -> np.ndarray:
 
 def class_stats(mask: np.ndarray, spec: OutputSpec) -> tuple[dict[str, int], float]:
     """Pixels per class name and the fraction of pixels that are not background."""
-    counts = np.bincount(mask.ravel(), minlength=len(spec.classes))
+    counts = _value_counts(mask, len(spec.classes))
     names = list(spec.classes) + [f"class_{i}" for i in range(len(spec.classes), len(counts))]
     per_class = {name: int(c) for name, c in zip(names, counts)}
     total = max(1, mask.size)
     if spec.background is None:
         return per_class, 1.0
     return per_class, float(1.0 - counts[spec.background] / total)
+
+
+def _value_counts(mask: np.ndarray, minlength: int) -> np.ndarray:
+    """``np.bincount(mask.ravel(), minlength)``; a 0/1 mask is counted without bincount's
+    int64 copy of every pixel (several times faster at video sizes)."""
+    if minlength == 2 and mask.dtype == np.uint8:
+        fg = int(np.count_nonzero(mask))
+        if fg == 0 or int(mask.max()) == 1:
+            return np.array([mask.size - fg, fg], dtype=np.int64)
+    return np.bincount(mask.ravel(), minlength=minlength)

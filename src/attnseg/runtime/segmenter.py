@@ -199,9 +199,15 @@ class Segmenter:
         t0 = time.perf_counter()
         prep = self.preprocess(image)
         t1 = time.perf_counter()
-        raw = self.infer(prep)
-        t2 = time.perf_counter()
-        return _timed(self.postprocess(prep, raw, return_probabilities), t0, t1, t2)
+        inferred: list[float] = []
+
+        def decode(raw: list[np.ndarray]) -> SegmentationResult:
+            # runs on the request's own output buffers (postprocess only makes new arrays)
+            inferred.append(time.perf_counter())
+            return self.postprocess(prep, raw, return_probabilities)
+
+        result = self._adapter.infer_apply({self._in_index: prep.tensor}, self._out_indices, decode)
+        return _timed(result, t0, t1, inferred[0])
 
     def stream(
         self,
@@ -214,14 +220,17 @@ class Segmenter:
 
         Items are images (paths or arrays) or ``(name, image)`` pairs; results come back in
         input order with ``source`` set to the path or name. The default number in flight is
-        the device's optimal number of requests (create the Segmenter with
-        ``hint="throughput"`` for more than one on CPU). An error for one item is raised when
-        the iterator reaches it, after all earlier results.
+        twice the device's optimal number of requests (``num_requests``; create the Segmenter
+        with ``hint="throughput"`` for more than one stream on CPU): one request runs on each
+        stream while another waits, so a stream never idles while Python decodes a result or
+        prepares the next image (measured: 0.93 -> 0.97-0.99 of benchmark_app's throughput on
+        pre-decoded images). An error for one item is raised when the iterator reaches it,
+        after all earlier results.
 
         ``prefetch`` threads (default 2; 0 = none) read, decode and preprocess the next images
         while the current ones infer; results and errors keep their order either way.
         """
-        jobs = self.num_requests if max_in_flight is None else int(max_in_flight)
+        jobs = 2 * self.num_requests if max_in_flight is None else int(max_in_flight)
         if jobs < 1:
             raise InvalidOptionError(f"max_in_flight must be >= 1, got {max_in_flight}.")
         workers = DEFAULT_PREFETCH if prefetch is None else int(prefetch)
