@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "throughput for folders and videos)")
     p.add_argument("--num-streams", type=int, default=None, help="override the device's stream count")
     p.add_argument("--max-in-flight", type=int, default=None,
-                   help="requests running at once (default: the device's optimal number)")
+                   help="requests in flight at once (default: twice the device's optimal number of requests)")
     p.add_argument("--infer-precision", choices=INFERENCE_PRECISIONS, default="auto",
                    help="compute precision (default auto: the faster of f32 and bf16 for this model on this CPU, "
                         "measured on first use and cached; the tuned MODEL.load_config.json if present; the "

@@ -51,7 +51,8 @@ class TileOptions:
     """How to tile. ``tile_size`` (H, W) defaults to the model input (required for models with
     dynamic height/width); ``overlap`` is the share of a tile its neighbour also covers, at
     least (tiles are spread evenly, so the real overlap can be larger); ``max_in_flight`` is
-    the number of tiles running at once (default: the Segmenter's optimal number of requests)."""
+    the number of tiles in flight at once (default: as ``Segmenter.stream``, twice its optimal
+    number of requests)."""
 
     tile_size: tuple[int, int] | int | None = None
     overlap: float = 0.25
