@@ -67,9 +67,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _split_counts(split_file: str) -> str:
-    """``train 800 / val 100 / test 100`` from the split file the run trained on."""
+    """``seed 0: train 800 / val 100 / test 100`` from the split file the run trained on (the
+    split's own seed; the run's ``--seed`` only draws initialisation and order)."""
     split = read_split(REPO / split_file)
-    return " / ".join(f"{name} {len(split[name])}" for name in ("train", "val", "test") if name in split)
+    counts = " / ".join(f"{name} {len(split[name])}" for name in ("train", "val", "test") if name in split)
+    seed = split.seed
+    return counts if seed is None else f"seed {seed}: {counts}"
 
 
 def _epoch_minutes(run: Path) -> str:
@@ -140,7 +143,7 @@ def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | No
            "resized back |"),
            f"| Storage | {tw.get('storage', 'fp32 weights')} in an attnseg checkpoint, {mb:.1f} MB |",
            "| Data | Kvasir-SEG (Jha et al., MMM 2020): 1000 colonoscopy images with polyp masks |",
-           (f"| Split | `{split_file}`, seed {cfg.get('seed', 0)}: {_split_counts(split_file)}. "
+           (f"| Split | `{split_file}`, {_split_counts(split_file)}. "
            "The test images were never used for training, model selection or INT8 calibration |"),
            (f"| Selection | best validation Dice over {cfg.get('epochs')} epochs (epoch {val.get('epoch')}, "
            f"val Dice {val.get('dice', float('nan')):.3f}) |"), ""]
