@@ -32,7 +32,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from model_api_agreement import dice  # noqa: E402
+from model_api_agreement import dice
 
 
 def variants(size: tuple[int, int]) -> dict:

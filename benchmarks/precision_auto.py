@@ -263,16 +263,20 @@ def markdown(rep: dict) -> str:
             f"({s['choice'].get('probe_s') or 0:.2f}) | {s['cached_start_s']:.2f} | {s['explicit_start_s']:.2f} "
             f"| {lat['predict_total_median_ms']:.2f} | {lat['benchmark_app_median_ms']:.2f} | {lat['ratio']:.3f} "
             f"| {tp['stream_fps']:.1f} | {tp['benchmark_app_fps']:.1f} | {tp['ratio']:.3f} |")
-    lines += ["", "Where stream() throughput goes (ratio to benchmark_app `-hint throughput`, and process CPU "
-              "time per image; benchmark_app's own is 1000 x cores / FPS):", "",
-              "| model | from files | files, no prefetch | decoded arrays | arrays at model size "
-              "| benchmark_app CPU ms/img | decode ms | resize ms | postprocess ms |",
+    lines += ["", ("Where stream() throughput goes (ratio to benchmark_app `-hint throughput`, and process CPU "
+                   "time per image; benchmark_app's own is 1000 x cores / FPS):"), "",
+              ("| model | from files | files, no prefetch | decoded arrays | arrays at model size "
+               "| benchmark_app CPU ms/img | decode ms | resize ms | postprocess ms |"),
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def cell(tp: dict, k: str) -> str:
+        return f"{tp[k + '_ratio']:.3f} ({tp[k + '_cpu_ms']:.1f} ms)"
+
     for name, e in rep["models"].items():
         tp = e["throughput"]
         c = tp["stage_costs_ms"]
-        cell = lambda k: f"{tp[k + '_ratio']:.3f} ({tp[k + '_cpu_ms']:.1f} ms)"  # noqa: E731
-        lines.append(f"| {name} | {cell('stream')} | {cell('no_prefetch')} | {cell('decoded')} | {cell('at_size')} "
+        lines.append(f"| {name} | {cell(tp, 'stream')} | {cell(tp, 'no_prefetch')} | {cell(tp, 'decoded')} "
+                     f"| {cell(tp, 'at_size')} "
                      f"| {1000 * m['cores'] / tp['benchmark_app_fps']:.1f} | {c['decode']:.2f} "
                      f"| {c['resize_to_model']:.2f} | {c['postprocess']:.2f} |")
     tr = rep.get("training_auto")

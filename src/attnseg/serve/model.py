@@ -22,8 +22,8 @@ from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import RequestedOutput
 
+from attnseg import imaging
 from attnseg.errors import AttnsegError
-from attnseg.imaging import to_bgr8
 from attnseg.runtime import SegmentationResult, Segmenter, overlay, v2
 
 log = logging.getLogger("attnseg.serve")
@@ -122,7 +122,7 @@ class SegmentationModel(Model):
         png = None
         if v2.OVERLAY in wanted:
             # Drawn as seg-infer draws its overlays.
-            picture = overlay.overlay(to_bgr8(bgr), result.mask, len(self.segmenter.classes))
+            picture = overlay.overlay(imaging.to_bgr8(bgr), result.mask, len(self.segmenter.classes))
             ok, buf = cv2.imencode(".png", picture)
             if not ok:
                 raise RuntimeError("PNG encoding of the overlay failed")
@@ -131,14 +131,10 @@ class SegmentationModel(Model):
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Encoded image file -> HxWx3 uint8 BGR, as ``attnseg.imaging.read_image`` decodes files."""
-    if not data:
-        raise InvalidInput("An image element is empty (0 bytes).")
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise InvalidInput(f"An image element ({len(data)} bytes) cannot be decoded: not a JPEG/PNG/BMP/TIFF file.")
+    """Encoded image file -> HxWx3 uint8 BGR by ``attnseg.imaging.decode_image`` (the decoder
+    ``read_image`` uses), its errors as kserve's ``InvalidInput`` (a 400, not a 500)."""
     try:
-        return to_bgr8(img, source="posted image")
+        return imaging.decode_image(data, source="posted image")
     except AttnsegError as exc:
         raise InvalidInput(str(exc)) from None
 
