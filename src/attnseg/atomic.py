@@ -301,6 +301,19 @@ def _publish(tmp: Path, path: Path, force: bool) -> None:
         os.replace(tmp, path)
 
 
+def make_folder(path: str | os.PathLike, what: str) -> Path:
+    """Create folder ``path`` with its parents unless it exists; ``what`` names it in the error
+    ("model cache folder"): a file in its place or an uncreatable path is one clear message."""
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InputFileError(f"{what[:1].upper()}{what[1:]} {folder} exists and is not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"Cannot create {what} {folder}: {exc.strerror}.") from None
+    return folder
+
+
 def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from attnseg.atomic import atomic_file
+from attnseg.atomic import atomic_file, make_folder
 from attnseg.benchmarks.config import ReportType
 from attnseg.benchmarks.result import BenchmarkResult
-from attnseg.errors import InputFileError
 
 SEP = ";"
 CSV_NAME = "benchmark_report.csv"
@@ -335,13 +334,7 @@ def write_counter_reports(result: BenchmarkResult, folder: Path) -> list[Path]:
 
 def write_reports(result: BenchmarkResult, folder: str | Path) -> dict[str, Path]:
     """Write every report file into ``folder`` (created if missing); returns name -> path."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise InputFileError(f"--report-folder {folder} exists and is not a folder.")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputFileError(f"Cannot create report folder {folder}: {exc.strerror}.") from None
+    folder = make_folder(folder, "report folder")
     rows = report_rows(result, report_folder=str(folder))
     paths = {
         "csv": write_csv_report(rows, folder / CSV_NAME),

@@ -15,7 +15,7 @@ from pathlib import Path
 from attnseg.errors import InputFileError
 from attnseg.imaging import IMAGE_SUFFIXES, list_images
 from attnseg.runtime.outputs import output_stem
-from attnseg.runtime.sources import VIDEO_SUFFIXES
+from attnseg.runtime.sources import VIDEO_SUFFIXES, probe_video
 
 _GLOB_CHARS = "*?["
 
@@ -108,19 +108,8 @@ def _read_list(path: Path) -> list[Path]:
 
 
 def _video_plan(path: Path, max_frames: int | None) -> InputPlan:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise InputFileError(f"Video {path} cannot be opened (corrupt or unsupported codec).")
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or None
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if count <= 0:  # container without a frame count: count by walking it once
-            while (max_frames is None or count < max_frames) and cap.grab():
-                count += 1
-    finally:
-        cap.release()
+    count, fps = probe_video(path, walk_limit=max_frames)  # frames are planned up front: walk if need be
+    count = count or 0
     if max_frames is not None:
         count = min(count, max_frames)
     if count == 0:

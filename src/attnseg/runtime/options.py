@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import InputFileError, InvalidOptionError, parse_enum
+from attnseg.errors import InvalidOptionError, parse_enum
 
 HINT_ALIASES = {"tput": "throughput", "ctput": "cumulative_throughput"}
 
@@ -56,14 +56,9 @@ def precision_config(device: str, inference_precision: str | None) -> dict[str, 
 
 def cache_folder(cache_dir: str | Path) -> str:
     """Create the OpenVINO model-cache folder ``cache_dir`` (with parents) and return it as str."""
-    cache = Path(cache_dir).expanduser()
-    if cache.exists() and not cache.is_dir():
-        raise InputFileError(f"Model cache folder {cache} exists and is not a folder.")
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputFileError(f"Cannot create model cache folder {cache}: {exc.strerror}.") from None
-    return str(cache)
+    from attnseg.atomic import make_folder
+
+    return str(make_folder(cache_dir, "model cache folder"))
 
 
 def _positive(name: str, value: Any) -> int:

@@ -7,12 +7,11 @@ video and cameras.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import logging
 
 import cv2
 
@@ -67,15 +66,26 @@ def open_source(spec: str | Path | int, max_frames: int | None = None) -> FrameS
     )
 
 
-def _video(path: Path, max_frames: int | None) -> FrameSource:
+def probe_video(path: Path, walk_limit: int | None = 0) -> tuple[int | None, float | None]:
+    """(frame count, fps) of a video file from its header, each None when it does not say.
+    ``walk_limit``: when the header has no count, count frames by grabbing them, up to this
+    many (None: all; 0, the default: do not walk)."""
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
             raise InputFileError(f"Video {path} cannot be opened (corrupt or unsupported codec).")
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or None
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if count <= 0 and walk_limit != 0:  # container without a frame count: walk it once
+            while (walk_limit is None or count < walk_limit) and cap.grab():
+                count += 1
     finally:
         cap.release()
+    return (count or None), fps
+
+
+def _video(path: Path, max_frames: int | None) -> FrameSource:
+    count, fps = probe_video(path)
     if count is not None and max_frames is not None:
         count = min(count, max_frames)
     return FrameSource("video", str(path), count, fps,
