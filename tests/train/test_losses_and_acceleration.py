@@ -89,3 +89,26 @@ def test_ipex_is_optional():
     assert acceleration.ipex_status() in ("not installed", "ok") or acceleration.ipex_status().startswith("skipped")
     plan = acceleration.plan_acceleration("fp32", threads=1)
     assert plan.precision == "fp32" and plan.channels_last and plan.threads == 1
+
+
+def test_tversky_presence_loss_punishes_a_missed_lesion_more_than_bce_dice():
+    """An image whose small lesion is missed entirely costs more under bce-tversky than a loose
+    prediction of the same lesion; an exact prediction costs almost nothing."""
+    import torch
+
+    from attnseg.train.losses import SegmentationLoss
+
+    target = torch.zeros(1, 32, 32, dtype=torch.long)
+    target[0, 10:14, 10:14] = 1
+    missed = torch.full((1, 1, 32, 32), -6.0)
+    loose = missed.clone()
+    loose[0, 0, 8:16, 8:16] = 6.0
+    for kind in ("bce-dice", "bce-tversky"):
+        loss = SegmentationLoss(1, kind=kind)
+        assert float(loss(missed, target)) > float(loss(loose, target))
+    tv, bd = SegmentationLoss(1, kind="bce-tversky"), SegmentationLoss(1, kind="bce-dice")
+    assert float(tv(missed, target)) - float(tv(loose, target)) > 0.5
+    exact = torch.where(target[:, None] > 0, 8.0, -8.0)
+    assert float(tv(exact, target)) < 0.05 and float(bd(exact, target)) < 0.05
+    with pytest.raises(ValueError, match="Unknown loss"):
+        SegmentationLoss(1, kind="nope")

@@ -29,9 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (cosine schedule)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--augmentation-prob", type=float, default=0.5, help="probability of each augmentation")
-    p.add_argument("--augmentation", choices=["basic", "domain-shift"], default="basic",
+    p.add_argument("--loss", choices=["bce-dice", "bce-tversky"], default="bce-dice",
+                   help="binary loss: bce-dice, or bce-tversky (focal Tversky + a presence term: "
+                        "punishes missing a lesion entirely)")
+    p.add_argument("--augmentation", choices=["basic", "domain-shift", "endoscope"], default="basic",
                    help="basic: flips, rotation, crop, colour jitter; domain-shift: also zoom, aspect, gamma, "
-                        "hue, blur, resolution loss, JPEG, specular highlights (albumentations)")
+                        "hue, blur, resolution loss, JPEG, specular highlights (albumentations); endoscope: domain-shift "
+                        "plus black frames, vignetting, overlay text, interlacing, exposure, lens warp")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="auto: bf16 autocast only where measured faster")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
@@ -105,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         data=args.data, output_dir=args.output, arch=args.arch, base_width=args.base_width, arch_kwargs=kwargs,
         input_size=tuple(args.input_size), split_file=args.split, test_count=args.test_count,
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, augmentation=args.augmentation, precision=args.precision,
+        weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, augmentation=args.augmentation, loss=args.loss, precision=args.precision,
         channels_last=not args.no_channels_last, compile=args.compile, threads=args.threads,
         workers=args.workers, seed=args.seed, resume=args.resume, init_from=args.init_from,
         max_train_batches=args.max_train_batches,

@@ -45,7 +45,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     augmentation_prob: float = 0.5
-    augmentation: str = "basic"  # "basic" (flips, rotation, crop, jitter) | "domain-shift"
+    augmentation: str = "basic"  # "basic" (flips, rotation, crop, jitter) | "domain-shift" | "endoscope"
+    loss: str = "bce-dice"  # binary only: "bce-dice" | "bce-tversky" (punishes missed lesions)
     precision: str = "auto"
     channels_last: bool | None = None
     compile: bool = False
@@ -120,7 +121,7 @@ def prepare_data(cfg: TrainConfig):
     return info, split_path, train_ds, val_ds
 
 
-AUGMENTATIONS = ("basic", "domain-shift")
+AUGMENTATIONS = ("basic", "domain-shift", "endoscope")
 
 
 def make_augmentation(name: str, prob: float):
@@ -132,6 +133,10 @@ def make_augmentation(name: str, prob: float):
         return Augmentation(prob=prob)
     if name == "domain-shift":
         return DomainShiftAugmentation(prob=prob)
+    if name == "endoscope":
+        from attnseg.data.endoscope_shift import EndoscopeAugmentation
+
+        return EndoscopeAugmentation(prob=prob)
     raise DataError(f"Unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}.")
 
 
@@ -254,7 +259,7 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
             group["lr"] = lr
     rng.restore(state.get("rng"))  # after everything that may draw while being built
-    loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info))
+    loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info), kind=cfg.loss)
     meta = dict(classes=info.classes, input_size=tuple(cfg.input_size), normalization=info.normalization,
                 threshold=0.5)
     best_path, last_path = out / "best.pt", out / "last.pt"
