@@ -10,10 +10,14 @@ users run. For each model and each Kvasir-SEG test image (``--split``'s ``test``
   nearest), then segmented and scored at that size; ``colour`` (per-image seeded hue shift
   +-12 deg, saturation x0.6-1.4, brightness x0.7-1.3, gamma 0.7-1.5); ``blur`` (Gaussian,
   sigma 2 px); ``jpeg30`` (JPEG quality 30); ``lowres`` (down x0.5 and back up); ``small_polyps`` (the
-  frame at half its sides in a black border); ``other_hospital`` (288x384 + colour + blur).
+  frame at half its sides in a black border); ``other_hospital`` (288x384 + colour + blur);
+  what endoscopes differ in: ``circle_frame`` (round field, black outside, vignetting),
+  ``overlay_text`` (burnt-in patient/date text and a marker), ``interlaced`` (odd lines 4 px
+  sideways), ``overexposed`` / ``underexposed`` (gain x1.7 / x0.45, clipped), ``wide_lens``
+  (barrel distortion). These are fixed renderings, written apart from the training augmentation.
 
-Reports mean Dice, median Dice and the near-miss rate (share of images with Dice < 0.1) per
-condition and model, side by side, in ``resize_policies.json`` and ``resize_policies.md``
+Reports mean Dice, median Dice, the near-miss rate (share of images with Dice < 0.1) and the
+empty rate (share of images where the model finds no lesion at all) per condition and model, side by side, in ``resize_policies.json`` and ``resize_policies.md``
 under ``--out``:
 
     python benchmarks/resize_policies.py old=model_old/model.xml new=runs/new/best.pt \
@@ -104,6 +108,57 @@ def other_hospital(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
     return blur(img, msk, rng)
 
 
+def circle_frame(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A round endoscope field: a circular black frame that cuts the corners and the sides, with
+    vignetting towards its edge. A polyp under the black is invisible, so it is background there."""
+    h, w = mask.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.sqrt(((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (h / 2)) ** 2)  # radius h/2, round
+    vis = np.clip((1.05 - r) / 0.05, 0, 1) * np.clip(1.0 - 0.35 * r * r, 0, 1)
+    img = np.clip(image.astype(np.float32) * vis[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return img, np.where(vis < 0.05, 0, mask).astype(mask.dtype)
+
+
+def overlay_text(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What video processors burn in: a patient/date block on the left, a status line at the
+    bottom and a green scope marker, in another font than training ever draws."""
+    img = image.copy()
+    h, w = img.shape[:2]
+    scale = max(0.6, w / 500)
+    for k, line in enumerate(("ID 0042-7781", "F 1962/03/14", "08/11/2026", "14:22:09", "Eh:A5 Cv:2")):
+        cv2.putText(img, line, (int(0.02 * w), int((0.08 + 0.06 * k) * h)), cv2.FONT_HERSHEY_PLAIN, scale,
+                    (255, 255, 255), max(1, int(scale)), cv2.LINE_8)
+    cv2.putText(img, "CVP-190  NBI off  Zoom x1.0", (int(0.25 * w), int(0.96 * h)), cv2.FONT_HERSHEY_PLAIN,
+                scale, (230, 230, 230), 1, cv2.LINE_8)
+    cv2.rectangle(img, (int(0.9 * w), int(0.05 * h)), (int(0.96 * w), int(0.11 * h)), (0, 200, 0), -1)
+    return img, mask
+
+
+def interlaced(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Interlaced video of a moving scope: odd lines 4 px sideways of even ones (combing)."""
+    img = image.copy()
+    img[1::2] = np.roll(image[1::2], 4, axis=1)
+    return img, mask
+
+
+def exposure(gain: float) -> Callable:
+    """Automatic gain gone wrong: every pixel times ``gain``, clipped (blown highlights or murk)."""
+    def apply(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return np.clip(image.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8), mask
+    return apply
+
+
+def wide_lens(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A wider-angle lens: barrel distortion (k = 0.25) on image and mask alike, black outside."""
+    h, w = mask.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    nx, ny = (xx - w / 2) / (w / 2), (yy - h / 2) / (h / 2)
+    scale = 1 + 0.25 * (nx * nx + ny * ny)
+    mx, my = nx * scale * (w / 2) + w / 2, ny * scale * (h / 2) + h / 2
+    img = cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return img, cv2.remap(mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 PROXIES: dict[str, Callable] = {
     "288x384": rerender((288, 384)),
     "384x288": rerender((384, 288)),
@@ -113,6 +168,12 @@ PROXIES: dict[str, Callable] = {
     "lowres": lowres,
     "small_polyps": small_polyps,
     "other_hospital": other_hospital,
+    "circle_frame": circle_frame,
+    "overlay_text": overlay_text,
+    "interlaced": interlaced,
+    "overexposed": exposure(1.7),
+    "underexposed": exposure(0.45),
+    "wide_lens": wide_lens,
 }
 
 
@@ -161,6 +222,7 @@ def score_model(xml: Path, samples: list, rows: list, device: str, seed: int) ->
         runners[policy] = Segmenter(xml, device=device, hint="throughput", resize_policy=policy)
     runners["tiled"] = TiledSegmenter(runners[recorded], TileOptions(overlap=TILE_OVERLAP))
     dice: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+    empty: dict[str, list[bool]] = {name: [] for name, _, _ in rows}
     t0 = time.perf_counter()
     for i, sample in enumerate(samples):
         image, mask = load_pair(sample, "binary")
@@ -172,6 +234,7 @@ def score_model(xml: Path, samples: list, rows: list, device: str, seed: int) ->
             runner = runners[recorded if policy == "recorded" else policy]
             pred = runner.predict(img).mask
             dice[name].append(binary_metrics(pred, gt)["dice"])
+            empty[name].append(not pred.any())
         if (i + 1) % 10 == 0:
             log.info("%s: %d/%d images, %.0f s", xml, i + 1, len(samples), time.perf_counter() - t0)
     out = {}
@@ -179,6 +242,7 @@ def score_model(xml: Path, samples: list, rows: list, device: str, seed: int) ->
         v = np.asarray(values, dtype=np.float64)
         out[name] = {"mean_dice": round(float(v.mean()), 4), "median_dice": round(float(np.median(v)), 4),
                      "near_miss_rate": round(float((v < NEAR_MISS).mean()), 4), "images": len(v),
+                     "empty_rate": round(float(np.mean(empty[name])), 4),
                      "per_image_dice": [round(float(x), 4) for x in v]}
     return {"recorded_policy": recorded, "conditions": out}
 
@@ -192,7 +256,8 @@ def markdown(report: dict) -> str:
         "# Resize policies and domain-shift proxies",
         "",
         (f"Kvasir-SEG `{report['split']}` part `{report['part']}`, {report['images']} images; mean Dice and "
-         f"near-miss rate (Dice < {NEAR_MISS}) per condition. Proxies run with each model's recorded policy "
+         f"near-miss rate (Dice < {NEAR_MISS}; in brackets, images where the model finds nothing at all) per "
+         "condition. Proxies run with each model's recorded policy "
          "unless the row names one; `tiled` = TiledSegmenter, overlap 0.25, Gaussian blend."),
         "",
         head, sep,
@@ -201,7 +266,7 @@ def markdown(report: dict) -> str:
         cells = []
         for lb in labels:
             c = report["models"][lb]["conditions"][name]
-            cells.append(f"{c['mean_dice']:.3f} | {100 * c['near_miss_rate']:.0f}%")
+            cells.append(f"{c['mean_dice']:.3f} | {100 * c['near_miss_rate']:.0f}% ({100 * c['empty_rate']:.0f}%)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Models:", ""]
     for lb, m in report["models"].items():
