@@ -224,10 +224,10 @@ def disk_full_guard(folder: str | os.PathLike, what: str | os.PathLike | None = 
 def check_output_dir(path: str | os.PathLike, force: bool) -> None:
     """The checks ``atomic_dir`` makes, made up front (before minutes of work instead of after)."""
     path = Path(path)
+    if path.exists() and not path.is_dir():  # said first: --force would not help
+        raise InputFileError(f"{path} is a file; give a folder name for the output.")
     if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists; pass --force to replace it.")
-    if path.exists() and not path.is_dir():
-        raise InputFileError(f"{path} is a file; give a folder name for the output.")
     if path.is_dir() and os.path.ismount(path):
         raise InputFileError(
             f"{path} is a mount point: attnseg replaces an output folder by renaming a finished copy "

@@ -34,6 +34,10 @@ PRECISIONS = ("fp32", "fp16", "int8", "int8_acq")
 #: How images are fitted to a static model input (``attnseg.resize_policy.ResizePolicy``);
 #: models exported before the field existed were trained with ``stretch``.
 RESIZE_POLICIES = ("stretch", "letterbox")
+#: The largest model input attnseg builds: 4096 x 4096 (a base-width-64 U-Net needs ~4 GB of f32
+#: activations per 1024 x 1024 image). A flag, a checkpoint or an IR asking for more is refused
+#: before anything is allocated.
+MAX_INPUT_PIXELS = 4096 * 4096
 #: Fields schema 1 wrote inside ``extra``.
 PROMOTED_FROM_EXTRA = ("input_name", "input_color", "input_divisor", "model_input_channels", "output_spec",
                        "arch_kwargs", "source", "onnx", "opset", "resize_policy")
@@ -68,6 +72,9 @@ class Rule:
             items = [item_rule.check(f"{name}[{i}]", v, problems) for i, v in enumerate(value)]
             if self.kind == "size" and len(items) != 2:
                 problems.append(f"{name}: expected [height, width], got {list(value)!r}")
+            elif self.kind == "size" and all(isinstance(v, int) for v in items) and items[0] * items[1] > MAX_INPUT_PIXELS:
+                problems.append(f"{name}: {items[0]}x{items[1]} is {items[0] * items[1]:,} pixels, more than the "
+                                f"{MAX_INPUT_PIXELS:,} (4096x4096) attnseg builds")
             if self.non_empty and not items:
                 problems.append(f"{name}: must not be empty")
             return items

@@ -20,7 +20,7 @@ from attnseg.cli.common import add_common_flags, print_json, run_command
 from attnseg.errors import InputFileError
 from attnseg.metadata import RESIZE_POLICIES
 from attnseg.runtime.options import INFERENCE_PRECISIONS, Hint
-from attnseg.runtime.tiler import Blend, TileOptions
+from attnseg.runtime.tiler import MAX_OVERLAP, Blend, TileOptions
 
 log = logging.getLogger("seg-infer")
 
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sliding-window inference: cut images into overlapping tiles of the model's input size "
                         "and blend them (for images much larger than the model input; keeps small lesions)")
     p.add_argument("--tile-overlap", type=float, default=TileOptions.overlap,
-                   help=f"share of a tile its neighbour also covers, in [0, 1) (default {TileOptions.overlap})")
+                   help=f"share of a tile its neighbour also covers, in [0, {MAX_OVERLAP}] (default {TileOptions.overlap})")
     p.add_argument("--tile-blend", choices=[b.value for b in Blend], default=Blend.GAUSSIAN.value,
                    help="how overlapping tiles are weighted (default gaussian)")
     p.add_argument("--tile-size", type=int, nargs=2, metavar=("H", "W"), default=None,
@@ -101,6 +101,8 @@ def _run(args: argparse.Namespace) -> int:
         raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
     source = open_source(args.input, args.max_frames)
     tiled = args.tile or args.tile_size is not None
+    tiling = TileOptions(tile_size=args.tile_size, overlap=args.tile_overlap, blend=args.tile_blend,
+                         max_in_flight=args.max_in_flight) if tiled else None  # refused before compiling
     hint = args.hint or ("throughput" if source.kind in ("folder", "video") or tiled else "latency")
     seg = Segmenter(args.model, device=args.device, hint=hint, num_streams=args.num_streams,
                     cache_dir=args.cache_dir, inference_precision=args.infer_precision,
@@ -112,8 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     runner = seg
     if tiled:
-        runner = TiledSegmenter(seg, TileOptions(tile_size=args.tile_size, overlap=args.tile_overlap,
-                                                 blend=args.tile_blend, max_in_flight=args.max_in_flight))
+        runner = TiledSegmenter(seg, tiling)
     out = args.output or Path.cwd() / f"{_stem(source.description)}_seg"
     quiet = args.quiet or args.json
     if not quiet:
@@ -212,6 +213,7 @@ class _Writer:
         from attnseg.runtime.outputs import OutputOptions
 
         self.folder = folder
+        self.codec = seg.codec
         self.video = video
         self.fps = fps or 25.0
         self.options = OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays,
@@ -224,7 +226,7 @@ class _Writer:
         from attnseg.runtime import outputs
 
         stem = outputs.output_stem(result.source, self.video)
-        for kind, picture in outputs.render(result, image, self.options).items():
+        for kind, picture in outputs.render(result, image, self.options, self.codec).items():
             if self.video and kind != "mask":
                 self._frame(kind, picture)
             else:

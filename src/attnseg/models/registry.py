@@ -91,6 +91,12 @@ def create_model(name: str, *, in_channels: int | None = None, num_classes: int 
         raise ModelConfigError(
             f"{name} does not take {', '.join(unknown)}; it takes {', '.join(accepted)}."
         )
+    # widths, channels, classes, recurrences (``t``): a count below 1 would build a broken model
+    # (``t=-1`` runs no recurrence at all) and be recorded as if it were meant
+    bad = [f"{k}={v}" for k, v in kwargs.items() if isinstance(v, int) and not isinstance(v, bool) and v < 1]
+    if bad:
+        raise ModelConfigError(f"{name}: {', '.join(bad)} must be a positive integer (--t, --base-width, "
+                               "--in-channels and --classes count something).")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import cv2
 
-from attnseg.errors import InputFileError
+from attnseg.errors import InputFileError, InvalidOptionError
 from attnseg.imaging import IMAGE_SUFFIXES, list_images
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ class FrameSource:
 
 def open_source(spec: str | Path | int, max_frames: int | None = None) -> FrameSource:
     """An image, folder, video file or camera index (``0`` or ``"0"``) as a ``FrameSource``."""
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
+        # 0 would read nothing and -1 would slice off the last image: neither is what was meant
+        raise InvalidOptionError(f"max_frames (--max-frames) must be a positive integer, got {max_frames!r}; "
+                                 "leave it out to read every frame.")
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()
                                  and not Path(spec).exists()):
         return _camera(int(spec), max_frames)

@@ -32,6 +32,9 @@ from attnseg.runtime.result import SegmentationResult, StageTimings
 #: Standard deviation of the Gaussian window as a share of the tile side (as nnU-Net and MONAI).
 GAUSSIAN_SIGMA = 0.125
 _MIN_WEIGHT = 1e-6  # every pixel of a tile counts a little, so weights never sum to zero
+#: Each pixel is computed about 1 / (1 - overlap)^2 times: 100x at 0.9, 10,000x at 0.99 (hours on a
+#: large image for no better mask), so overlaps above this are refused.
+MAX_OVERLAP = 0.9
 
 
 class Blend(str, Enum):
@@ -50,8 +53,8 @@ class Blend(str, Enum):
 class TileOptions:
     """How to tile. ``tile_size`` (H, W) defaults to the model input (required for models with
     dynamic height/width); ``overlap`` is the share of a tile its neighbour also covers, at
-    least (tiles are spread evenly, so the real overlap can be larger); ``max_in_flight`` is
-    the number of tiles in flight at once (default: as ``Segmenter.stream``, twice its optimal
+    least (tiles are spread evenly, so the real overlap can be larger), at most ``MAX_OVERLAP``;
+    ``max_in_flight`` is the number of tiles in flight at once (default: as ``Segmenter.stream``, twice its optimal
     number of requests)."""
 
     tile_size: tuple[int, int] | int | None = None
@@ -62,6 +65,11 @@ class TileOptions:
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.overlap) < 1.0:
             raise InvalidOptionError(f"Tile overlap must be in [0, 1), got {self.overlap}.")
+        if float(self.overlap) > MAX_OVERLAP:
+            work = 1.0 / (1.0 - float(self.overlap)) ** 2
+            raise InvalidOptionError(
+                f"Tile overlap {self.overlap} computes every pixel about {work:,.0f} times; attnseg refuses more "
+                f"than {MAX_OVERLAP} ({1.0 / (1.0 - MAX_OVERLAP) ** 2:.0f} times). 0.25-0.5 is usual.")
         object.__setattr__(self, "blend", Blend.parse(self.blend))
         if self.tile_size is not None:
             size = self.tile_size

@@ -1,0 +1,116 @@
+"""Issue 24: option errors refused before any work, metadata guarded where it is read."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import leftovers, one_clear_error
+
+
+def _code_err(capsys, main, *args) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ seg-export
+
+
+def test_export_to_a_file_says_it_is_a_file_without_force_too(tiny_ckpt, tmp_path, capsys):
+    from attnseg.cli.export import main
+
+    f = tmp_path / "out.txt"
+    f.write_text("mine")
+    for extra in ((), ("--force",)):
+        code, err = _code_err(capsys, main, tiny_ckpt, "-o", f, *extra)
+        one_clear_error((code, err), "is a file")
+        assert "--force" not in err  # --force would not help: not offered
+    assert f.read_text() == "mine"
+
+
+def test_negative_recurrences_are_refused_and_nothing_is_written(tmp_path, capsys):
+    import torch
+
+    from attnseg.cli.export import main
+    from attnseg.models import create_model
+
+    ck = tmp_path / "r2.pt"
+    torch.save(create_model("R2U_Net", base_width=4, t=2).state_dict(), ck)
+    code, err = _code_err(capsys, main, ck, "--arch", "R2U_Net", "--t", "-1", "-o", tmp_path / "out")
+    one_clear_error((code, err), "t=-1")
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- checkpoint metadata
+
+
+def test_a_checkpoint_asking_for_a_huge_input_is_refused_naming_the_field(tmp_path, capsys):
+    import torch
+
+    from attnseg.cli.export import main
+    from attnseg.errors import MetadataError
+    from attnseg.models import create_model, load_checkpoint, save_checkpoint
+
+    ck = save_checkpoint(tmp_path / "huge.pt", create_model("AttU_Net", base_width=4), input_size=(100000, 100000))
+    with pytest.raises(MetadataError, match="input_size"):
+        load_checkpoint(ck)
+    code, err = _code_err(capsys, main, ck, "-o", tmp_path / "out")
+    one_clear_error((code, err), "input_size")
+    assert not (tmp_path / "out").exists()
+    del torch
+
+
+def test_an_ir_description_asking_for_a_huge_input_is_refused():
+    from attnseg.errors import MetadataError
+    from attnseg.metadata import ModelMetadata
+
+    good = ModelMetadata(task="binary", classes=["polyp"], arch="AttU_Net", input_size=[64, 64]).to_dict()
+    ModelMetadata.from_dict(good)
+    with pytest.raises(MetadataError, match="input_size"):
+        ModelMetadata.from_dict({**good, "input_size": [100000, 100000]})
+
+
+# ------------------------------------------------------------------------------------ seg-infer
+
+
+def _video(path, frames: int = 3):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 64))
+    for i in range(frames):
+        w.write(np.full((64, 64, 3), 40 * i, np.uint8))
+    w.release()
+    return path
+
+
+@pytest.mark.parametrize("frames", ["0", "-1"])
+@pytest.mark.parametrize("kind", ["folder", "video"])
+def test_max_frames_below_one_is_an_option_error(tiny_ir, kvasir12, tmp_path, capsys, frames, kind):
+    from attnseg.cli.infer import main
+
+    source = kvasir12 / "images" if kind == "folder" else _video(tmp_path / "clip.avi")
+    out = tmp_path / "out"
+    code, err = _code_err(capsys, main, tiny_ir, source, "-o", out, "--max-frames", frames)
+    one_clear_error((code, err), "--max-frames")
+    assert "no readable frames" not in err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_max_frames_keeps_exactly_that_many_images(tiny_ir, kvasir12, tmp_path, capsys):
+    from attnseg.cli.infer import main
+
+    out = tmp_path / "out"
+    code, err = _code_err(capsys, main, tiny_ir, kvasir12 / "images", "-o", out, "--max-frames", "3", "-q",
+                          "--no-overlays")
+    assert code == 0, err
+    assert len(list((out / "masks").iterdir())) == 3
+
+
+def test_an_overlap_that_would_take_hours_is_refused_before_any_output(tiny_ir, kvasir12, tmp_path, capsys):
+    from attnseg.cli.infer import main
+    from attnseg.runtime.tiler import TileOptions
+
+    out = tmp_path / "out"
+    code, err = _code_err(capsys, main, tiny_ir, kvasir12 / "images", "-o", out, "--tile", "--tile-overlap", "0.99")
+    one_clear_error((code, err), "overlap")
+    assert not out.exists()
+    TileOptions(overlap=0.5)  # usual overlaps stay accepted
