@@ -308,3 +308,161 @@ def _pnm_size(head: bytes) -> tuple[int, int] | None:
             if len(tokens) == 2:
                 return tokens[1], tokens[0]
     return None
+
+
+# ---------------------------------------------------------------------- declared size (no decoding)
+#: The most pixels ``decode_image`` (and so ``read_image``, ``Segmenter``, ``seg-infer`` and the Ray
+#: workers) decodes: 8192 x 8192 (192 MiB as BGR). Checked on the file's header before decoding;
+#: override with the environment variable ``ATTNSEG_MAX_IMAGE_PIXELS``.
+MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_IMAGE_PIXELS_ENV = "ATTNSEG_MAX_IMAGE_PIXELS"
+
+
+class ImageTooLargeError(InputFileError):
+    """An encoded image declares more pixels than allowed (refused before it is decoded)."""
+
+    http_status = 413
+
+
+def declared_image_size(data: bytes | np.ndarray | memoryview) -> tuple[int, int] | None:
+    """(height, width) an encoded image declares in its header, read without decoding it.
+
+    PNG (IHDR), JPEG (the first SOF marker), BMP, GIF, WebP (VP8, VP8L, VP8X), TIFF (the first
+    IFD, as OpenCV reads it) and PNM. ``None`` when the format is not one of these or the header
+    is cut short (the decoder then decides).
+    """
+    buf = memoryview(data).cast("B") if not isinstance(data, np.ndarray) else memoryview(
+        np.ascontiguousarray(data).reshape(-1).view(np.uint8))
+    head = bytes(buf[:32])
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            if head[12:16] == b"IHDR" and len(head) >= 24:
+                return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+            return None
+        if head.startswith(b"\xff\xd8"):
+            return _jpeg_size(buf)
+        if head.startswith(b"BM") and len(head) >= 26:
+            if int.from_bytes(head[14:18], "little") == 12:  # BITMAPCOREHEADER
+                return int.from_bytes(head[20:22], "little"), int.from_bytes(head[18:20], "little")
+            return (abs(int.from_bytes(head[22:26], "little", signed=True)),
+                    abs(int.from_bytes(head[18:22], "little", signed=True)))
+        if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+            return int.from_bytes(head[8:10], "little"), int.from_bytes(head[6:8], "little")
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp_size(bytes(buf[:32]))
+        if head[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(buf, "little" if head[:2] == b"II" else "big")
+        if len(head) >= 2 and head[0:1] == b"P" and head[1:2] in b"123456":
+            return _pnm_size(bytes(buf[:1024]))
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
+def check_image_size(data: bytes | np.ndarray | memoryview, max_pixels: int | None = None,
+                     source: str = "image", require_known: bool = False) -> tuple[int, int] | None:
+    """Refuse an encoded image whose header declares more than ``max_pixels`` pixels.
+
+    ``max_pixels`` None: ``MAX_IMAGE_PIXELS`` (or ``$ATTNSEG_MAX_IMAGE_PIXELS``). Raises
+    ``ImageTooLargeError`` naming the limit; with ``require_known`` an image whose size cannot be
+    read from its header (an unlisted format) is refused too (a server's choice). Returns (H, W).
+    """
+    limit = default_max_image_pixels() if max_pixels is None else int(max_pixels)
+    size = declared_image_size(data)
+    if size is None:
+        if require_known:
+            raise InputFileError(f"Image {source}: its size cannot be read from its header. Send JPEG, PNG, BMP, "
+                                 "TIFF, WebP, GIF or PNM files.")
+        return None
+    h, w = size
+    if h * w > limit:
+        raise ImageTooLargeError(
+            f"Image {source} declares {w}x{h} = {h * w:,} pixels, over the limit of {limit:,} pixels; it was "
+            "not decoded. Send a smaller image" + (" (or raise the limit)." if max_pixels is not None else
+                                                    f" (or raise the limit with ${MAX_IMAGE_PIXELS_ENV}).")
+        )
+    return size
+
+
+def default_max_image_pixels() -> int:
+    import os
+
+    value = os.environ.get(MAX_IMAGE_PIXELS_ENV)
+    if not value:
+        return MAX_IMAGE_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        raise InputFileError(f"${MAX_IMAGE_PIXELS_ENV} must be a number of pixels, got {value!r}.") from None
+    if limit < 1:
+        raise InputFileError(f"${MAX_IMAGE_PIXELS_ENV} must be >= 1, got {limit}.")
+    return limit
+
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(buf: memoryview) -> tuple[int, int] | None:
+    pos, n = 2, len(buf)
+    while pos + 4 <= n:
+        if buf[pos] != 0xFF:
+            return None
+        marker = buf[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # no length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, start of scan before any SOF
+            return None
+        length = (buf[pos + 2] << 8) | buf[pos + 3]
+        if marker in _JPEG_SOF:
+            if pos + 9 > n:
+                return None
+            return (buf[pos + 5] << 8) | buf[pos + 6], (buf[pos + 7] << 8) | buf[pos + 8]
+        if length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30:
+        return (int.from_bytes(head[28:30], "little") & 0x3FFF, int.from_bytes(head[26:28], "little") & 0x3FFF)
+    if chunk == b"VP8L" and len(head) >= 25:
+        bits = int.from_bytes(head[21:25], "little")
+        return ((bits >> 14) & 0x3FFF) + 1, (bits & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[27:30], "little") + 1, int.from_bytes(head[24:27], "little") + 1
+    return None
+
+
+def _tiff_size(buf: memoryview, order: str) -> tuple[int, int] | None:
+    def u(pos: int, size: int) -> int:
+        if pos + size > len(buf):
+            raise IndexError
+        return int.from_bytes(bytes(buf[pos:pos + size]), order)
+
+    ifd = u(4, 4)
+    count = u(ifd, 2)
+    dims: dict[int, int] = {}
+    for i in range(min(count, 4096)):
+        entry = ifd + 2 + 12 * i
+        tag, kind = u(entry, 2), u(entry + 2, 2)
+        if tag in (256, 257):
+            dims[tag] = u(entry + 8, 2) if kind == 3 else u(entry + 8, 4)
+    if 256 in dims and 257 in dims:
+        return dims[257], dims[256]
+    return None
+
+
+def _pnm_size(head: bytes) -> tuple[int, int] | None:
+    tokens: list[int] = []
+    for line in head[2:].split(b"\n"):
+        for tok in line.split(b"#", 1)[0].split():
+            tokens.append(int(tok))
+            if len(tokens) == 2:
+                return tokens[1], tokens[0]
+    return None
