@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "paths; writes manifest.jsonl and resumes a killed run")
     p.add_argument("--concurrency", type=int, default=None,
                    help="with --ray: workers, one Segmenter each (default: the cluster's CPUs)")
+    live = p.add_argument_group("live mode (attnseg.runtime.live: the newest frame wins, latency stays bounded)")
+    live.add_argument("--live", action="store_true",
+                      help="INPUT is a live feed: a camera index, a video file played at its own frame rate, or an "
+                           "rtsp:// / http(s):// URL; frames the model cannot keep up with are dropped and counted, "
+                           "never queued; shows a window with the overlay and a performance panel")
+    live.add_argument("--no-show", action="store_true",
+                      help="with --live: no window; write OUT/overlay.mp4, masks, frames.csv/frames.json (per-frame "
+                           "latencies) and summary.json")
+    live.add_argument("--max-age-ms", type=float, default=None,
+                      help="with --live: also drop a frame that waited longer than this for a request")
+    live.add_argument("--loop", action="store_true", help="with --live: restart a video file at its end")
     add_common_flags(p)
     return p
 
@@ -89,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.ray is not None and (args.tile or args.tile_size is not None):
         raise InputFileError("--tile runs on one machine; drop --tile or --ray.")
+    if args.live:
+        return _run_live(args)
+    if args.no_show or args.loop or args.max_age_ms is not None:
+        raise InputFileError("--no-show, --loop and --max-age-ms belong to --live.")
     if args.ray is not None:
         from attnseg.cli.infer_ray import run_on_ray
 
@@ -168,6 +183,45 @@ def _run(args: argparse.Namespace) -> int:
         if skipped:
             print(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
                   + (" ..." if len(skipped) > 5 else ""))
+    return 0
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    """``--live``: ``attnseg.runtime.live.run_live`` on a latency-hinted Segmenter."""
+    if args.ray is not None or args.tile or args.tile_size is not None:
+        raise InputFileError("--live runs one Segmenter on this machine; drop --ray / --tile.")
+    from attnseg.atomic import atomic_dir
+    from attnseg.runtime import Segmenter
+    from attnseg.runtime.live import LiveSource, run_live
+    from attnseg.runtime.outputs import OutputOptions
+
+    if not 0.0 <= args.alpha <= 1.0:
+        raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
+    source = LiveSource.open(args.input, loop=args.loop)
+    seg = Segmenter(args.model, device=args.device, hint=args.hint or "latency", num_streams=args.num_streams,
+                    cache_dir=args.cache_dir, inference_precision=args.infer_precision,
+                    resize_policy=args.resize_policy)
+    if not (args.quiet or args.json):
+        log.info("%s on %s (%s, %s), live input %s (%s, %s FPS)", seg.model_path.name, seg.device, seg.hint.value,
+                 seg.inference_precision, source.description, source.kind, source.fps or "?")
+    options = OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays, alpha=args.alpha)
+    kwargs = dict(show=not args.no_show, max_in_flight=args.max_in_flight, max_age_ms=args.max_age_ms,
+                  max_frames=args.max_frames, output_options=options)
+    if args.no_show or args.output is not None:
+        out = args.output or Path.cwd() / f"{_stem(source.description)}_live"
+        with atomic_dir(out, force=args.force) as tmp:
+            summary = run_live(seg, source, output=tmp, **kwargs)
+        summary["output"] = str(out)
+    else:
+        summary = run_live(seg, source, **kwargs)
+    if args.json:
+        print_json(summary)
+    elif not args.quiet:
+        e2e = summary["latency_ms"]["end_to_end"]
+        print(f"{summary['frames_read']} frames read, {summary['frames_segmented']} segmented, "
+              f"{summary['frames_dropped']} dropped in {summary['seconds']:.2f} s; end-to-end latency "
+              f"p50 {e2e['p50']:.1f} ms, p95 {e2e['p95']:.1f} ms, max {e2e['max']:.1f} ms"
+              + (f" -> {summary['output']}" if "output" in summary else ""))
     return 0
 
 
