@@ -114,3 +114,75 @@ def test_an_overlap_that_would_take_hours_is_refused_before_any_output(tiny_ir, 
     one_clear_error((code, err), "overlap")
     assert not out.exists()
     TileOptions(overlap=0.5)  # usual overlaps stay accepted
+
+
+# ------------------------------------------------------------------------------------ seg-train
+
+TRAIN = ("--base-width", "4", "--input-size", "64", "64", "--batch-size", "2", "--test-count", "2",
+         "--val-fraction", "0.2", "--workers", "0", "--threads", "1", "--precision", "fp32", "-q",
+         "--max-train-batches", "1", "--epochs", "1")
+
+
+def _train(capsys, data, out, *args) -> tuple[int, str]:
+    from attnseg.cli.train import main
+
+    return _code_err(capsys, main, "--data", f"kvasir:{data}", "-o", out, *TRAIN, *args)
+
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def finished_run(kvasir12, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = _train(capsys, kvasir12, out, "--seed", "1")
+    assert code == 0, err
+    assert {"best.pt", "last.pt", "history.json"} <= {p.name for p in out.iterdir()}
+    return out
+
+
+def test_a_finished_run_is_not_overwritten_without_resume_or_force(kvasir12, finished_run, capsys):
+    before = _snapshot(finished_run)
+    code, err = _train(capsys, kvasir12, finished_run, "--seed", "2")
+    one_clear_error((code, err), "--resume", "--force")
+    assert _snapshot(finished_run) == before
+    assert leftovers(finished_run.parent) == []
+
+
+def test_force_replaces_the_run_and_leaves_no_copy_of_the_old_one(kvasir12, finished_run, capsys):
+    import json
+
+    before = _snapshot(finished_run)
+    code, err = _train(capsys, kvasir12, finished_run, "--seed", "2", "--force")
+    assert code == 0, err
+    after = _snapshot(finished_run)
+    assert after["best.pt"] != before["best.pt"]
+    assert len(json.loads(after["history.json"])) == 1
+    assert leftovers(finished_run.parent) == [] and not list(finished_run.glob(".*"))
+
+
+def test_a_forced_run_that_fails_early_gives_the_old_run_back(kvasir12, finished_run, tmp_path, capsys):
+    from attnseg.cli.train import main
+
+    before = _snapshot(finished_run)
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    (tmp_path / "empty" / "masks").mkdir()
+    code, err = _code_err(capsys, main, "--data", f"kvasir:{tmp_path / 'empty'}", "-o", finished_run, *TRAIN,
+                          "--force")
+    assert code == 2 and "Traceback" not in err, err
+    assert _snapshot(finished_run) == before
+    assert not list(finished_run.glob(".*"))
+
+
+def test_resume_in_place_is_allowed_but_not_together_with_force(kvasir12, finished_run, capsys):
+    import json
+
+    before = _snapshot(finished_run)
+    code, err = _train(capsys, kvasir12, finished_run, "--resume", finished_run / "last.pt", "--force",
+                       "--epochs", "2")
+    one_clear_error((code, err), "--force", "--resume")
+    assert _snapshot(finished_run) == before
+    code, err = _train(capsys, kvasir12, finished_run, "--resume", finished_run / "last.pt", "--epochs", "2")
+    assert code == 0, err
+    assert [r["epoch"] for r in json.loads((finished_run / "history.json").read_text())] == [1, 2]

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DataLoader worker processes (0: load in the main process)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation, shuffle and augmentation")
     p.add_argument("--resume", help="continue from a last.pt of an earlier run")
+    p.add_argument("--force", action="store_true",
+                   help="replace the run already in -o (its checkpoints, history and curves; split.json is "
+                        "kept); without it a folder holding a run is refused")
     p.add_argument("--init-from", metavar="CKPT",
                    help="start from the matching weights of another checkpoint (e.g. a U_Net for an AttU_Net)")
     p.add_argument("--max-train-batches", type=int, help="cap batches per epoch (quick runs)")
@@ -111,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, augmentation=args.augmentation, loss=args.loss, precision=args.precision,
         channels_last=not args.no_channels_last, compile=args.compile, threads=args.threads,
-        workers=args.workers, seed=args.seed, resume=args.resume, init_from=args.init_from,
+        workers=args.workers, seed=args.seed, resume=args.resume, force=args.force, init_from=args.init_from,
         max_train_batches=args.max_train_batches,
         show_progress=not (args.quiet or args.json),
     )
@@ -137,7 +140,7 @@ def _run_hyperspectral(args: argparse.Namespace) -> int:
         data=path, output_dir=args.output, arch=arch, bands=args.bands, patch_size=args.patch_size,
         train_fraction=args.train_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, precision=args.precision, threads=args.threads, seed=args.seed,
-        max_train_batches=args.max_train_batches, show_progress=not (args.quiet or args.json),
+        max_train_batches=args.max_train_batches, show_progress=not (args.quiet or args.json), force=args.force,
     )
     res = train_hyperspectral(cfg)
     m = res.metrics

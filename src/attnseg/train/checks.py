@@ -48,14 +48,17 @@ def check_counts(cfg) -> None:
         raise ModelConfigError(f"--workers must be 0 or more, got {workers!r}.")
 
 
-def check_output_dir(path: str | Path) -> None:
-    """A run folder may exist (resume, reuse of its split) but must be a folder we can write."""
+def check_output_dir(path: str | Path, force: bool = False, resume: str | None = None) -> None:
+    """A run folder may exist (resume, reuse of its split) but must be a folder we can write,
+    and a run already in it is only replaced with ``force`` (``train.run_folder``)."""
     from attnseg.atomic import check_creatable
+    from attnseg.train.run_folder import check_not_overwriting
 
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise InputFileError(f"-o {out} is a file; name a folder for the run.")
     check_creatable(out, "the run folder ", inside=True)
+    check_not_overwriting(out, force=force, resume=resume)
 
 
 def check_train_config(cfg) -> None:
@@ -81,7 +84,7 @@ def check_train_config(cfg) -> None:
     if h % d or w % d:
         hint = " x ".join("/".join(str(v) for v in nearest_valid_sizes(s, d)) for s in (h, w))
         raise ModelConfigError(f"{cfg.arch} needs --input-size divisible by {d}; got {h} {w}. Nearest: {hint}.")
-    check_output_dir(cfg.output_dir)
+    check_output_dir(cfg.output_dir, force=cfg.force, resume=cfg.resume)
     for flag, path in (("--resume", cfg.resume), ("--init-from", cfg.init_from)):
         if path and not Path(path).is_file():
             raise InputFileError(f"{flag} {path}: the checkpoint does not exist.")

@@ -36,6 +36,7 @@ class HyperspectralConfig:
     seed: int = 0
     max_train_batches: int | None = None  # cap batches per epoch (quick runs and tests)
     show_progress: bool = True
+    force: bool = False  # replace a run already in output_dir (else refused: train.run_folder)
     extra: dict = field(default_factory=dict)
 
 
@@ -65,10 +66,10 @@ def train_hyperspectral(cfg: HyperspectralConfig) -> HyperspectralResult:
     from attnseg.train.run_folder import run_folder
 
     check_counts(cfg)
-    check_output_dir(cfg.output_dir)
+    check_output_dir(cfg.output_dir, force=cfg.force)
     get_model_class(cfg.arch)
     out = Path(cfg.output_dir)
-    with run_folder(out) as folder:
+    with run_folder(out, replace=cfg.force) as folder:
         result = _train_hyperspectral(cfg, out)
         folder.keep()
     return result

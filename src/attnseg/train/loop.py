@@ -54,6 +54,7 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     resume: str | None = None
+    force: bool = False  # replace a run already in output_dir (else refused: train.run_folder)
     init_from: str | None = None  # copy matching weights of another checkpoint (transfer)
     max_train_batches: int | None = None  # for quick runs and tests
     max_val_samples: int | None = None
@@ -190,7 +191,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     # read (and fail) before any file of the run is written
     source_weights = read_weights(cfg.init_from) if cfg.init_from else None
     out = Path(cfg.output_dir)
-    with run_folder(out) as folder:
+    with run_folder(out, replace=cfg.force, resume=cfg.resume) as folder:
         result = _train(cfg, out, raw, source_weights)
         folder.keep()
     return result
@@ -333,6 +334,7 @@ def _build_model(cfg: TrainConfig, info, num_classes: int, kwargs: dict):
 
 def _config_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
+    d.pop("force", None)  # how the folder was claimed, not how the model was trained
     d["input_size"] = list(cfg.input_size)
     return {k: v for k, v in d.items() if v is not None}
 
