@@ -186,3 +186,97 @@ def test_resume_in_place_is_allowed_but_not_together_with_force(kvasir12, finish
     code, err = _train(capsys, kvasir12, finished_run, "--resume", finished_run / "last.pt", "--epochs", "2")
     assert code == 0, err
     assert [r["epoch"] for r in json.loads((finished_run / "history.json").read_text())] == [1, 2]
+
+
+# --------------------------------------------------------------------------------- --ovms-repo
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody may write in: a read-only tmpfs as root (root ignores modes), else mode 0555."""
+    import os
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() == 0:
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True,
+                             check=False)
+        if res.returncode != 0:
+            pytest.skip("cannot mount a read-only tmpfs here")
+        yield ro
+        subprocess.run(["umount", "-l", str(ro)], check=False)
+    else:
+        ro.chmod(0o555)
+        yield ro
+        ro.chmod(0o755)
+
+
+def _export_refused(capsys, ckpt, out, *args) -> str:
+    from attnseg.cli.export import main
+
+    code, err = _code_err(capsys, main, ckpt, "-o", out, *args)
+    one_clear_error((code, err))
+    assert "Exporting" not in err
+    return err
+
+
+def test_ovms_repo_on_a_read_only_path_is_refused_before_exporting(tiny_ckpt, tmp_path, read_only_folder, capsys):
+    out = tmp_path / "exp"
+    _export_refused(capsys, tiny_ckpt, out, "--ovms-repo", read_only_folder / "repo")
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_ovms_repo_under_a_file_is_refused_before_exporting(tiny_ckpt, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "exp"
+    _export_refused(capsys, tiny_ckpt, out, "--ovms-repo", tmp_path / "afile" / "repo")
+    assert not out.exists() and (tmp_path / "afile").read_text() == "x"
+
+
+@pytest.mark.parametrize("entries", [[1, "model"], [{"config": "model"}]])
+def test_a_config_json_with_non_object_entries_is_refused_before_exporting(tiny_ckpt, tmp_path, capsys, entries):
+    import json
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    text = json.dumps({"model_config_list": entries})
+    (repo / "config.json").write_text(text)
+    out = tmp_path / "exp"
+    _export_refused(capsys, tiny_ckpt, out, "--ovms-repo", repo)
+    assert not out.exists()
+    assert sorted(p.name for p in repo.iterdir()) == ["config.json"]  # no unregistered model/1/
+    assert (repo / "config.json").read_text() == text
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("where", ["same", "inside", "around"])
+def test_an_ovms_repo_overlapping_the_output_is_refused(tiny_ckpt, tmp_path, capsys, force, where):
+    out = tmp_path / "exp"
+    repo = {"same": out, "inside": out / "ovms", "around": tmp_path}[where]
+    name = "exp" if where == "around" else "model"
+    if force:
+        out.mkdir()
+        (out / "keep.txt").write_text("old export")
+    _export_refused(capsys, tiny_ckpt, out, "--ovms-repo", repo, "--model-name", name, *(["--force"] if force else []))
+    if force:
+        assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    else:
+        assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_an_ovms_entry_beside_the_output_is_written_and_registered(tiny_ckpt, tmp_path, capsys):
+    import json
+
+    from attnseg.cli.export import main
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "config.json").write_text(json.dumps({"model_config_list": [{"config": {"name": "other",
+                                                                                      "base_path": "other"}}]}))
+    code, err = _code_err(capsys, main, tiny_ckpt, "-o", tmp_path / "exp", "--ovms-repo", repo, "-q")
+    assert code == 0, err
+    names = [e["config"]["name"] for e in json.loads((repo / "config.json").read_text())["model_config_list"]]
+    assert names == ["other", "model"] and (repo / "model" / "1" / "model.xml").is_file()

@@ -127,7 +127,7 @@ def export(
     if adv.ovms_repo is not None:
         from attnseg.export.ovms import check_target
 
-        check_target(adv.ovms_repo, adv.model_name, force)
+        check_target(adv.ovms_repo, adv.model_name, force, output_dir=out_dir)
     if samples is not None and not Path(samples).is_dir():
         raise InputFileError(f"samples={str(samples)!r} (seg-export --samples) is not a folder of images.")
 
