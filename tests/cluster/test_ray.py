@@ -13,7 +13,8 @@ import pytest
 from attnseg.cli.infer import main as seg_infer
 from attnseg.cluster import ClusterOptions, segment_dataset, start_local_ray
 from attnseg.imaging import read_image
-from attnseg.runtime.outputs import OutputOptions, is_binary
+from attnseg.metadata import ModelMetadata
+from attnseg.runtime.outputs import OutputOptions
 from tests.runtime.frontend_base import FrontEndContract
 
 ray = pytest.importorskip("ray")
@@ -203,7 +204,7 @@ class TestRayContract(FrontEndContract):
         out = self.tmp / f"out_{Path(xml).parent.name}"
         summary = segment_dataset(xml, folder, out, ClusterOptions(concurrency=1, batch_size=2))
         assert summary.segmented == len(images) and not summary.failed
-        binary = is_binary(json.loads((out / "summary.json").read_text())["summary"]["classes"])
+        binary = ModelMetadata.read_json(Path(xml).with_suffix(".json")).task == "binary"  # 0/255 mask files
         results = []
         for name in names:
             png = cv2.imread(str(out / "masks" / f"{Path(name).stem}.png"), cv2.IMREAD_UNCHANGED)

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     from attnseg.errors import AttnsegError
-    from attnseg.runtime import Segmenter, open_source, overlay
+    from attnseg.runtime import Segmenter, open_source
 
     ap = argparse.ArgumentParser(description="Segment images, a folder, a video or a camera.")
     ap.add_argument("input", help="image, folder of images, video file, or a camera index (0, 1, ...)")
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         source = open_source(args.input, max_frames=args.frames)
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
-        binary = seg.metadata.task == "binary"
+        codec = seg.codec  # the model's own mask encoding, background and overlay colours
         writer, stem, summary, pending = None, Path(str(args.input)).stem, [], {}
 
         def remembered():  # the stream yields results in order; keep each input until its result
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             frame = item if source.is_video else cv2.imread(str(item))
             name = Path(str(r.source)).stem
             if not source.is_video or args.masks:
-                cv2.imwrite(str(out / f"{name}_mask.png"), (r.mask * 255).astype("uint8") if binary else r.mask)
-            picture = overlay.overlay(frame, r.mask, num_classes=len(seg.classes))
+                cv2.imwrite(str(out / f"{name}_mask.png"), codec.mask_picture(r.mask))
+            picture = codec.overlay(frame, r.mask)
             if source.is_video:
                 if writer is None:
                     h, w = picture.shape[:2]

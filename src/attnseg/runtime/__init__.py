@@ -8,8 +8,10 @@
     TiledSegmenter(seg, TileOptions(overlap=0.25)).predict("large.png")  # sliding window, blended
 
 Layers: ``OpenVINOAdapter`` (read, device, compile config, request pool, rt_info, async queue)
--> ``Segmenter`` (public ``preprocess`` / ``postprocess`` around the adapter) -> front ends
-(``seg-infer``, the server, the Ray path, the tiler) that call the Segmenter.
+and ``ModelCodec`` (image -> tensor, outputs -> ``SegmentationResult``, the background rule and
+the mask encoding; built from metadata and port shapes, no OpenVINO) -> ``Segmenter`` (the
+codec around the adapter) -> front ends (``seg-infer``, the server, the Ray path, the tiler,
+``RemoteSegmenter``) that share the Segmenter's codec.
 
 Names are loaded on first use, so ``attnseg.runtime.options`` (``Hint``, ``compile_config``)
 imports without openvino. Never imports torch, nncf or onnx (a test runs it with those
@@ -27,6 +29,8 @@ _EXPORTS = {
     "Hint": "attnseg.runtime.options",
     "compile_config": "attnseg.runtime.options",
     "OpenVINOAdapter": "attnseg.runtime.adapter",
+    "ModelCodec": "attnseg.runtime.codec",
+    "Port": "attnseg.runtime.ports",
     "RemoteError": "attnseg.runtime.remote",
     "RemoteSegmenter": "attnseg.runtime.remote",
     "Segmenter": "attnseg.runtime.segmenter",
@@ -38,7 +42,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Blend", "FrameSource", "Hint", "OpenVINOAdapter", "RemoteError", "RemoteSegmenter", "SegmentationResult",
+    "Blend", "FrameSource", "Hint", "ModelCodec", "OpenVINOAdapter", "Port", "RemoteError", "RemoteSegmenter", "SegmentationResult",
     "Segmenter", "StageTimings", "TileOptions", "TiledSegmenter", "compile_config", "open_source", "overlay",
 ]
 

@@ -1,7 +1,8 @@
 """What ``seg-infer`` writes for each image, defined once.
 
 The local command and the Ray path (``attnseg.cluster``) both render and encode through these
-functions, so their files are the same byte for byte. An output folder for image inputs holds
+functions, with the model's ``ModelCodec`` for the mask encoding and the overlay, so their files
+are the same byte for byte. An output folder for image inputs holds
 
     masks/<stem>.png              binary models: 0/255; multiclass: class ids
     overlays/<stem>.jpg           class colours and outlines over the image
@@ -28,6 +29,7 @@ import numpy as np
 
 from attnseg.errors import InputFileError
 from attnseg.runtime import overlay
+from attnseg.runtime.codec import ModelCodec
 from attnseg.runtime.result import SegmentationResult
 
 SUMMARY_NAME = "summary.json"
@@ -56,23 +58,20 @@ class OutputOptions:
         return names
 
 
-def is_binary(classes: Sequence[str]) -> bool:
-    """Binary models write 0/255 masks (viewable, like Kvasir); others write class ids."""
-    return len(classes) == 2 and classes[0].lower() == "background"
-
-
 def output_stem(source: str, video: bool = False) -> str:
     """File stem of an image's outputs: the image's own stem, or the frame name for videos."""
     return source if video else Path(source).stem
 
 
-def render(result: SegmentationResult, image: np.ndarray, options: OutputOptions) -> dict[str, np.ndarray]:
-    """The pictures for one result: ``mask``, ``overlay`` and ``attention_<gate>`` (as asked)."""
+def render(result: SegmentationResult, image: np.ndarray, options: OutputOptions,
+           codec: ModelCodec) -> dict[str, np.ndarray]:
+    """The pictures for one result of ``codec``'s model: ``mask``, ``overlay`` and
+    ``attention_<gate>`` (as asked)."""
     pictures: dict[str, np.ndarray] = {}
     if options.masks:
-        pictures["mask"] = overlay.mask_to_png(result.mask, is_binary(result.classes))
+        pictures["mask"] = codec.mask_picture(result.mask)
     if options.overlays:
-        pictures["overlay"] = overlay.overlay(image, result.mask, len(result.classes), alpha=options.alpha)
+        pictures["overlay"] = codec.overlay(image, result.mask, alpha=options.alpha)
     if options.attention:
         for name, amap in result.attention.items():
             pictures[f"attention_{name}"] = overlay.heatmap(amap, image)
@@ -99,11 +98,11 @@ def encode(picture: np.ndarray, relpath: str) -> bytes:
 
 
 def encode_image_outputs(result: SegmentationResult, image: np.ndarray, options: OutputOptions,
-                         stem: str | None = None) -> dict[str, bytes]:
+                         codec: ModelCodec, stem: str | None = None) -> dict[str, bytes]:
     """Every file one image input produces, as ``{relative path: bytes}``."""
     stem = output_stem(result.source or "image") if stem is None else stem
     files = {}
-    for kind, picture in render(result, image, options).items():
+    for kind, picture in render(result, image, options, codec).items():
         rel = relative_path(kind, stem)
         files[rel] = encode(picture, rel)
     return files
@@ -171,5 +170,5 @@ def write_report(folder: str | os.PathLike, report: Mapping[str, Any]) -> Path:
     return path
 
 
-__all__ = ["SUMMARY_NAME", "OutputOptions", "encode", "encode_image_outputs", "is_binary", "output_stem",
+__all__ = ["SUMMARY_NAME", "OutputOptions", "encode", "encode_image_outputs", "output_stem",
            "relative_path", "render", "run_summary", "write_file_atomic", "write_files", "write_report"]

@@ -10,8 +10,8 @@ mask, the probabilities or the class counts.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
@@ -19,9 +19,20 @@ import numpy as np
 from attnseg.errors import MetadataError, ModelConfigError
 from attnseg.metadata import ModelMetadata
 from attnseg.resize_policy import crop_content
+from attnseg.runtime.ports import Port
 from attnseg.runtime.preprocess import Prepared
 
-_BACKGROUND_NAMES = ("background", "_background_", "bg")
+#: Class names that mean "no object here" (compared case-insensitively).
+BACKGROUND_NAMES = ("background", "_background_", "bg")
+
+
+def background_index(classes: Sequence[str], binary: bool) -> int | None:
+    """THE background rule: the mask value of the first class named like background; for a
+    binary model without one, 0 (its mask is "not the class" / "the class" whatever the names,
+    e.g. ``["normal", "lesion"]``); a multiclass model without one has no background."""
+    lowered = [str(n).lower() for n in classes]
+    found = next((i for i, n in enumerate(lowered) if n in BACKGROUND_NAMES), None)
+    return 0 if found is None and binary else found
 
 
 @dataclass(frozen=True)
@@ -32,22 +43,23 @@ class OutputSpec:
     channels: int  # 1 = binary (sigmoid / threshold), >1 = one score per class (softmax / argmax)
     threshold: float  # binary: foreground when probability > threshold
     classes: tuple[str, ...]  # name of each mask value
-    background: int | None  # mask value that is background, if any
+    background: int | None  # mask value that is background, if any (``background_index``)
     binary_pair: bool = False  # binary scores as two channels: [logit(t), logit] or [1 - q, q]
+    binary: bool = False  # a binary model: mask 0/1 (background / the class), decided by ``threshold``
 
 
-def output_spec(port: Any, meta: ModelMetadata) -> OutputSpec:
+def output_spec(port: Port, meta: ModelMetadata) -> OutputSpec:
     """How to decode the main output ``port``: kind, channels, threshold, class names, background."""
     kind = meta.output  # validated on read: logits | probabilities | mask
-    ps = port.get_partial_shape()
-    _check_kind(kind, port.get_element_type(), ps)
+    _check_kind(kind, port)
     channels = None
-    if kind != "mask" and ps.rank.is_static and ps.rank.get_length() == 4 and ps[1].is_static:
-        channels = ps[1].get_length()
+    if kind != "mask" and port.rank == 4 and port.shape[1] is not None:
+        channels = int(port.shape[1])
     if channels is None:
         channels = 1 if meta.task == "binary" else max(1, meta.num_classes)
     classes = list(meta.classes)
-    if meta.task == "binary" or channels == 1:
+    binary = meta.task == "binary" or channels == 1
+    if binary:
         if channels > 2:
             raise ModelConfigError(f"Binary model with {channels} output channels; expected 1 or 2.")
         names = classes if len(classes) == 2 else ["background", classes[0] if classes else "foreground"]
@@ -56,27 +68,20 @@ def output_spec(port: Any, meta: ModelMetadata) -> OutputSpec:
             raise MetadataError(f"The metadata lists {len(classes)} classes but the model outputs {channels} "
                                 "channels (classes must name every output channel).")
         names = classes
-    lowered = [n.lower() for n in names]
-    background = next((i for i, n in enumerate(lowered) if n in _BACKGROUND_NAMES), None)
-    if background is None and meta.task == "binary":
-        background = 0
     return OutputSpec(kind=kind, channels=channels, threshold=float(meta.threshold),
-                      classes=tuple(names), background=background,
-                      binary_pair=meta.task == "binary" and channels == 2 and kind != "mask")
+                      classes=tuple(names), background=background_index(names, binary),
+                      binary_pair=binary and channels == 2 and kind != "mask", binary=binary)
 
 
-def _check_kind(kind: str, element_type: Any, ps: Any) -> None:
+def _check_kind(kind: str, port: Port) -> None:
     """The metadata's ``output`` must fit the port: a mask is integer class ids, logits and
     probabilities are floating-point scores. Reading one as the other gives all-background masks."""
-    try:
-        is_float = bool(element_type.is_real())
-    except AttributeError:  # not an openvino.Type: nothing to check against
-        return
+    is_float = port.dtype.kind == "f"
     if (kind == "mask") == is_float:
-        rank = ps.rank.get_length() if ps.rank.is_static else "dynamic"
+        rank = "dynamic" if port.rank is None else port.rank
         actual = "floating-point scores (logits or probabilities)" if is_float else "integer class ids (a mask)"
         raise MetadataError(
-            f"output: the metadata says {kind!r}, but the model's output is {element_type.get_type_name()} "
+            f"output: the metadata says {kind!r}, but the model's output is {port.dtype.name} "
             f"of rank {rank}, i.e. {actual}. The metadata does not describe this model; re-export it."
         )
 
@@ -169,6 +174,16 @@ def decode(raw: np.ndarray, prep: Prepared, spec: OutputSpec,
         return mask, None
     probs = _softmax(scores) if spec.kind == "logits" else scores
     return mask, probs
+
+
+def decide(probabilities: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    """(K, H, W) class probabilities merged from several passes (blended tiles, averaged flips)
+    -> class ids by the model's own rule: binary models foreground where p > threshold (as
+    ``decode`` cuts a single pass), others the most probable class (mask models: the most votes)."""
+    dtype = mask_dtype(len(spec.classes))
+    if spec.binary and spec.kind != "mask":
+        return (probabilities[1] > spec.threshold).astype(dtype)
+    return argmax_planes(probabilities, dtype)
 
 
 def _decode_pair(scores: np.ndarray, spec: OutputSpec, dtype: type,

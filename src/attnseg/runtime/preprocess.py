@@ -21,6 +21,7 @@ from attnseg.errors import InputFileError, ModelConfigError
 from attnseg.imaging import normalize, read_image, to_bgr8
 from attnseg.metadata import ModelMetadata, Normalization
 from attnseg.resize_policy import Placement, ResizePolicy, fit, pad_color, place_image
+from attnseg.runtime.ports import Port
 
 ImageLike = Any  # str | Path | np.ndarray
 
@@ -58,31 +59,31 @@ class Prepared:
                          self.valid_size[0], self.valid_size[1])
 
 
-def input_spec(port: Any, meta: ModelMetadata, name: str, policy: ResizePolicy | None = None) -> InputSpec:
-    """What the IR's image input ``port`` wants, from its shape and the model's metadata;
+def input_spec(port: Port, meta: ModelMetadata, name: str, policy: ResizePolicy | None = None) -> InputSpec:
+    """What the image input ``port`` wants, from its shape and the model's metadata;
     ``policy`` overrides the model's recorded resize policy."""
-    ps = port.get_partial_shape()
-    if ps.rank.is_dynamic or ps.rank.get_length() != 4:
-        raise ModelConfigError(f"{name}: the image input must be 4-D, got {ps}.")
+    shape = port.shape
+    if shape is None or len(shape) != 4:
+        raise ModelConfigError(f"{name}: the image input must be 4-D, got {port.describe()}.")
     layout = meta.input_layout.upper()
     if layout not in ("NCHW", "NHWC"):
         raise ModelConfigError(f"{name}: unsupported input layout {meta.input_layout!r}.")
     hd, wd, cd = (1, 2, 3) if layout == "NHWC" else (2, 3, 1)
-    if ps[0].is_static and ps[0].get_length() != 1:
+    if shape[0] is not None and shape[0] != 1:
         raise ModelConfigError(
-            f"{name} has a fixed batch of {ps[0].get_length()}; export it with batch 1 "
+            f"{name} has a fixed batch of {shape[0]}; export it with batch 1 "
             "(stream() runs several requests in parallel instead)."
         )
-    size = None
-    if ps[hd].is_static and ps[wd].is_static:
-        size = (ps[hd].get_length(), ps[wd].get_length())
-    elif ps[hd].is_static or ps[wd].is_static:
-        raise ModelConfigError(f"{name}: height and width must be both static or both dynamic, got {ps}.")
-    channels = ps[cd].get_length() if ps[cd].is_static else int(meta.input_channels)
+    h, w = shape[hd], shape[wd]
+    if (h is None) != (w is None):
+        raise ModelConfigError(f"{name}: height and width must be both static or both dynamic, "
+                               f"got {port.describe()}.")
+    size = None if h is None else (int(h), int(w))
+    channels = shape[cd] if shape[cd] is not None else int(meta.input_channels)
     if channels not in (1, 3):
         raise ModelConfigError(f"{name}: the image input has {channels} channels (expected 1 or 3).")
     return InputSpec(
-        layout=layout, dtype=np.dtype(port.get_element_type().to_dtype()), channels=channels, size=size,
+        layout=layout, dtype=port.dtype, channels=int(channels), size=size,
         normalization=meta.normalization, embedded=bool(meta.preprocessing_embedded),
         divisor=int(meta.input_divisor),
         resize_policy=policy or ResizePolicy.parse(meta.resize_policy),

@@ -12,15 +12,18 @@ decodes them exactly as ``Segmenter`` does. Endpoints used: ``GET /v2/models/{na
 ``attnseg.runtime.v2``.
 
 Servers that run the raw IR (OpenVINO Model Server on a ``seg-export --ovms-repo`` folder) know
-nothing of masks: give ``metadata=`` (the exported ``model.json`` or ``.xml``) and the client does
-``Segmenter``'s preprocessing and post-processing itself, with the Segmenter's own functions,
-sending the model-sized input tensor and reading the IR's ``logits`` / ``attention_*`` outputs.
+nothing of masks: give ``metadata=`` (the exported ``model.json`` or ``.xml``) and the client
+builds the Segmenter's own ``ModelCodec`` from it and the server's port shapes, sending the
+model-sized input tensor and reading the IR's ``logits`` / ``attention_*`` outputs. Against
+seg-serve the answers are already masks; a codec built from the response (classes, background,
+binary) gives them the same statistics, mask files and overlays.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 import urllib.parse
@@ -32,11 +35,11 @@ import numpy as np
 
 from attnseg.errors import AttnsegError, InputFileError
 from attnseg.imaging import to_bgr8
-from attnseg.runtime import postprocess as post
 from attnseg.runtime import v2
-from attnseg.runtime.postprocess import OutputSpec, class_stats
+from attnseg.runtime.codec import ModelCodec
+from attnseg.runtime.ports import Port
 from attnseg.runtime.prefetch import prefetch
-from attnseg.runtime.preprocess import ImageLike, prepare
+from attnseg.runtime.preprocess import ImageLike
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
 
@@ -56,9 +59,10 @@ class RemoteSegmenter:
     """
 
     def __init__(self, url: str, model_name: str, timeout: float = 120.0, max_in_flight: int = 4,
-                 attention: bool = True, metadata: str | Path | None = None) -> None:
+                 attention: bool = True, metadata: str | Path | None = None, token: str | None = None) -> None:
         """``attention=False`` skips the attention maps (full-size float maps are most of a response).
-        ``metadata``: the model's ``model.json`` or ``.xml``, for servers of the raw IR (OVMS)."""
+        ``metadata``: the model's ``model.json`` or ``.xml``, for servers of the raw IR (OVMS).
+        ``token``: the server's bearer token (default: ``$SEG_SERVE_TOKEN``, if set)."""
         parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise InputFileError(f"Server URL {url!r} must look like http://HOST:PORT.")
@@ -74,6 +78,8 @@ class RemoteSegmenter:
         self._attention = bool(attention)
         self._raw_meta = None if metadata is None else _read_metadata(Path(metadata))
         self._raw: _RawModel | None = None
+        token = os.environ.get(TOKEN_ENV) if token is None else token
+        self._auth = {"Authorization": f"Bearer {token.strip()}"} if token and token.strip() else {}
 
     # ------------------------------------------------------------------ description
     @property
@@ -197,9 +203,7 @@ class RemoteSegmenter:
         """Segmenter's predict() with the device call replaced by one v2 request of the IR's tensors."""
         raw = self._raw_model()
         t0 = time.perf_counter()
-        prep = prepare(image, raw.input)
-        if source is not None:
-            prep.source = source
+        prep = raw.codec.prepare(image, source)
         tensor = np.ascontiguousarray(prep.tensor)
         names = [raw.main_output, *(raw.attention_outputs if self._attention else [])]
         body, json_len = v2.encode_request([(raw.input_name, v2.datatype_of(tensor), list(tensor.shape),
@@ -209,17 +213,11 @@ class RemoteSegmenter:
         t2 = time.perf_counter()
         json_len_out = headers.get(v2.BINARY_HEADER.lower())
         _, outs = v2.decode_response(data, None if json_len_out is None else int(json_len_out))
-        mask, probs = post.decode(np.asarray(outs[raw.main_output]), prep, raw.output, want_probs)
-        attention = {n.removeprefix(_ATT_PREFIX): post.attention_map(np.asarray(outs[n]), prep)
-                     for n in names[1:] if n in outs}
-        counts, fg = post.class_stats(mask, raw.output)
+        result = raw.codec.decode(prep, [np.asarray(outs[n]) for n in names if n in outs], want_probs)
         t3 = time.perf_counter()
-        return SegmentationResult(
-            mask=mask, classes=list(raw.output.classes), class_pixel_counts=counts, foreground_fraction=fg,
-            probabilities=probs, attention=attention, source=prep.source,
-            timings=StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
-                                 postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3),
-        )
+        result.timings = StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
+                                      postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3)
+        return result
 
     # ------------------------------------------------------------------ internals
     def _q(self) -> str:
@@ -229,22 +227,19 @@ class RemoteSegmenter:
                 source: str | None) -> tuple[SegmentationResult, bytes | None]:
         json_len = headers.get(v2.BINARY_HEADER.lower())
         header, outs = v2.decode_response(data, None if json_len is None else int(json_len))
-        classes, background, gates, _ = v2.parse_response_parameters(header.get("parameters") or {})
+        params = {k: json.dumps(v) if isinstance(v, list) else v  # seg-serve sends real JSON lists
+                  for k, v in (header.get("parameters") or {}).items()}
+        classes, background, gates, _ = v2.parse_response_parameters(params)
         if v2.MASK not in outs:
             raise RemoteError(f"{self.url}: the response has no {v2.MASK!r} output; is this a seg-serve server?")
         mask = np.array(outs[v2.MASK][0], copy=True)
         probs = outs.get(v2.PROBABILITIES)
         attention = {g: np.array(outs[f"{v2.ATTENTION}_{g}"][0], copy=True)
                      for g in gates if f"{v2.ATTENTION}_{g}" in outs}
-        spec = OutputSpec(kind="mask", channels=len(classes), threshold=0.5, classes=tuple(classes),
-                          background=background)
-        counts, fg = class_stats(mask, spec)
+        codec = ModelCodec.for_served_masks(classes, background, v2.parse_binary(params, classes, background), gates)
         png = outs[v2.OVERLAY][0] if v2.OVERLAY in outs else None
-        return SegmentationResult(
-            mask=mask, classes=list(classes), class_pixel_counts=counts, foreground_fraction=fg,
-            probabilities=None if probs is None else np.array(probs[0], copy=True),
-            attention=attention, source=source,
-        ), png
+        probs = None if probs is None else np.array(probs[0], copy=True)
+        return codec.result(mask, probs, attention, source), png
 
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
@@ -260,7 +255,7 @@ class RemoteSegmenter:
         for attempt in (0, 1):
             conn = self._connection()
             try:
-                conn.request(method, self._prefix + path, body=body, headers=headers or {})
+                conn.request(method, self._prefix + path, body=body, headers={**self._auth, **(headers or {})})
                 resp = conn.getresponse()
                 data = resp.read()
                 hdrs = {k.lower(): v for k, v in resp.getheaders()}
@@ -278,39 +273,20 @@ class RemoteSegmenter:
 
 
 _ATT_PREFIX = "attention_"
-
-
-class _V2Port:
-    """An IR input/output as the server's v2 metadata describes it, shaped like an OpenVINO port so
-    the Segmenter's own spec builders (``preprocess.input_spec``, ``postprocess.output_spec``) read it unchanged."""
-
-    def __init__(self, tensor: dict[str, Any]) -> None:
-        import openvino as ov
-
-        self._shape = ov.PartialShape([int(d) if int(d) >= 0 else -1 for d in tensor["shape"]])
-        self._type = ov.Type(v2.DTYPES[tensor["datatype"]])
-
-    def get_partial_shape(self) -> Any:
-        return self._shape
-
-    def get_element_type(self) -> Any:
-        return self._type
+#: The environment variable ``RemoteSegmenter`` (and ``seg-serve``) read the bearer token from.
+TOKEN_ENV = "SEG_SERVE_TOKEN"
 
 
 class _RawModel:
-    """Where the raw IR's tensors are and how to prepare / decode them (from model.json + v2 metadata)."""
+    """Where the raw IR's tensors are and the codec that prepares / decodes them (model.json + v2 metadata)."""
 
-    def __init__(self, input_name: str, input: Any, main_output: str, output: Any,
-                 attention_outputs: list[str]) -> None:
-        self.input_name, self.input = input_name, input
-        self.main_output, self.output = main_output, output
+    def __init__(self, input_name: str, main_output: str, attention_outputs: list[str], codec: ModelCodec) -> None:
+        self.input_name, self.main_output = input_name, main_output
         self.attention_outputs = attention_outputs
+        self.codec = codec
 
     @classmethod
     def from_v2(cls, served: dict[str, Any], meta: Any, url: str) -> _RawModel:
-        from attnseg.runtime.postprocess import output_spec
-        from attnseg.runtime.preprocess import input_spec
-
         inputs = served.get("inputs") or []
         outputs = {o["name"]: o for o in served.get("outputs") or []}
         inp = next((i for i in inputs if i["name"] == "image"), inputs[0] if len(inputs) == 1 else None)
@@ -321,9 +297,15 @@ class _RawModel:
         if main is None:
             raise RemoteError(f"{url}: model {served.get('name')!r} has no segmentation output "
                               f"(outputs: {', '.join(outputs) or 'none'}).")
-        spec = input_spec(_V2Port(inp), meta, str(served.get("name", "model")))
         gates = [n for n in meta.attention_outputs if n in outputs]
-        return cls(inp["name"], spec, main, output_spec(_V2Port(outputs[main]), meta), gates)
+        codec = ModelCodec.from_metadata(meta, _port(inp), _port(outputs[main]),
+                                         [g.removeprefix(_ATT_PREFIX) for g in gates], str(served.get("name", "model")))
+        return cls(inp["name"], main, gates, codec)
+
+
+def _port(tensor: dict[str, Any]) -> Port:
+    """An IR input/output as the server's v2 metadata describes it."""
+    return Port.from_dims(tensor["shape"], v2.DTYPES[tensor["datatype"]])
 
 
 def _read_metadata(path: Path) -> Any:

@@ -1,10 +1,10 @@
 """``Segmenter``: the segmentation wrapper over an ``OpenVINOAdapter``.
 
-The adapter reads, compiles and runs the IR; the Segmenter turns images into the IR's input
-(``preprocess``) and raw outputs into masks, probabilities and attention maps at the image's
-own size (``postprocess``). Both are public so other front ends (a server, a Ray actor, a
-tiler, a remote client) reuse them around their own transport. Everything the Segmenter needs
-comes from the IR's metadata. Only openvino, numpy and OpenCV are used.
+The adapter reads, compiles and runs the IR; the Segmenter's ``codec`` (``ModelCodec``, built
+from the IR's metadata and port shapes) turns images into the IR's input (``preprocess``) and
+raw outputs into masks, probabilities and attention maps at the image's own size
+(``postprocess``). Other front ends (a server, a Ray actor, a tiler, a remote client) reuse the
+same codec around their own transport. Only openvino, numpy and OpenCV are used.
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ import openvino as ov
 from attnseg.errors import InvalidOptionError, ModelConfigError
 from attnseg.metadata import ModelMetadata
 from attnseg.resize_policy import ResizePolicy
-from attnseg.runtime import postprocess as post
 from attnseg.runtime.adapter import Completed, OpenVINOAdapter
 from attnseg.runtime.autotune import PrecisionChoice
+from attnseg.runtime.codec import ModelCodec
 from attnseg.runtime.options import Hint
 from attnseg.runtime.pipeline import ordered_async
 from attnseg.runtime.prefetch import DEFAULT_WORKERS as DEFAULT_PREFETCH
-from attnseg.runtime.preprocess import ImageLike, Prepared, input_spec, prepare
-from attnseg.runtime.result import SegmentationResult, StageTimings
+from attnseg.runtime.ports import Port
+from attnseg.runtime.postprocess import OutputSpec
+from attnseg.runtime.preprocess import ImageLike, Prepared
+from attnseg.runtime.result import SegmentationResult
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +87,6 @@ class Segmenter:
         meta = adapter.metadata
         if meta is None:
             raise ModelConfigError(f"{adapter.name} carries no attnseg metadata; export it with seg-export.")
-        if meta.task not in ("binary", "multiclass"):
-            raise ModelConfigError(
-                f"{adapter.name} is a {meta.task} model ({meta.arch}); the Segmenter runs "
-                "image segmentation models (binary or multiclass) only."
-            )
         self._meta = meta
         adapter.compile()
         self._bind_ports(policy)
@@ -105,24 +102,29 @@ class Segmenter:
         return self._meta
 
     @property
+    def codec(self) -> ModelCodec:
+        """How images become this model's input and its outputs become results (shared by every front end)."""
+        return self._codec
+
+    @property
     def classes(self) -> list[str]:
         """Name of each mask value (binary models: ``['background', <foreground name>]``)."""
-        return list(self._out.classes)
+        return self._codec.classes
 
     @property
     def input_size(self) -> tuple[int, int] | None:
         """(H, W) the model runs at, or ``None`` for models with dynamic height/width."""
-        return self._in.size
+        return self._codec.input_size
 
     @property
-    def output_spec(self) -> post.OutputSpec:
+    def output_spec(self) -> OutputSpec:
         """How the main output is decoded: kind, channels, threshold, class names, background."""
-        return self._out
+        return self._codec.output
 
     @property
     def resize_policy(self) -> ResizePolicy:
         """How images are fitted to the model input (the model's recorded policy unless overridden)."""
-        return self._in.resize_policy
+        return self._codec.resize_policy
 
     @property
     def device(self) -> str:
@@ -139,7 +141,7 @@ class Segmenter:
     @property
     def attention_names(self) -> list[str]:
         """Attention maps every result carries (e.g. ``['Att5', 'Att4', 'Att3', 'Att2']``)."""
-        return list(self._att_names)
+        return list(self._codec.attention)
 
     @property
     def inference_precision(self) -> str:
@@ -170,7 +172,7 @@ class Segmenter:
     def preprocess(self, image: ImageLike) -> Prepared:
         """An image (path or array: BGR uint8, grayscale, RGBA or 16-bit) -> the model's input
         (``prepared.tensor``) and the geometry ``postprocess`` needs to map results back."""
-        return prepare(image, self._in)
+        return self._codec.prepare(image)
 
     def infer(self, prepared: Prepared) -> list[np.ndarray]:
         """Raw outputs for ``prepared``: the main output, then each attention map."""
@@ -181,17 +183,7 @@ class Segmenter:
         """Raw outputs (main output first, then attention maps in ``attention_names`` order)
         -> mask, class statistics, attention maps (and probabilities) at the image's size.
         ``timings.postprocess`` is measured; the caller fills the other stages it timed."""
-        t0 = time.perf_counter()
-        mask, probs = post.decode(raw_outputs[0], prepared, self._out, return_probabilities)
-        attention = {name: post.attention_map(a, prepared)
-                     for name, a in zip(self._att_names, raw_outputs[1:])}
-        counts, fg = post.class_stats(mask, self._out)
-        ms = (time.perf_counter() - t0) * 1e3
-        return SegmentationResult(
-            mask=mask, classes=list(self._out.classes), class_pixel_counts=counts,
-            foreground_fraction=fg, probabilities=probs, attention=attention,
-            timings=StageTimings(postprocess=ms, total=ms), source=prepared.source,
-        )
+        return self._codec.decode(prepared, raw_outputs, return_probabilities)
 
     # ------------------------------------------------------------------ inference
     def predict(self, image: ImageLike, return_probabilities: bool = False) -> SegmentationResult:
@@ -271,7 +263,6 @@ class Segmenter:
                 )
             idx = 0
         self._in_index = idx
-        self._in = input_spec(inputs[idx], meta, name, policy)
 
         outputs = self._adapter.outputs
         names = [p.get_names() for p in outputs]
@@ -294,8 +285,8 @@ class Segmenter:
             att_idx.append(i)
             att_names.append(att.removeprefix(ATTENTION_PREFIX))
         self._out_indices = [main, *att_idx]
-        self._att_names = att_names
-        self._out = post.output_spec(outputs[main], meta)
+        self._codec = ModelCodec.from_metadata(meta, Port.of(inputs[idx]), Port.of(outputs[main]), att_names,
+                                               name, policy)
 
 
 def _timed(result: SegmentationResult, t0: float, t1: float, t2: float) -> SegmentationResult:

@@ -3,7 +3,8 @@
 ``TiledSegmenter`` is an adapter over a ``Segmenter``, not a second inference stack: it cuts
 overlapping tiles of the model's input size, runs them through ``Segmenter.stream`` (several
 requests in flight), and blends each tile's class probabilities, already at tile size from the
-Segmenter's own postprocessing, with a window that fades towards the tile edges. Weights are
+Segmenter's codec, with a window that fades towards the tile edges; the blended probabilities
+are then decided by the same codec (the model's own threshold), never by a rule of the tiler's. Weights are
 normalized per pixel, so a pixel seen by one tile gets exactly that tile's value and seams
 between tiles vanish. The idea follows OpenVINO Model API's tilers and OTX (there, overlapping
 soft predictions are averaged); attnseg adds the fading window and spreads tiles evenly so edge
@@ -25,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from attnseg.errors import InvalidOptionError, ModelConfigError, parse_enum
-from attnseg.runtime import postprocess as post
 from attnseg.runtime.preprocess import ImageLike, load_image
+from attnseg.runtime.codec import ModelCodec
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
 #: Standard deviation of the Gaussian window as a share of the tile side (as nnU-Net and MONAI).
@@ -148,7 +149,7 @@ class TiledSegmenter:
                 "(TileOptions(tile_size=(H, W)), seg-infer --tile-size H W)."
             )
         self._tile = (int(size[0]), int(size[1]))
-        self._spec: post.OutputSpec = segmenter.output_spec
+        self._codec: ModelCodec = segmenter.codec
         self._windows: dict[tuple[int, int], np.ndarray] = {}
 
     @property
@@ -166,6 +167,11 @@ class TiledSegmenter:
     @property
     def classes(self) -> list[str]:
         return self._seg.classes
+
+    @property
+    def codec(self) -> ModelCodec:
+        """The Segmenter's codec: prepares every tile and decides the blended probabilities."""
+        return self._codec
 
     def grid(self, image_size: tuple[int, int]) -> list[Tile]:
         """The tiles an image of ``image_size`` is cut into."""
@@ -211,30 +217,19 @@ class TiledSegmenter:
             for name, amap in r.attention.items():
                 attention.setdefault(name, np.zeros((h, w), dtype=np.float32))[t.region] += amap * share
         t2 = time.perf_counter()
-        mask = self._decide(scores)
-        counts, fg = post.class_stats(mask, self._spec)
-        soft = self._spec.kind != "mask"
+        mask = self._codec.decide(scores)
+        soft = self._codec.output.kind != "mask"
         t3 = time.perf_counter()
-        return SegmentationResult(
-            mask=mask, classes=list(self._spec.classes), class_pixel_counts=counts, foreground_fraction=fg,
-            probabilities=scores if (return_probabilities and soft) else None, attention=attention,
-            timings=StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
-                                 postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3),
-            source=source,
-        )
+        timings = StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
+                               postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3)
+        return self._codec.result(mask, scores if (return_probabilities and soft) else None, attention,
+                                  source, timings)
 
     def _window(self, size: tuple[int, int]) -> np.ndarray:
         win = self._windows.get(size)
         if win is None:
             win = self._windows[size] = blend_window(size, self._opts.blend)
         return win
-
-    def _decide(self, scores: np.ndarray) -> np.ndarray:
-        """Blended scores -> class ids, as the Segmenter decides for one image."""
-        dtype = post.mask_dtype(len(self._spec.classes))
-        if self._spec.kind != "mask" and self._spec.channels == 1:
-            return (scores[1] > self._spec.threshold).astype(dtype)
-        return post.argmax_planes(scores, dtype)
 
 
 def _one_hot(mask: np.ndarray, num_classes: int) -> np.ndarray:

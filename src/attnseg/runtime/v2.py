@@ -21,7 +21,8 @@ every per-image output is then returned once per image with the index appended, 
 ``[1, H0, W0]``, ``mask_1`` ``[1, H1, W1]``, ... (the response parameter ``ragged`` is true).
 
 Response parameters: ``classes`` (JSON list, the name of each mask value), ``background`` (mask
-value of the background, -1 if none) and ``attention_names`` (JSON list of gate names).
+value of the background, -1 if none), ``attention_names`` (JSON list of gate names) and
+``binary`` (true for a binary model, whose mask files are 0/255).
 """
 
 from __future__ import annotations
@@ -152,14 +153,27 @@ def decode_response(body: bytes, json_length: int | None) -> tuple[dict[str, Any
 
 
 def response_parameters(classes: Sequence[str], background: int | None,
-                        attention_names: Sequence[str], ragged: bool) -> dict[str, Any]:
-    """What the server tells the client besides the tensors (see the module docstring)."""
-    return {
+                        attention_names: Sequence[str], ragged: bool, binary: bool | None = None) -> dict[str, Any]:
+    """What the server tells the client besides the tensors (see the module docstring); the
+    arguments come from the served model's codec (``Segmenter.codec``: ``classes``,
+    ``background``, ``binary``)."""
+    params = {
         "classes": json.dumps(list(classes)),
         "background": -1 if background is None else int(background),
         "attention_names": json.dumps(list(attention_names)),
         "ragged": bool(ragged),
     }
+    if binary is not None:
+        params["binary"] = bool(binary)
+    return params
+
+
+def parse_binary(params: dict[str, Any], classes: Sequence[str], background: int | None) -> bool:
+    """Whether the served model is binary (its masks are written 0/255): the ``binary`` response
+    parameter; servers that do not send it serve binary models as two classes, background first."""
+    if "binary" in params:
+        return bool(params["binary"])
+    return len(classes) == 2 and background == 0
 
 
 def parse_response_parameters(params: dict[str, Any]) -> tuple[list[str], int | None, list[str], bool]:

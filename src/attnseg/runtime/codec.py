@@ -1,0 +1,160 @@
+"""``ModelCodec``: everything between an image and an exported model's tensors, defined once.
+
+Built from the model's validated metadata and its port shapes (``Port``: no OpenVINO object),
+so the local ``Segmenter``, the tiler, ``RemoteSegmenter`` (both against seg-serve and against
+a raw-IR server), the server, the Ray workers, the output writer, calibration, the scorer,
+parity and the benchmarks all prepare and decide the same way:
+
+    codec = segmenter.codec                      # or ModelCodec.from_metadata(meta, in_port, out_port)
+    prepared = codec.prepare("polyp.jpg")        # colour, resize policy (letterbox), padding, layout
+    result = codec.decode(prepared, raw_outputs) # mask, probabilities, attention, class statistics
+    mask = codec.decide(mean_probabilities)      # merged soft predictions -> mask (model threshold)
+    png = codec.mask_picture(result.mask)        # binary 0/255, class ids otherwise
+    picture = codec.overlay(image, result.mask)  # colours over the image, background left clear
+
+The pieces live in ``preprocess`` (image -> tensor) and ``postprocess`` (tensor -> mask); this
+class is the only way the rest of attnseg reaches them, and the only place a
+``SegmentationResult`` is built. numpy + OpenCV only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from attnseg.errors import ModelConfigError
+from attnseg.metadata import ModelMetadata
+from attnseg.resize_policy import ResizePolicy
+from attnseg.runtime import overlay as draw
+from attnseg.runtime import postprocess as post
+from attnseg.runtime.ports import Port
+from attnseg.runtime.preprocess import ImageLike, InputSpec, Prepared, input_spec, prepare
+from attnseg.runtime.result import SegmentationResult, StageTimings
+
+
+@dataclass(frozen=True)
+class ModelCodec:
+    """How one exported model's image input is prepared and its outputs decoded.
+
+    ``input`` is None for a codec of masks decided elsewhere (a seg-serve server's answers);
+    ``attention`` names the attention gates (``Att5``...) whose maps follow the main output in
+    ``decode``'s raw outputs."""
+
+    input: InputSpec | None
+    output: post.OutputSpec
+    attention: tuple[str, ...] = ()
+
+    @classmethod
+    def from_metadata(cls, meta: ModelMetadata, input_port: Port | None, output_port: Port,
+                      attention: Sequence[str] = (), name: str = "model",
+                      resize_policy: str | ResizePolicy | None = None) -> ModelCodec:
+        """The codec of a model described by ``meta`` whose image input and main output have
+        these shapes; ``resize_policy`` overrides the recorded one."""
+        if meta.task not in ("binary", "multiclass"):
+            raise ModelConfigError(f"{name} is a {meta.task} model ({meta.arch}); only image segmentation "
+                                   "models (binary or multiclass) are decoded to masks.")
+        policy = None if resize_policy is None else ResizePolicy.parse(resize_policy)
+        spec = None if input_port is None else input_spec(input_port, meta, name, policy)
+        return cls(spec, post.output_spec(output_port, meta), tuple(attention))
+
+    @classmethod
+    def for_served_masks(cls, classes: Sequence[str], background: int | None, binary: bool,
+                         attention: Sequence[str] = ()) -> ModelCodec:
+        """The codec of masks a seg-serve server already decided (its response names the classes,
+        the background and whether the model is binary): statistics, encoding and overlays only."""
+        spec = post.OutputSpec(kind="mask", channels=len(classes), threshold=0.5, classes=tuple(classes),
+                               background=background, binary=bool(binary))
+        return cls(None, spec, tuple(attention))
+
+    # ------------------------------------------------------------------ what the model means
+    @property
+    def classes(self) -> list[str]:
+        """Name of each mask value (binary models: ``[<background>, <the class>]``)."""
+        return list(self.output.classes)
+
+    @property
+    def background(self) -> int | None:
+        """The mask value that means background (``postprocess.background_index``), None if no class does."""
+        return self.output.background
+
+    @property
+    def binary(self) -> bool:
+        """A binary model: masks are 0/1, written as 0/255 pictures."""
+        return self.output.binary
+
+    @property
+    def threshold(self) -> float:
+        """Binary models: foreground where the probability exceeds it (the exported threshold)."""
+        return self.output.threshold
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """(H, W) of a static model input, None for dynamic height and width."""
+        return self._input().size
+
+    @property
+    def resize_policy(self) -> ResizePolicy:
+        return self._input().resize_policy
+
+    # ------------------------------------------------------------------ image -> tensor
+    def prepare(self, image: ImageLike, source: str | None = None) -> Prepared:
+        """An image (path or array: BGR uint8, grayscale, RGBA or 16-bit) -> the model's input
+        batch (``prepared.tensor``) and the geometry ``decode`` needs to map results back."""
+        prepared = prepare(image, self._input())
+        if source is not None:
+            prepared.source = source
+        return prepared
+
+    def tensor(self, image: ImageLike) -> np.ndarray:
+        """Just the model's input batch for ``image`` (calibration, scoring, benchmarks)."""
+        return self.prepare(image).tensor
+
+    # ------------------------------------------------------------------ tensors -> result
+    def decode(self, prepared: Prepared, raw_outputs: Sequence[np.ndarray],
+               return_probabilities: bool = False) -> SegmentationResult:
+        """Raw outputs (the main output, then one map per ``attention`` gate; fewer maps are
+        fine) -> mask, class statistics, attention maps (and probabilities) at the image's size.
+        Only new arrays are returned (raw outputs may be a request's reused buffers)."""
+        t0 = time.perf_counter()
+        mask, probs = post.decode(raw_outputs[0], prepared, self.output, return_probabilities)
+        attention = {name: post.attention_map(a, prepared) for name, a in zip(self.attention, raw_outputs[1:])}
+        ms = (time.perf_counter() - t0) * 1e3
+        return self.result(mask, probs, attention, prepared.source, StageTimings(postprocess=ms, total=ms))
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """(K, H, W) probabilities merged from several passes (tiles, flips) -> class ids, by the
+        model's own rule (the exported threshold for binary models)."""
+        return post.decide(probabilities, self.output)
+
+    def result(self, mask: np.ndarray, probabilities: np.ndarray | None = None,
+               attention: Mapping[str, np.ndarray] | None = None, source: str | None = None,
+               timings: StageTimings | None = None) -> SegmentationResult:
+        """The one constructor of ``SegmentationResult``: class statistics follow the background rule."""
+        counts, fg = post.class_stats(mask, self.output)
+        return SegmentationResult(
+            mask=mask, classes=self.classes, class_pixel_counts=counts, foreground_fraction=fg,
+            probabilities=probabilities, attention=dict(attention or {}), source=source,
+            timings=timings or StageTimings(),
+        )
+
+    # ------------------------------------------------------------------ masks for people and files
+    def mask_picture(self, mask: np.ndarray) -> np.ndarray:
+        """What a mask file holds: binary models 0/255 (viewable, like Kvasir's own masks),
+        class ids otherwise."""
+        return draw.mask_to_png(mask, self.binary)
+
+    def overlay(self, image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+        """Class colours and outlines over ``image``; background pixels keep the image's colours."""
+        return draw.overlay(image, mask, len(self.output.classes), alpha=alpha, background=self.background)
+
+    def _input(self) -> InputSpec:
+        if self.input is None:
+            raise ModelConfigError("This codec decodes a server's masks only; it has no image input to prepare.")
+        return self.input
+
+
+__all__ = ["ModelCodec", "Port"]
