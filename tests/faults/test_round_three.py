@@ -280,3 +280,66 @@ def test_an_ovms_entry_beside_the_output_is_written_and_registered(tiny_ckpt, tm
     assert code == 0, err
     names = [e["config"]["name"] for e in json.loads((repo / "config.json").read_text())["model_config_list"]]
     assert names == ["other", "model"] and (repo / "model" / "1" / "model.xml").is_file()
+
+
+# ---------------------------------------------------------------------------- seg-benchmark --tune
+
+
+@pytest.fixture
+def tune_ir(tiny_ir, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("ATTNSEG_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "ir"
+    shutil.copytree(tiny_ir.parent, folder)
+    return folder / tiny_ir.name
+
+
+def _tune(capsys, *args) -> tuple[int, str, str]:
+    from attnseg.cli.benchmark import main
+
+    code = main(["--tune", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tune_honours_precision_streams_requests_iterations_and_report_folder(tune_ir, tmp_path, capsys):
+    import json
+
+    reports = tmp_path / "reports"
+    code, out, err = _tune(capsys, tune_ir, "-hint", "throughput", "-infer_precision", "f32", "-nstreams", "2",
+                           "-nireq", "7", "-niter", "5", "--report-folder", reports, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    for c in result["candidates"]:
+        assert c["properties"]["INFERENCE_PRECISION_HINT"] == "f32"
+        assert c["streams"] == 2 and c["nireq"] == 7
+    written = json.loads(tune_ir.with_name(tune_ir.stem + ".load_config.json").read_text())["CPU"]
+    assert written["INFERENCE_PRECISION_HINT"] == "f32" and written["NUM_STREAMS"] == "2"
+    assert written["PERFORMANCE_HINT_NUM_REQUESTS"] == "7" and result["nireq"] == 7
+    assert json.loads((reports / "tune_report.json").read_text())["winner"] == result["winner"]
+
+
+def test_tune_niter_sets_the_inferences_timed(tune_ir, capsys):
+    import json
+
+    code, out, err = _tune(capsys, tune_ir, "-niter", "4", "-infer_precision", "f32", "--json")
+    assert code == 0, err
+    assert set(json.loads(out)["iterations_per_round"].values()) == {4}
+
+
+@pytest.mark.parametrize("flags", [("-t", "5"), ("-api", "async"), ("--images", "."), ("-b", "2"),
+                                   ("-hint", "latency", "-nstreams", "2"), ("-nireq", "3")])
+def test_tune_refuses_flags_it_would_ignore_before_timing(tune_ir, capsys, flags):
+    code, _, err = _tune(capsys, tune_ir, *flags)
+    one_clear_error((code, err))
+    assert not tune_ir.with_name(tune_ir.stem + ".load_config.json").exists()
+
+
+def test_tune_refuses_a_folder_where_the_config_goes_before_timing(tune_ir, capsys):
+    folder = tune_ir.with_name(tune_ir.stem + ".load_config.json")
+    folder.mkdir()
+    code, out, err = _tune(capsys, tune_ir)
+    one_clear_error((code, err), str(folder))
+    assert "Tuning" not in out  # refused before the search, not after it
+    assert folder.is_dir() and not list(folder.iterdir())

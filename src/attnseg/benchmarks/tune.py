@@ -61,6 +61,7 @@ class TuneResult:
     reason: str
     config_path: Path | None
     seconds: float
+    iterations: dict[str, int] = field(default_factory=dict)  # inferences timed per round, by label
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "device": self.device, "objective": self.objective,
@@ -68,31 +69,65 @@ class TuneResult:
                                for c in self.candidates],
                 "winner": self.winner.label, "properties": self.winner.properties, "nireq": self.winner.nireq,
                 "reason": self.reason, "config_path": str(self.config_path) if self.config_path else None,
-                "seconds": round(self.seconds, 2),
+                "seconds": round(self.seconds, 2), "iterations_per_round": self.iterations,
                 "benchmark_app": benchmark_app_line(self)}
 
 
-def grid(objective: str, precisions: list[str | None], cores: int) -> list[TuneCandidate]:
-    """The configurations to try (before de-duplication by what the device actually set)."""
+def grid(objective: str, precisions: list[str | None], cores: int, nstreams: int | None = None,
+         nireq: int | None = None) -> list[TuneCandidate]:
+    """The configurations to try (before de-duplication by what the device actually set);
+    ``nstreams`` / ``nireq`` (throughput only) pin the streams / the requests in flight."""
     out = []
     for p in precisions:
         base = {"INFERENCE_PRECISION_HINT": p} if p else {}
         if objective == "latency":
             out.append(TuneCandidate({**base, "PERFORMANCE_HINT": "LATENCY"}, 1))
             continue
-        for streams in sorted({1, max(1, cores // 2), cores} | {None}, key=lambda s: -1 if s is None else s):
-            for per_stream in (1, 2):
+        stream_counts = {nstreams} if nstreams else {1, max(1, cores // 2), cores, None}
+        for streams in sorted(stream_counts, key=lambda s: -1 if s is None else s):
+            for per_stream in ((None,) if nireq else (1, 2)):
                 props = {**base, "PERFORMANCE_HINT": "THROUGHPUT"}
+                requests = nireq or (streams * per_stream if streams else -per_stream)
                 if streams is not None:
                     props["NUM_STREAMS"] = str(streams)
-                    props["PERFORMANCE_HINT_NUM_REQUESTS"] = str(streams * per_stream)
-                out.append(TuneCandidate(props, streams * per_stream if streams else -per_stream))
+                    props["PERFORMANCE_HINT_NUM_REQUESTS"] = str(requests)
+                out.append(TuneCandidate(props, requests))
     return out
 
 
+def check_tune_options(objective: str, nstreams: int | None, nireq: int | None, niter: int | None) -> None:
+    """What the search can honour; anything else is refused before a model is compiled."""
+    if objective not in OBJECTIVES:
+        raise BenchmarkError(f"--tune optimizes latency or throughput (-hint), not {objective!r}.")
+    if objective == "latency" and (nstreams or nireq):
+        raise BenchmarkError("--tune -hint latency times one request on one stream; -nstreams and -nireq apply to "
+                             "-hint throughput.")
+    for flag, value in (("-nstreams", nstreams), ("-nireq", nireq), ("-niter", niter)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise BenchmarkError(f"{flag} must be a positive integer, got {value!r}.")
+
+
+def _check_config_target(xml: Path) -> None:
+    """The winner is written to MODEL.load_config.json: refuse a folder (or an unwritable
+    folder) in its place now, not after the whole search."""
+    from attnseg.atomic import check_creatable
+    from attnseg.errors import InputFileError
+    from attnseg.runtime.config_file import tuned_config_path
+
+    path = tuned_config_path(xml)
+    if path.exists() and not path.is_file():
+        raise InputFileError(f"{path} is a folder, not a file: --tune writes its result there. Move it away.")
+    check_creatable(path, "the tuned configuration ")
+
+
 def tune(model_path: str | Path, device: str = "CPU", objective: str = "latency", rounds: int = ROUNDS,
-         write: bool = True) -> TuneResult:
-    """Time every candidate in interleaved rounds; write the winner beside the IR (``write``)."""
+         write: bool = True, precision: str | None = None, nstreams: int | None = None, nireq: int | None = None,
+         niter: int | None = None) -> TuneResult:
+    """Time every candidate in interleaved rounds; write the winner beside the IR (``write``).
+
+    ``precision`` (``-infer_precision``) searches that precision only; ``nstreams`` / ``nireq``
+    (throughput) pin streams / requests; ``niter`` is the inferences timed per candidate per round
+    (default: what fits ``ROUND_BUDGET_S``)."""
     import openvino as ov
 
     from attnseg.devices import validate_device
@@ -100,18 +135,20 @@ def tune(model_path: str | Path, device: str = "CPU", objective: str = "latency"
     from attnseg.runtime.autotune import candidate_precisions
     from attnseg.runtime.config_file import write_tuned_config
 
-    if objective not in OBJECTIVES:
-        raise BenchmarkError(f"--tune optimizes latency or throughput (-hint), not {objective!r}.")
+    check_tune_options(objective, nstreams, nireq, niter)
     t0 = time.perf_counter()
     xml = resolve_model_path(model_path)
+    if write:
+        _check_config_target(xml)
     core = ov.Core()
     device = validate_device(device, core)
     model = read_model(core, xml)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    precisions: list[str | None] = list(candidate_precisions(core, device)) or [None]
+    precisions: list[str | None] = ([precision.lower()] if precision
+                                    else list(candidate_precisions(core, device)) or [None])
     runners: list[tuple[TuneCandidate, _Runner]] = []
     seen = set()
-    for cand in grid(objective, precisions, cores):
+    for cand in grid(objective, precisions, cores, nstreams, nireq):
         compiled = _compile(core, model, device, xml.name, cand.properties)
         optimal = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         if cand.nireq < 0:  # the hint's own streams: one or two requests per stream
@@ -132,15 +169,17 @@ def tune(model_path: str | Path, device: str = "CPU", objective: str = "latency"
         runners.append((cand, _Runner(compiled, cand.nireq, objective == "throughput")))
     first = max(r.run(1) for _, r in runners)  # warm-up: creates the primitives
     iters = int(min(200, max(3, ROUND_BUDGET_S * 1000.0 / max(first, 1e-3))))
+    counts = {c.label: (iters if niter is None else r.waves(niter)) for c, r in runners}
     for i in range(rounds):
         order = runners if i % 2 == 0 else runners[::-1]
         for cand, runner in order:
-            cand.rounds_ms.append(runner.run(iters))
+            cand.rounds_ms.append(runner.run(counts[cand.label]))
     cands = [c for c, _ in runners]
     decision = pick_fastest({c.label: c.rounds_ms for c in cands}, baseline=cands[0].label, margin=MARGIN)
     winner = next(c for c in cands if c.label == decision.choice)
     path = write_tuned_config(xml, device, winner.properties) if write else None
-    result = TuneResult(str(xml), device, objective, cands, winner, decision.reason, path, time.perf_counter() - t0)
+    result = TuneResult(str(xml), device, objective, cands, winner, decision.reason, path, time.perf_counter() - t0,
+                        {c.label: counts[c.label] * (len(r.queue) if r.throughput else 1) for c, r in runners})
     log.info("Tuned %s on %s for %s: %s", xml.name, device, objective, winner.label)
     return result
 
@@ -169,6 +208,10 @@ class _Runner:
             for k, arr in enumerate(data):
                 self.queue[i].set_input_tensor(k, ov.Tensor(arr))
 
+    def waves(self, niter: int) -> int:
+        """``run``'s argument that times ``niter`` inferences (whole waves of requests in flight)."""
+        return niter if not self.throughput else max(1, -(-niter // len(self.queue)))
+
     def run(self, iters: int) -> float:
         if not self.throughput:
             req, lat = self.queue[0], []
@@ -189,6 +232,18 @@ def benchmark_app_line(result: TuneResult) -> str:
     cfg = result.config_path or "<config>"
     api = "-api sync" if result.objective == "latency" else f"-api async -nireq {result.winner.nireq}"
     return f"benchmark_app -m {result.model} -d {result.device} -load_config {cfg} {api}"
+
+
+def write_tune_report(result: TuneResult, folder: str | Path) -> Path:
+    """``--report-folder``: the search, every candidate's rounds and the winner as tune_report.json."""
+    import json
+
+    from attnseg.atomic import atomic_file, make_folder
+
+    path = make_folder(folder, "report folder") / "tune_report.json"
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def format_tune(result: TuneResult) -> str:

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-cdir", "--cache_dir", dest="cache_dir", help="OpenVINO model cache folder")
     p.add_argument("--report-folder", "-report_folder", "--report_folder", dest="report_folder",
                    help="write benchmark_report.csv, benchmark_report.json (-json_stats layout) and "
-                        "attnseg_benchmark.json here")
+                        "attnseg_benchmark.json here (with --tune: tune_report.json)")
     p.add_argument("-report_type", "--report_type", dest="report_type", choices=REPORT_TYPES, default="no_counters",
                    help="add per-layer counters (average_counters, detailed_counters) as benchmark_app")
     p.add_argument("-json_stats", "--json_stats", dest="json_stats", action="store_true",
@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", action="store_true",
                    help="search precision x hint x streams x requests for the fastest configuration (for -hint "
                         "latency, the default, or throughput) and write it beside the IR as MODEL.load_config.json "
-                        "(benchmark_app -load_config format), which Segmenter and seg-infer then use")
+                        "(benchmark_app -load_config format), which Segmenter and seg-infer then use; "
+                        "-infer_precision, -nstreams and -nireq (throughput) pin what is searched, -niter sets "
+                        "the inferences per candidate and round; other timing flags are refused")
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="allowed relative difference for --vs-benchmark-app (default 0.10)")
     add_common_flags(p)
@@ -189,11 +191,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_tune(args: argparse.Namespace, model: str) -> int:
-    from attnseg.benchmarks.tune import format_tune, tune
+#: Flags of a plain benchmark that ``--tune`` does not use: refused, never silently ignored.
+_NOT_FOR_TUNE = {"api": "-api", "time": "-t", "batch": "-b", "shape": "-shape", "cache_dir": "-cdir",
+                 "images": "--images", "vs_benchmark_app": "--vs-benchmark-app"}
 
+
+def _run_tune(args: argparse.Namespace, model: str) -> int:
+    from attnseg.atomic import check_creatable
+    from attnseg.benchmarks.tune import check_tune_options, format_tune, tune, write_tune_report
+
+    ignored = [flag for dest, flag in _NOT_FOR_TUNE.items() if getattr(args, dest)]
+    ignored += ["-report_type"] if args.report_type != ReportType.NO_COUNTERS.value else []
+    ignored += ["--tolerance"] if args.tolerance != 0.10 else []
+    if ignored:
+        raise BenchmarkError(f"--tune does not use {', '.join(ignored)}: it searches precision, streams and requests "
+                             "under -hint (honouring -infer_precision, -nstreams, -nireq, -niter and "
+                             "--report-folder). Drop them, or run without --tune.")
     hint = {"tput": "throughput"}.get(args.hint or "latency", args.hint or "latency")
-    result = tune(model, device=args.device, objective=hint)
+    check_tune_options(hint, args.nstreams, args.nireq, args.niter)
+    if args.report_folder:
+        check_creatable(args.report_folder, "the report folder ", inside=True)
+    result = tune(model, device=args.device, objective=hint, precision=args.infer_precision,
+                  nstreams=args.nstreams, nireq=args.nireq, niter=args.niter)
+    if args.report_folder:
+        log.info("Report: %s", write_tune_report(result, args.report_folder))
     if args.json:
         print_json(result.to_dict())
     else:
