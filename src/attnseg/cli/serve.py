@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "written by seg-export --ovms-repo (every model in its config.json)")
     p.add_argument("--name", help="the name to serve a single model under (default: the OVMS config name, "
                                   "else the file or folder name)")
-    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; pass 0.0.0.0 to expose it, "
+                        "with a token)")
     p.add_argument("--http-port", type=int, default=8080, help="REST port (default 8080)")
     p.add_argument("--grpc-port", type=int, default=8081, help="gRPC port (default 8081)")
     p.add_argument("--no-grpc", action="store_true", help="serve REST only")
@@ -33,33 +35,70 @@ def build_parser() -> argparse.ArgumentParser:
                    help="as Segmenter's inference_precision (default auto)")
     p.add_argument("--threads", type=int, help="worker threads per model for decoding, pre/post-processing "
                                                 "and waiting on the device (default 2 x infer requests + 2)")
-    p.add_argument("--max-request-mb", type=float, default=64.0,
-                   help="largest request body accepted, MiB (default 64; larger gets HTTP 413 / gRPC "
-                        "RESOURCE_EXHAUSTED)")
+    g = p.add_argument_group("limits (checked before anything large is allocated)")
+    g.add_argument("--max-request-mb", type=float, default=64.0,
+                   help="largest request body, MiB (default 64; larger gets HTTP 413 / gRPC RESOURCE_EXHAUSTED)")
+    g.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
+                   help="most pixels one image may declare in its shape or file header (default 16777216 = "
+                        "4096x4096; 413)")
+    g.add_argument("--max-request-pixels", type=int, default=64 * 1024 * 1024,
+                   help="most pixels of all images of one request (default 67108864; 413)")
+    g.add_argument("--max-inflight-pixels", type=int,
+                   help="pixels being served at once, all requests together; more wait their turn "
+                        "(default: --max-request-pixels)")
+    g.add_argument("--max-response-mb", type=float, default=256.0,
+                   help="largest response, MiB, estimated before inference (default 256; 413)")
+    g.add_argument("--max-json-values", type=int, default=1 << 20,
+                   help="most values of one output sent as a JSON array (default 1048576); larger outputs must "
+                        "be asked for as binary data")
+    g.add_argument("--max-json-mb", type=float, default=16.0,
+                   help="largest JSON part of a request, MiB (default 16); send pixels as binary data")
+    g.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds a connection gets to send complete request headers (default 10; 408 and close)")
+    g.add_argument("--body-timeout", type=float, default=60.0,
+                   help="seconds a request body gets to arrive in full (default 60; 408)")
+    g.add_argument("--idle-timeout", type=int, default=65,
+                   help="seconds an idle keep-alive connection stays open (default 65, longer than the usual "
+                        "proxy idle timeout)")
+    g.add_argument("--max-connections", type=int, default=128,
+                   help="open HTTP connections at once; more are answered 503 and closed (default 128)")
+    a = p.add_argument_group("access")
+    a.add_argument("--auth-token-file",
+                   help="file whose first line is a bearer token every request must send (Authorization: "
+                        "Bearer TOKEN), except /v2/health/live; default: $SEG_SERVE_TOKEN if set, else no token")
+    a.add_argument("--model-control", choices=["none", "explicit"], default="none",
+                   help="none (default): models are loaded at start, load/unload answer 403; explicit: "
+                        "POST /v2/repository/models/NAME/load|unload are allowed (with the token)")
     p.add_argument("--grace-period", type=int, default=30,
-                   help="seconds requests in flight get to finish after SIGTERM (default 30)")
+                   help="seconds requests in flight get to finish after SIGTERM (default 30); those still "
+                        "running then get 503")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--text-logs", action="store_true", help="plain text logs instead of JSON lines")
     return p
 
 
 def options_from_args(args: argparse.Namespace):
-    from attnseg.serve.server import ServeOptions
+    from attnseg.serve.server import ServeOptions, read_token
 
     for flag, value in (("--http-port", args.http_port), ("--grpc-port", args.grpc_port)):
         if not 0 < value < 65536:
             raise AttnsegError(f"{flag} must be a port number 1-65535, got {value}.")
-    if args.max_request_mb <= 0:
-        raise AttnsegError(f"--max-request-mb must be > 0, got {args.max_request_mb}.")
     if args.threads is not None and args.threads < 1:
         raise AttnsegError(f"--threads must be >= 1, got {args.threads}.")
-    return ServeOptions(
+    options = ServeOptions(
         models=list(args.models), name=args.name, host=args.host, http_port=args.http_port,
         grpc_port=args.grpc_port, enable_grpc=not args.no_grpc, device=args.device, hint=args.hint,
         num_streams=args.num_streams, cache_dir=args.cache_dir, inference_precision=args.inference_precision,
-        threads=args.threads, max_request_mb=args.max_request_mb, grace_period_s=args.grace_period,
+        threads=args.threads, max_request_mb=args.max_request_mb, max_image_pixels=args.max_image_pixels,
+        max_request_pixels=args.max_request_pixels, max_inflight_pixels=args.max_inflight_pixels,
+        max_response_mb=args.max_response_mb, max_json_values=args.max_json_values, max_json_mb=args.max_json_mb,
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout, idle_timeout_s=args.idle_timeout,
+        max_connections=args.max_connections, model_control=args.model_control,
+        auth_token=read_token(args.auth_token_file), grace_period_s=args.grace_period,
         log_level=args.log_level, json_logs=not args.text_logs,
     )
+    options.check()
+    return options
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,14 +1,16 @@
 """``SegmentationModel``: a ``kserve.Model`` that answers v2 infer requests with a ``Segmenter``.
 
-Nothing here runs a network: it turns an ``InferRequest`` into images, hands each image to the
-Segmenter on a thread pool (decoding, pre- and post-processing and the device all run off the
-event loop; the Segmenter spreads concurrent calls over its pool of infer requests) and turns the
-``SegmentationResult`` objects into v2 outputs. The wire format is ``attnseg.runtime.v2``.
+Nothing here runs a network: it checks a ``WireRequest`` against the budgets (``serve.request``),
+waits for its pixels in the server-wide in-flight budget, hands each image to the Segmenter on a
+thread pool and encodes the response there too. Checking, decoding, pre- and post-processing,
+the device wait and the response serialisation all run off the event loop, so health checks
+answer while a large request is served. The wire format is ``attnseg.runtime.v2``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,13 +20,16 @@ from typing import Any
 
 import cv2
 import numpy as np
-from kserve import InferOutput, InferRequest, InferResponse, Model
-from kserve.errors import InvalidInput
-from kserve.protocol.infer_type import RequestedOutput
+import orjson
+from kserve import Model
+from kserve.errors import ModelNotReady
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 
 from attnseg import imaging
 from attnseg.errors import AttnsegError
 from attnseg.runtime import SegmentationResult, Segmenter, overlay, v2
+from attnseg.serve.errors import RequestError, from_attnseg
+from attnseg.serve.request import Limits, Plan, WireRequest, plan
 
 log = logging.getLogger("attnseg.serve")
 
@@ -44,10 +49,14 @@ class SegmentationModel(Model):
     """One exported IR served under ``name``; ``load()`` compiles it, then it is ready."""
 
     def __init__(self, name: str, model_path: str | Path, settings: SegmenterSettings | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, limits: Limits | None = None, budget: PixelBudget | None = None,
+                 version: str = "1") -> None:
         super().__init__(name)
         self.model_path = Path(model_path)
         self.settings = settings or SegmenterSettings()
+        self.limits = limits or Limits()
+        self.budget = budget
+        self.version = str(version)
         self._threads = threads
         self._segmenter: Segmenter | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -59,7 +68,8 @@ class SegmentationModel(Model):
                                     cache_dir=s.cache_dir, inference_precision=s.inference_precision)
         # Enough threads to keep every infer request busy while others decode or post-process.
         threads = self._threads or 2 * self._segmenter.num_requests + 2
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"seg-{self.name}")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"seg-{self.name}")
         self.ready = True
         log.info("model ready", extra={"model": self.name, "path": str(self.model_path),
                                        "device": self._segmenter.device, "hint": self._segmenter.hint.value,
@@ -73,6 +83,14 @@ class SegmentationModel(Model):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=False)
 
+    def unload(self) -> None:
+        """Model control's unload: not ready, the compiled model released (``load()`` compiles it again)."""
+        self.ready = False
+        self._segmenter = None
+
+    def validate(self, payload: Any) -> Any:
+        return payload  # checked by serve.request.plan, on the pool
+
     @property
     def segmenter(self) -> Segmenter:
         if self._segmenter is None:
@@ -81,7 +99,9 @@ class SegmentationModel(Model):
 
     # ------------------------------------------------------------------ metadata
     def get_input_types(self) -> list[dict[str, Any]]:
-        return [{"name": "image", "datatype": "UINT8", "shape": [-1, -1, -1, 3]}]
+        """Both input kinds; a request sends exactly one of them (under any name)."""
+        return [{"name": "image", "datatype": "UINT8", "shape": [-1, -1, -1, 3]},
+                {"name": "image_bytes", "datatype": "BYTES", "shape": [-1]}]
 
     def get_output_types(self) -> list[dict[str, Any]]:
         seg = self.segmenter
@@ -93,154 +113,194 @@ class SegmentationModel(Model):
                   for a in seg.attention_names]
         return types
 
+    def metadata(self) -> dict[str, Any]:
+        """v2 model metadata, versions and both inputs included (REST and gRPC say the same)."""
+        return {"name": self.name, "versions": [self.version], "platform": "openvino_attnseg",
+                "inputs": self.get_input_types(), "outputs": self.get_output_types(),
+                "parameters": {"inputs": "send exactly one input: UINT8 [N,H,W,3] BGR pixels or BYTES [N] encoded "
+                                         "JPEG/PNG files"}}
+
     # ------------------------------------------------------------------ inference
-    async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None,
-                      response_headers: dict[str, str] | None = None) -> InferResponse:
-        if not isinstance(payload, InferRequest):
-            raise InvalidInput("Send a v2 infer request (POST /v2/models/<name>/infer or gRPC ModelInfer).")
-        seg = self.segmenter
-        images = request_images(payload)
-        wanted = requested_outputs(payload, seg.attention_names)
+    async def predict(self, payload: WireRequest, headers: dict[str, str] | None = None,
+                      response_headers: dict[str, str] | None = None) -> RestAnswer | pb.ModelInferResponse:
+        if not isinstance(payload, WireRequest):
+            raise RequestError("Send a v2 infer request (POST /v2/models/<name>/infer or gRPC ModelInfer).")
+        seg = self._segmenter
+        if seg is None or not self.ready:
+            raise ModelNotReady(self.name)
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        results = await asyncio.gather(*(
-            loop.run_in_executor(self._executor, self._segment, img, wanted) for img in images))
-        response = build_response(self.name, payload, [r for r, _ in results], [o for _, o in results],
-                                  wanted, seg)
-        log.debug("infer", extra={"model": self.name, "images": len(images),
+        todo = await loop.run_in_executor(self._executor, self._plan, payload, seg)
+        budget = self.budget or _NO_BUDGET
+        async with budget.hold(todo.pixels):
+            results = await asyncio.gather(*(
+                loop.run_in_executor(self._executor, self._segment, seg, img, todo.wanted, i)
+                for i, img in enumerate(todo.images)))
+            todo.images = []  # the posted bytes are not needed any more
+            encode = encode_grpc if payload.grpc else encode_rest
+            response = await loop.run_in_executor(self._executor, encode, self, seg, payload, todo, results)
+        log.debug("infer", extra={"model": self.name, "images": len(results),
                                   "ms": round((time.perf_counter() - t0) * 1e3, 3)})
         return response
 
-    def _segment(self, image: np.ndarray | bytes, wanted: list[str]) -> tuple[SegmentationResult, bytes | None]:
+    def _plan(self, payload: WireRequest, seg: Segmenter) -> Plan:
+        return plan(payload, self.limits, len(seg.classes), seg.attention_names)
+
+    def _segment(self, seg: Segmenter, image: np.ndarray | bytes, wanted: list[str],
+                 index: int) -> tuple[SegmentationResult, bytes | None]:
         """Runs on the pool: decode (if bytes), segment, draw the overlay if asked."""
-        bgr = decode_image(image) if isinstance(image, bytes) else image
-        want_probs = v2.PROBABILITIES in wanted
         try:
-            result = self.segmenter.predict(bgr, return_probabilities=want_probs)
-        except AttnsegError as exc:  # e.g. an image array of an unsupported kind
-            raise InvalidInput(str(exc)) from None
+            bgr = (imaging.decode_image(image, source=f"{index} of the request", max_pixels=self.limits.max_image_pixels)
+                   if isinstance(image, bytes) else imaging.to_bgr8(image, source=f"image {index}"))
+            result = seg.predict(bgr, return_probabilities=v2.PROBABILITIES in wanted)
+        except AttnsegError as exc:  # undecodable bytes, an image array of an unsupported kind
+            raise from_attnseg(exc) from None
         png = None
         if v2.OVERLAY in wanted:
-            # Drawn as seg-infer draws its overlays.
-            picture = overlay.overlay(imaging.to_bgr8(bgr), result.mask, len(self.segmenter.classes))
+            # Drawn as seg-infer draws its overlays (the model's codec when the runtime has one).
+            codec = getattr(seg, "codec", None)
+            picture = (codec.overlay(bgr, result.mask) if codec is not None
+                       else overlay.overlay(bgr, result.mask, len(seg.classes)))
             ok, buf = cv2.imencode(".png", picture)
             if not ok:
                 raise RuntimeError("PNG encoding of the overlay failed")
             png = buf.tobytes()
+        if v2.PROBABILITIES in wanted and result.probabilities is None:
+            raise RequestError("This model does not output scores, so it has no probabilities output.")
         return result, png
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Encoded image file -> HxWx3 uint8 BGR by ``attnseg.imaging.decode_image`` (the decoder
-    ``read_image`` uses), its errors as kserve's ``InvalidInput`` (a 400, not a 500)."""
-    try:
-        return imaging.decode_image(data, source="posted image")
-    except AttnsegError as exc:
-        raise InvalidInput(str(exc)) from None
+class PixelBudget:
+    """Server-wide cap on the pixels of requests being served at once: a request waits (never
+    fails) until its pixels fit, so the memory of decoded images and outputs stays bounded."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, int(capacity))
+        self.used = 0
+        self._cond: asyncio.Condition | None = None
+
+    def hold(self, pixels: int) -> _Hold:
+        return _Hold(self, min(int(pixels), self.capacity))
 
 
-def request_images(payload: InferRequest) -> list[np.ndarray | bytes]:
-    """The images of a request: BGR arrays (UINT8 [N,H,W,C]) or encoded files (BYTES [N])."""
-    if len(payload.inputs) != 1:
-        raise InvalidInput(f"Send exactly one input (the images), got {len(payload.inputs)}.")
-    inp = payload.inputs[0]
-    dtype = inp.datatype
-    shape = [int(s) for s in inp.shape]
-    if dtype == "BYTES":
-        try:
-            items = list(inp.as_numpy().reshape(-1))
-        except (ValueError, TypeError, OverflowError) as exc:  # struct.error is a ValueError... mostly
-            raise InvalidInput(f"Input {inp.name!r}: BYTES data does not match shape {shape}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - struct.error from a truncated length prefix
-            raise InvalidInput(f"Input {inp.name!r}: malformed BYTES data ({exc}).") from None
-        if not items:
-            raise InvalidInput(f"Input {inp.name!r} holds no image.")
-        return [bytes(b) if not isinstance(b, str) else b.encode("latin-1") for b in items]
-    if dtype != "UINT8":
-        raise InvalidInput(f"Input {inp.name!r} is {dtype}; send UINT8 [N,H,W,3] BGR pixels "
-                           "or BYTES [N] encoded image files.")
-    if len(shape) != 4 or shape[3] not in (1, 3) or min(shape) < 1:
-        raise InvalidInput(f"Input {inp.name!r} has shape {shape}; UINT8 images must be [N,H,W,3] "
-                           "(BGR) or [N,H,W,1].")
-    try:
-        batch = inp.as_numpy()
-    except ValueError as exc:
-        raise InvalidInput(f"Input {inp.name!r}: data does not match shape {shape}: {exc}") from None
-    return [batch[i] for i in range(batch.shape[0])]
+class _Hold:
+    def __init__(self, budget: PixelBudget, pixels: int) -> None:
+        self.budget, self.pixels = budget, pixels
+
+    async def __aenter__(self) -> None:
+        b = self.budget
+        if b._cond is None:
+            b._cond = asyncio.Condition()
+        async with b._cond:
+            await b._cond.wait_for(lambda: b.used + self.pixels <= b.capacity)
+            b.used += self.pixels
+
+    async def __aexit__(self, *exc: object) -> None:
+        b = self.budget
+        assert b._cond is not None
+        async with b._cond:
+            b.used -= self.pixels
+            b._cond.notify_all()
 
 
-def requested_outputs(payload: InferRequest, attention_names: list[str]) -> list[str]:
-    """Output names the request asks for (standard ``outputs`` list), ``attention`` expanded."""
-    asked = [o.name for o in (payload.request_outputs or [])] or [v2.MASK]
-    gates = [f"{v2.ATTENTION}_{a}" for a in attention_names]
-    wanted: list[str] = []
-    for name in asked:
-        if name == v2.ATTENTION:
-            if not gates:
-                raise InvalidInput("This model has no attention outputs (export it with attention maps).")
-            wanted += gates
-        elif name in (v2.MASK, v2.PROBABILITIES, v2.OVERLAY) or name in gates:
-            wanted.append(name)
-        else:
-            choices = ", ".join([v2.MASK, v2.PROBABILITIES, v2.OVERLAY] + ([v2.ATTENTION] + gates if gates else []))
-            raise InvalidInput(f"Unknown output {name!r}; this model has: {choices}.")
-    return list(dict.fromkeys(wanted))
+_NO_BUDGET = PixelBudget(1 << 62)
 
 
-def build_response(model_name: str, payload: InferRequest, results: list[SegmentationResult],
-                   pngs: list[bytes | None], wanted: list[str], seg: Segmenter) -> InferResponse:
-    """Stack per-image results into v2 outputs (or one output per image when sizes differ)."""
-    ragged = len({r.size for r in results}) > 1
+@dataclass
+class RestAnswer:
+    """An encoded REST response: the body and the JSON part's length (None: all JSON)."""
 
-    def tensors(name: str, rs: list[SegmentationResult], ps: list[bytes | None]) -> np.ndarray:
-        if name == v2.MASK:
-            return np.stack([r.mask for r in rs])
-        if name == v2.PROBABILITIES:
-            if any(r.probabilities is None for r in rs):
-                raise InvalidInput("This model does not output scores, so it has no probabilities output.")
-            return np.stack([r.probabilities for r in rs]).astype(np.float32, copy=False)
-        if name == v2.OVERLAY:
-            return np.array(ps, dtype=object)
-        gate = name[len(v2.ATTENTION) + 1:]
-        return np.stack([r.attention[gate] for r in rs]).astype(np.float32, copy=False)
+    body: bytes
+    json_length: int | None
 
-    binary = _binary_choice(payload)
-    groups = [(results, pngs, None)] if not ragged else [([r], [p], i) for i, (r, p) in enumerate(zip(results, pngs))]
-    outputs: list[InferOutput] = []
-    requested: list[RequestedOutput] = []
-    for name in wanted:
+
+def _tensors(name: str, results: list[SegmentationResult], pngs: list[bytes | None]) -> np.ndarray | list[bytes]:
+    if name == v2.MASK:
+        return np.stack([r.mask for r in results])
+    if name == v2.PROBABILITIES:
+        return np.stack([r.probabilities for r in results]).astype(np.float32, copy=False)
+    if name == v2.OVERLAY:
+        return [p or b"" for p in pngs]
+    gate = name[len(v2.ATTENTION) + 1:]
+    return np.stack([r.attention[gate] for r in results]).astype(np.float32, copy=False)
+
+
+def _groups(results: list[tuple[SegmentationResult, bytes | None]]):
+    """One group for a batch of equal sizes, else one per image (``mask_0``, ``mask_1``...)."""
+    rs = [r for r, _ in results]
+    ps = [p for _, p in results]
+    if len({r.size for r in rs}) <= 1:
+        return False, [(rs, ps, None)]
+    return True, [([r], [p], i) for i, (r, p) in enumerate(zip(rs, ps))]
+
+
+def response_parameters(seg: Segmenter, ragged: bool) -> dict[str, Any]:
+    """Response parameters as real JSON values (REST); gRPC carries the lists as JSON strings."""
+    codec = getattr(seg, "codec", None)
+    background = codec.background if codec is not None else _background(seg)
+    params = {"classes": list(seg.classes), "background": -1 if background is None else int(background),
+              "attention_names": list(seg.attention_names), "ragged": bool(ragged)}
+    if codec is not None:
+        params["binary"] = bool(codec.binary)
+    return params
+
+
+def encode_rest(model: SegmentationModel, seg: Segmenter, req: WireRequest, todo: Plan,
+                results: list[tuple[SegmentationResult, bytes | None]]) -> RestAnswer:
+    """The v2 REST response: JSON header + binary parts (binary extension) or JSON only. On the pool."""
+    ragged, groups = _groups(results)
+    outputs: list[dict[str, Any]] = []
+    parts: list[bytes] = []
+    for name in todo.wanted:
         for rs, ps, index in groups:
-            array = tensors(name, rs, ps)
+            array = _tensors(name, rs, ps)
             out_name = name if index is None else v2.ragged_name(name, index)
-            out = InferOutput(name=out_name, shape=list(array.shape), datatype=v2.datatype_of(array))
-            if payload.from_grpc:
-                # Raw bytes now: kserve 0.21's to_grpc() cannot take numpy arrays (truth-value check).
-                out.set_data_from_numpy(array, binary_data=True)
+            if isinstance(array, list):
+                raw = v2.pack_bytes(array)
+                outputs.append({"name": out_name, "datatype": "BYTES", "shape": [len(array)],
+                                "parameters": {"binary_data_size": len(raw)}})
+                parts.append(raw)
+                continue
+            entry = {"name": out_name, "datatype": v2.datatype_of(array), "shape": list(array.shape)}
+            if todo.binary[name]:
+                raw = array.tobytes()
+                entry["parameters"] = {"binary_data_size": len(raw)}
+                parts.append(raw)
             else:
-                out.data = array
-            outputs.append(out)
-            # BYTES (PNG files) cannot travel inside JSON: always binary.
-            use_binary = binary(name) or name == v2.OVERLAY
-            requested.append(RequestedOutput(out_name, {"binary_data": use_binary}))
-    params = v2.response_parameters(seg.classes, _background(seg), seg.attention_names, ragged)
-    return InferResponse(response_id=payload.id or "", model_name=model_name, infer_outputs=outputs,
-                         parameters=params, use_binary_outputs=payload.use_binary_outputs,
-                         requested_outputs=None if payload.from_grpc else requested)
+                entry["data"] = array.reshape(-1)
+            outputs.append(entry)
+    header = {"model_name": model.name, "model_version": model.version, "id": req.request_id,
+              "parameters": response_parameters(seg, ragged), "outputs": outputs}
+    head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not parts:
+        return RestAnswer(head, None)
+    return RestAnswer(b"".join([head, *parts]), len(head))
 
 
-def _binary_choice(payload: InferRequest):
-    """Per output: the request output's ``binary_data`` if given, else ``binary_data_output``."""
-    default = bool(payload.use_binary_outputs)
-    per_output = {}
-    for o in payload.request_outputs or []:
-        if o.parameters and "binary_data" in o.parameters:
-            per_output[o.name] = bool(o.parameters["binary_data"])
-
-    def choose(name: str) -> bool:
-        if name.startswith(v2.ATTENTION + "_") and name not in per_output:
-            return per_output.get(v2.ATTENTION, default)
-        return per_output.get(name, default)
-    return choose
+def encode_grpc(model: SegmentationModel, seg: Segmenter, req: WireRequest, todo: Plan,
+                results: list[tuple[SegmentationResult, bytes | None]]) -> pb.ModelInferResponse:
+    """The gRPC response: every output in ``raw_output_contents``. On the pool."""
+    ragged, groups = _groups(results)
+    response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=req.request_id)
+    for key, value in response_parameters(seg, ragged).items():
+        param = response.parameters[key]
+        if isinstance(value, bool):
+            param.bool_param = value
+        elif isinstance(value, int):
+            param.int64_param = value
+        else:
+            param.string_param = json.dumps(value)
+    for name in todo.wanted:
+        for rs, ps, index in groups:
+            array = _tensors(name, rs, ps)
+            out_name = name if index is None else v2.ragged_name(name, index)
+            if isinstance(array, list):
+                response.outputs.add(name=out_name, datatype="BYTES", shape=[len(array)])
+                response.raw_output_contents.append(v2.pack_bytes(array))
+            else:
+                response.outputs.add(name=out_name, datatype=v2.datatype_of(array), shape=list(array.shape))
+                response.raw_output_contents.append(array.tobytes())
+    return response
 
 
 def _background(seg: Segmenter) -> int | None:

@@ -1,173 +1,344 @@
-"""The REST pieces attnseg puts in front of kserve's app: a body size limit and a binary-safe infer route.
+"""What attnseg puts in front of kserve's REST app: a guard, its own v2 routes and JSON errors.
 
-kserve 0.21's ``/v2/models/{name}/infer`` decodes binary-extension inputs with
-``set_data_from_numpy(binary_data=False)``: numeric tensors become Python lists and BYTES must be
-UTF-8, so a posted JPEG fails with a 500. ``make_infer_route`` parses the body itself (JSON, or
-JSON + binary tensors when ``Inference-Header-Content-Length`` is set), keeps binary data as bytes,
-and from there uses kserve's ``DataPlane`` exactly like kserve's own handler.
+* ``Guard`` (ASGI middleware): the bearer token (every route but ``/v2/health/live``), the body
+  size limit (413 before reading), the body deadline (408 when a body arrives too slowly or
+  never: a request shorter than its Content-Length), and 503 for a request cut off by the end
+  of the shutdown grace period.
+* ``guarded_protocol``: uvicorn's httptools protocol with a header deadline (slowloris and idle
+  sockets that never send a request get 408 and are closed), a header size limit (431) and a
+  connection limit (503 + close at accept). Malformed HTTP gets a JSON 400.
+* Routes, registered before kserve's own: infer (kserve 0.21's handler turns binary inputs into
+  Python lists and rejects JPEG bytes), model metadata with versions and both inputs, versioned
+  ready, the repository index, and load/unload (403 unless model control is on).
+* Every error body is ``{"error": "..."}``, unknown routes and methods included.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import hmac
 import logging
+from http import HTTPStatus
 from typing import Any
 
-import orjson
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
-from kserve.errors import InvalidInput, ModelNotReady
-from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
+from kserve.errors import ModelNotFound, ModelNotReady
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from attnseg.errors import AttnsegError
+from attnseg.serve.errors import Forbidden, NotFound, RequestError
+from attnseg.serve.request import Limits, parse_rest
 
 log = logging.getLogger("attnseg.serve")
 
+PUBLIC_PATHS = frozenset({"/v2/health/live"})
+MAX_HEADER_BYTES = 64 * 1024
+#: A JSON part over this many bytes is parsed on a worker thread, not on the event loop.
+PARSE_INLINE_BYTES = 256 * 1024
 
-class BodyLimit:
-    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413, before reading them.
 
-    A declared ``Content-Length`` is checked up front; a chunked body is counted as it arrives.
-    """
+def json_error(status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None,
+               close: bool = True) -> tuple[dict, dict]:
+    import json
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = int(max_bytes)
+    body = json.dumps({"error": message}).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    start = {"type": "http.response.start", "status": status, "headers": headers + list(extra or [])}
+    return start, {"type": "http.response.body", "body": body}
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None:
-            try:
-                size = int(declared)
-            except ValueError:
-                await _reply(send, 400, "Content-Length is not a number.")
-                return
-            if size > self.max_bytes:
-                log.warning("request too large", extra={"path": scope.get("path"), "bytes": size,
-                                                        "limit": self.max_bytes})
-                await _reply(send, 413, self._message(size))
-                return
-            await self.app(scope, receive, send)
-            return
-        seen = 0
-        started = False
 
-        async def counting_receive() -> dict:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
-
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reply(send, 413, self._message(seen))
-
-    def _message(self, size: int) -> str:
-        return (f"Request body of {size} bytes is over the server's limit of {self.max_bytes} bytes "
-                "(seg-serve --max-request-mb); send fewer or smaller images per request.")
+def raw_json_response(status: int, message: str, extra: bytes = b"") -> bytes:
+    """A whole HTTP/1.1 response (written by the protocol, outside any ASGI cycle)."""
+    start, body = json_error(status, message)
+    reason = HTTPStatus(status).phrase.encode()
+    head = b"".join(k + b": " + v + b"\r\n" for k, v in start["headers"])
+    return b"HTTP/1.1 %d %s\r\n" % (status, reason) + head + extra + b"\r\n" + body["body"]
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _reply(send: Any, status: int, error: str) -> None:
-    body = json.dumps({"error": error}).encode("utf-8")
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+class _BodyTimeout(Exception):
+    pass
 
 
-def parse_infer_body(body: bytes, json_length: int | None, model_name: str) -> InferRequest:
-    """A v2 REST infer body -> ``InferRequest``, binary inputs kept as raw bytes (no list conversion)."""
-    if json_length is not None and not 0 < json_length <= len(body):
-        raise InvalidInput(f"{INFERENCE_CONTENT_LENGTH_HEADER} is {json_length} but the body has {len(body)} bytes.")
-    head = body if json_length is None else body[:json_length]
-    try:
-        req = json.loads(head)
-    except (ValueError, UnicodeDecodeError) as exc:
-        hint = "" if json_length is not None else (
-            f" (binary tensors after the JSON need the {INFERENCE_CONTENT_LENGTH_HEADER} header)")
-        raise InvalidInput(f"The request is not valid JSON{hint}: {exc}") from None
-    if not isinstance(req, dict) or not isinstance(req.get("inputs"), list):
-        raise InvalidInput('A v2 infer request is a JSON object with an "inputs" list.')
-    inputs: list[InferInput] = []
-    raw: list[bytes | None] = []
-    pos = json_length or 0
-    for i, spec in enumerate(req["inputs"]):
+class Guard:
+    """ASGI middleware: token, body size, body deadline, shutdown cut-off (see the module docstring)."""
+
+    def __init__(self, app: Any, max_bytes: int, token: str | None = None, body_timeout_s: float = 60.0) -> None:
+        self.app = app
+        self.max_bytes = int(max_bytes)
+        self.token = None if not token else ("Bearer " + token).encode("utf-8")
+        self.body_timeout_s = float(body_timeout_s)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        async def reply(status: int, message: str, extra: list | None = None) -> None:
+            if not started:
+                start, body = json_error(status, message, extra)
+                await send(start)
+                await send(body)
+
+        headers = dict(scope.get("headers") or [])
+        if self.token is not None and scope.get("path") not in PUBLIC_PATHS:
+            given = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.token):
+                what = "no" if not given else "a wrong"
+                await reply(401, f"This server needs a bearer token and the request has {what} Authorization "
+                                 "header; send 'Authorization: Bearer TOKEN'.",
+                            [(b"www-authenticate", b'Bearer realm="seg-serve"')])
+                return
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await reply(400, "Content-Length is not a number.")
+                return
+            if size > self.max_bytes:
+                log.warning("request too large", extra={"path": scope.get("path"), "bytes": size,
+                                                        "limit": self.max_bytes})
+                await reply(413, self._too_large(size))
+                return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout_s
+        seen = 0
+        done = False
+
+        async def guarded_receive() -> dict:
+            nonlocal seen, done
+            if done:  # the body is in: later calls only wait for a disconnect
+                return await receive()
+            remaining = deadline - loop.time()
+            try:
+                message = await asyncio.wait_for(receive(), max(remaining, 0.001))
+            except asyncio.TimeoutError:
+                raise _BodyTimeout from None
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+                done = not message.get("more_body", False)
+            return message
+
         try:
-            name, datatype, shape = str(spec["name"]), str(spec["datatype"]), [int(s) for s in spec["shape"]]
-        except (KeyError, TypeError, ValueError):
-            raise InvalidInput(f'Input {i} needs "name", "datatype" and an integer "shape".') from None
-        params = spec.get("parameters") or {}
-        inp = InferInput(name=name, shape=shape, datatype=datatype, parameters=params)
-        if "data" in spec:
-            inp.data = spec["data"]
-            raw.append(None)
-        elif "binary_data_size" in params:
-            size = int(params["binary_data_size"])
-            if json_length is None or size < 0 or pos + size > len(body):
-                raise InvalidInput(f"Input {name!r}: binary_data_size {size} runs past the end of the body.")
-            raw.append(body[pos:pos + size])
-            pos += size
-        else:
-            raise InvalidInput(f'Input {name!r} has neither "data" nor a binary_data_size parameter.')
-        inputs.append(inp)
-    for inp, data in zip(inputs, raw):
-        if data is not None:
-            inp._raw_data = data  # what kserve's gRPC path does with raw_input_contents
-    outputs = None
-    if req.get("outputs") is not None:
-        try:
-            outputs = [RequestedOutput(name=str(o["name"]), parameters=o.get("parameters") or {})
-                       for o in req["outputs"]]
-        except (KeyError, TypeError):
-            raise InvalidInput('Each entry of "outputs" needs a "name".') from None
-    return InferRequest(model_name=model_name, infer_inputs=inputs, request_id=req.get("id"),
-                        parameters=req.get("parameters"), request_outputs=outputs)
+            await self.app(scope, guarded_receive, tracking_send)
+        except _TooLarge:
+            await reply(413, self._too_large(seen))
+        except _BodyTimeout:
+            await reply(408, f"The request body did not arrive within {self.body_timeout_s:g} s (seg-serve "
+                             f"--body-timeout); {seen} bytes came. Send the whole body promptly, as many bytes as "
+                             "Content-Length says.")
+        except asyncio.CancelledError:
+            if started:
+                raise
+            # uvicorn cancels what is still running when the shutdown grace period ends.
+            await reply(503, "The server shut down before this request finished (seg-serve --grace-period); "
+                             "send it again to another replica.", [(b"retry-after", b"1")])
+
+    def _too_large(self, size: int) -> str:
+        return (f"Request body of {size} bytes is over the server's limit of {self.max_bytes} bytes "
+                "(seg-serve --max-request-mb); send fewer or smaller images per request.")
 
 
-def make_infer_route(dataplane: Any):
-    """``POST /v2/models/{model_name}/infer``: kserve's handler with ``parse_infer_body`` as decoder."""
+def guarded_protocol(header_timeout_s: float, max_connections: int) -> type:
+    """uvicorn's httptools protocol with a header deadline, a header size limit and a connection limit."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedProtocol(HttpToolsProtocol):
+        _header_timer: asyncio.TimerHandle | None = None
+        _awaiting_headers = True
+        _header_bytes = 0
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_connections:
+                log.warning("connection refused", extra={"connections": len(self.connections),
+                                                         "limit": max_connections})
+                transport.write(raw_json_response(
+                    503, f"The server has {max_connections} open connections, its limit (seg-serve "
+                         "--max-connections); try again shortly.", b"retry-after: 1\r\n"))
+                transport.close()
+                return
+            self._arm()
+
+        def _arm(self) -> None:
+            self._awaiting_headers = True
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+
+        def _disarm(self) -> None:
+            self._awaiting_headers = False
+            self._header_bytes = 0
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+                return
+            self.transport.write(raw_json_response(
+                408, f"No complete request headers within {header_timeout_s:g} s (seg-serve --header-timeout)."))
+            self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if self._awaiting_headers:
+                self._header_bytes += len(data)
+            super().data_received(data)
+            if (self._awaiting_headers and self._header_bytes > MAX_HEADER_BYTES
+                    and not self.transport.is_closing()):
+                self.transport.write(raw_json_response(
+                    431, f"The request headers are over {MAX_HEADER_BYTES} bytes."))
+                self.transport.close()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            self.transport.write(raw_json_response(400, f"Malformed HTTP request: {msg}"))
+            self.transport.close()
+
+    return GuardedProtocol
+
+
+# ------------------------------------------------------------------------------------------ routes
+def _model(dataplane: Any, name: str, version: str | None = None, need_ready: bool = True) -> Any:
+    model = dataplane.model_registry.get_model(name)
+    if model is None:
+        raise ModelNotFound(name)
+    if version is not None and str(version) != str(getattr(model, "version", "1")):
+        raise NotFound(f"Model {name} has no version {version[:32]!r}; it serves version "
+                       f"{getattr(model, 'version', '1')} (or leave the version out).")
+    if need_ready and not model.ready:
+        raise ModelNotReady(name)
+    return model
+
+
+def make_routes(dataplane: Any, limits: Limits, model_control: bool) -> dict[str, Any]:
+    """The handlers attnseg serves itself (see ``install_routes`` in server.py)."""
 
     async def infer(request: Request, model_name: str, model_version: str | None = None) -> Response:
-        if model_version:
-            raise NotImplementedError("Model versions are not supported; use /v2/models/{name}/infer.")
-        if not await dataplane.model_ready(model_name, True):  # unknown name -> ModelNotFound (404)
-            raise ModelNotReady(model_name)
-        headers = dict(request.headers)
-        header_len = headers.get(INFERENCE_CONTENT_LENGTH_HEADER)
+        _model(dataplane, model_name, model_version)
+        header_len = request.headers.get(INFERENCE_CONTENT_LENGTH_HEADER)
         try:
             json_length = None if header_len is None else int(header_len)
         except ValueError:
-            raise InvalidInput(f"{INFERENCE_CONTENT_LENGTH_HEADER} is not a number: {header_len!r}.") from None
-        infer_request = parse_infer_body(await request.body(), json_length, model_name)
-        response, response_headers = await dataplane.infer(model_name=model_name, request=infer_request,
-                                                           headers=headers)
-        encoded, extra = dataplane.encode(model_name=model_name, response=response, headers=headers,
-                                          req_attributes={})
-        response_headers = {**response_headers, **extra}
-        response_headers.pop("content-length", None)
-        response_headers.pop("content-type", None)
-        if isinstance(encoded, bytes):
-            return Response(content=encoded, media_type="application/octet-stream", headers=response_headers)
-        return Response(content=orjson.dumps(encoded, option=orjson.OPT_SERIALIZE_NUMPY),
-                        media_type="application/json", headers=response_headers)
+            raise RequestError(f"{INFERENCE_CONTENT_LENGTH_HEADER} is not a number: {header_len[:32]!r}.") from None
+        body = await request.body()
+        if (json_length or len(body)) > PARSE_INLINE_BYTES:
+            wire = await asyncio.get_running_loop().run_in_executor(None, parse_rest, body, json_length, limits)
+        else:
+            wire = parse_rest(body, json_length, limits)
+        answer, _ = await dataplane.infer(model_name=model_name, request=wire, headers=None)
+        if answer.json_length is None:
+            return Response(content=answer.body, media_type="application/json")
+        return Response(content=answer.body, media_type="application/octet-stream",
+                        headers={INFERENCE_CONTENT_LENGTH_HEADER: str(answer.json_length)})
 
-    return infer
+    async def metadata(model_name: str, model_version: str | None = None) -> JSONResponse:
+        return JSONResponse(_model(dataplane, model_name, model_version).metadata())
+
+    async def ready(model_name: str, model_version: str) -> JSONResponse:
+        model = _model(dataplane, model_name, model_version, need_ready=False)
+        if not model.ready:
+            raise ModelNotReady(model_name)
+        return JSONResponse({"name": model_name, "ready": True})
+
+    async def index(request: Request) -> JSONResponse:
+        body = await request.body()
+        ready_only = False
+        if body.strip():
+            import orjson
+
+            try:
+                spec = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise RequestError('The index request is a JSON object such as {"ready": true}, or empty.') from None
+            if not isinstance(spec, dict) or not isinstance(spec.get("ready", False), bool):
+                raise RequestError('The index request is a JSON object such as {"ready": true}, or empty.')
+            ready_only = spec.get("ready", False)
+        return JSONResponse(repository_index(dataplane, ready_only))
+
+    async def load(model_name: str) -> JSONResponse:
+        model = _control(model_name)
+        if not model.ready:
+            await asyncio.get_running_loop().run_in_executor(None, model.load)
+        return JSONResponse({"name": model_name, "load": True})
+
+    async def unload(model_name: str) -> JSONResponse:
+        _control(model_name).unload()
+        return JSONResponse({"name": model_name, "unload": True})
+
+    def _control(model_name: str) -> Any:
+        if not model_control:
+            raise Forbidden("Model control is off: models are loaded at start and cannot be loaded or unloaded "
+                            "over the network. Start seg-serve with --model-control explicit to allow it.")
+        return _model(dataplane, model_name, need_ready=False)
+
+    return {"infer": infer, "metadata": metadata, "ready": ready, "index": index, "load": load, "unload": unload}
 
 
-__all__ = ["BodyLimit", "make_infer_route", "parse_infer_body"]
+def repository_index(dataplane: Any, ready_only: bool = False) -> list[dict[str, str]]:
+    out = []
+    for name, model in dataplane.model_registry.get_models().items():
+        if model.ready or not ready_only:
+            out.append({"name": name, "version": str(getattr(model, "version", "1")),
+                        "state": "READY" if model.ready else "UNAVAILABLE",
+                        "reason": "" if model.ready else "unloaded"})
+    return out
+
+
+# ------------------------------------------------------------------------------------------ errors
+async def request_error_handler(_: Request, exc: RequestError) -> JSONResponse:
+    log.info("request refused", extra={"status": exc.status, "error": str(exc)[:300]})
+    return JSONResponse(status_code=exc.status, content={"error": str(exc)})
+
+
+async def attnseg_error_handler(_: Request, exc: AttnsegError) -> JSONResponse:
+    status = int(getattr(exc, "http_status", 400))
+    return JSONResponse(status_code=status, content={"error": str(exc)})
+
+
+async def http_exception_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404:
+        message = f"No route {request.method} {request.url.path[:200]}; the v2 routes are under /v2 (see /v2/models)."
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path[:200]}."
+    return JSONResponse(status_code=exc.status_code, content={"error": message}, headers=exc.headers)
+
+
+async def validation_error_handler(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5])
+    return JSONResponse(status_code=400, content={"error": f"Malformed request: {errors}"})
+
+
+__all__ = ["Guard", "guarded_protocol", "make_routes", "repository_index"]
