@@ -202,3 +202,20 @@ def test_seg_infer_live_no_show_json(binary_ir, kvasir_video, tmp_path, capsys):
     assert {p.name for p in out.iterdir()} >= {"overlay.mp4", "frames.csv", "frames.json", "summary.json", "masks"}
     assert main([str(binary_ir), str(kvasir_video), "--no-show", "-o", str(tmp_path / "x")]) == 2
     assert "--live" in capsys.readouterr().err
+
+
+def test_live_mode_imports_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "class B:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('torch', 'nncf', 'onnx', 'onnxruntime'):\n"
+            "            raise ImportError(name)\n"
+            "sys.meta_path.insert(0, B())\n"
+            "import attnseg.runtime.live, attnseg.runtime.outputs\n"
+            "from attnseg.runtime import LiveSegmenter\n"
+            "print('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]

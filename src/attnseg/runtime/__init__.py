@@ -29,6 +29,8 @@ _EXPORTS = {
     "Hint": "attnseg.runtime.options",
     "compile_config": "attnseg.runtime.options",
     "OpenVINOAdapter": "attnseg.runtime.adapter",
+    "LiveSegmenter": "attnseg.runtime.live",
+    "LiveSource": "attnseg.runtime.live",
     "ModelCodec": "attnseg.runtime.codec",
     "Port": "attnseg.runtime.ports",
     "RemoteError": "attnseg.runtime.remote",
@@ -42,7 +44,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Blend", "FrameSource", "Hint", "ModelCodec", "OpenVINOAdapter", "Port", "RemoteError", "RemoteSegmenter", "SegmentationResult",
+    "Blend", "FrameSource", "Hint", "LiveSegmenter", "LiveSource", "ModelCodec", "OpenVINOAdapter", "Port", "RemoteError", "RemoteSegmenter", "SegmentationResult",
     "Segmenter", "StageTimings", "TileOptions", "TiledSegmenter", "compile_config", "open_source", "overlay",
 ]
 
