@@ -240,6 +240,7 @@ class _Job:
         from attnseg.optimize.report import write_reports
         from attnseg.optimize.validation import Scorer, choose_metric, load_validation
         from attnseg.runtime.adapter import OpenVINOAdapter, read_model
+        from attnseg.runtime.ports import Port
 
         t = time.perf_counter()
         source = OpenVINOAdapter(xml, self.device, core=self.core, compile=False)
@@ -249,7 +250,8 @@ class _Job:
         self._check_precision(fp32, meta, xml, warnings)
         size = _model_size(meta, size_override, xml)
         port_dtype = fp32.inputs[0].get_element_type().to_dtype()
-        fmt = InputFormat.of(meta, size, port_dtype)
+        main = next((o for o in fp32.outputs if meta.output in o.get_names()), fp32.outputs[0])
+        fmt = InputFormat.of(meta, size, port_dtype, Port.of(main))  # the runtime's codec, at ``size``
         self.timings["load_s"] = time.perf_counter() - t
 
         vset = scorer = None
@@ -257,7 +259,7 @@ class _Job:
             t = time.perf_counter()
             mtr = choose_metric(metric, meta)
             vset = load_validation(validation, meta, fmt, mtr, validation_split)
-            scorer = Scorer(vset, meta, size)
+            scorer = Scorer(vset, fmt.codec, meta.output)
             self.timings["load_validation_s"] = time.perf_counter() - t
 
         calib = ignored = None

@@ -1,9 +1,9 @@
 """Calibration images -> exactly the tensors the IR takes at inference time.
 
-Preprocessing embedded in the IR: u8 NHWC BGR images stretch-resized with
-``attnseg.imaging.resize_image`` (the IR normalizes them itself). Otherwise
-``attnseg.imaging.to_model_input`` (resize + normalize, f32 NCHW). That is what
-``attnseg.runtime`` feeds the same IR, so the quantizers see the real input distribution.
+Every image is prepared by the model's own ``ModelCodec`` (``attnseg.runtime``): its colour
+order, resize policy (a letterbox model is calibrated on letterboxed images, padding
+included), normalization or raw u8 input when preprocessing is embedded, layout and type. That
+is what the runtime feeds the same IR, so the quantizers see the real input distribution.
 """
 
 from __future__ import annotations
@@ -16,48 +16,67 @@ from typing import Any
 import numpy as np
 
 from attnseg.errors import AttnsegError, DataError, InputFileError
-from attnseg.imaging import IMAGE_SUFFIXES, list_images, read_image, resize_image, to_bgr8, to_model_input
+from attnseg.imaging import IMAGE_SUFFIXES, list_images, read_image, to_bgr8
 from attnseg.metadata import ModelMetadata
 from attnseg.optimize.progress import progress
 from attnseg.optimize.result import CalibrationInfo
+from attnseg.runtime.codec import ModelCodec
+from attnseg.runtime.ports import Port
+from attnseg.runtime.preprocess import Prepared
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class InputFormat:
-    """What the IR's image input takes (from its metadata and its input port)."""
+    """What the IR's image input takes at ``size``: the model's codec, static at that size
+    (models with dynamic height/width are calibrated and scored at one size)."""
 
-    size: tuple[int, int]
-    embedded: bool
-    layout: str  # NCHW | NHWC
-    dtype: np.dtype
-    normalization: Any
+    codec: ModelCodec
 
     @classmethod
-    def of(cls, meta: ModelMetadata, size: tuple[int, int], port_dtype: np.dtype | None = None) -> InputFormat:
+    def of(cls, meta: ModelMetadata, size: tuple[int, int], port_dtype: np.dtype | None = None,
+           output_port: Port | None = None) -> InputFormat:
         embedded = bool(meta.preprocessing_embedded)
         layout = (meta.input_layout or ("NHWC" if embedded else "NCHW")).upper()
         dtype = np.dtype(port_dtype) if port_dtype is not None else np.dtype(np.uint8 if embedded else np.float32)
-        return cls(size=(int(size[0]), int(size[1])), embedded=embedded, layout=layout, dtype=dtype,
-                   normalization=meta.normalization)
+        h, w, c = int(size[0]), int(size[1]), int(meta.input_channels)
+        port = Port((1, h, w, c) if layout == "NHWC" else (1, c, h, w), dtype)
+        return cls(ModelCodec.from_metadata(meta, port, output_port))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.codec.input_size
+
+    @property
+    def embedded(self) -> bool:
+        return self.codec.input.embedded
+
+    @property
+    def layout(self) -> str:
+        return self.codec.input.layout
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.codec.input.dtype
+
+    @property
+    def normalization(self) -> Any:
+        return self.codec.input.normalization
 
     def describe(self) -> str:
+        policy = self.codec.resize_policy.value
         if self.embedded:
-            return f"{self.dtype.name} {self.layout} BGR (preprocessing embedded in the IR)"
-        return f"{self.dtype.name} {self.layout} normalized ({self.normalization.channel_order})"
+            return f"{self.dtype.name} {self.layout} BGR, {policy} (preprocessing embedded in the IR)"
+        return f"{self.dtype.name} {self.layout} normalized ({self.normalization.channel_order}), {policy}"
+
+    def prepare(self, bgr: np.ndarray) -> Prepared:
+        """One decoded image (any size) -> the batch the IR takes and where the image sits in it."""
+        return self.codec.prepare(bgr)
 
     def tensor(self, bgr: np.ndarray) -> np.ndarray:
         """One HxWx3 uint8 BGR image (any size) -> the (1, ...) batch the IR takes."""
-        if self.embedded:
-            x = resize_image(bgr, self.size)[None]  # 1xHxWx3 u8
-            if self.layout == "NCHW":
-                x = x.transpose(0, 3, 1, 2)
-        else:
-            x = to_model_input(bgr, self.size, self.normalization)  # 1xCxHxW f32
-            if self.layout == "NHWC":
-                x = x.transpose(0, 2, 3, 1)
-        return np.ascontiguousarray(x, dtype=self.dtype)
+        return self.codec.tensor(bgr)
 
 
 @dataclass

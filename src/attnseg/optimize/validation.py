@@ -1,9 +1,10 @@
 """Validation images + masks and the project's own metric on an OpenVINO model.
 
 Scored the way users meet the model (and the way ``seg-eval`` scores checkpoints): each
-image fed as the IR expects it, the output decoded by ``attnseg.runtime`` (scores resized
-to the image's own size, then thresholded / arg-maxed), Dice or mIoU from
-``attnseg.data.metrics`` against the original mask. The same scorer is NNCF's
+image prepared and each output decoded by the model's own ``ModelCodec`` (its resize policy,
+so a letterbox model's padding never reaches the mask; scores resized to the image's own size,
+then the exported threshold / argmax), Dice or mIoU from ``attnseg.data.metrics`` against the
+original mask. The same scorer is NNCF's
 ``validation_fn`` in accuracy-controlled quantization and produces the report's figures.
 """
 
@@ -20,11 +21,13 @@ from attnseg.errors import DataError, InputFileError, OptimizationError
 from attnseg.metadata import ModelMetadata
 from attnseg.optimize.calibration import InputFormat, is_dataset_spec
 from attnseg.optimize.options import Metric
+from attnseg.runtime.codec import ModelCodec
+from attnseg.runtime.preprocess import Prepared
 
 
 @dataclass
 class ValidationSet:
-    inputs: list[np.ndarray]
+    prepared: list[Prepared]  # model inputs and where each image sits in its input
     masks: list[np.ndarray]  # uint8 labels at each image's own size
     names: list[str]
     data: str
@@ -34,7 +37,11 @@ class ValidationSet:
     warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.inputs)
+        return len(self.prepared)
+
+    @property
+    def inputs(self) -> list[np.ndarray]:
+        return [p.tensor for p in self.prepared]
 
 
 def choose_metric(metric: str | Metric | None, meta: ModelMetadata) -> Metric:
@@ -104,11 +111,11 @@ def load_validation(
             image, mask = load_pair(s, "multiclass", meta.num_classes, ignore if ignore is not None else 255)
         else:
             image, mask = load_pair(s, "binary")
-        inputs.append(fmt.tensor(image))
+        inputs.append(fmt.prepare(image))
         masks.append(np.ascontiguousarray(mask, dtype=np.uint8))
         names.append(s.name)
     return ValidationSet(
-        inputs=inputs, masks=masks, names=names, data=f"{label} ({len(samples)} images)", metric=metric,
+        prepared=inputs, masks=masks, names=names, data=f"{label} ({len(samples)} images)", metric=metric,
         num_classes=meta.num_classes if multiclass else 2, ignore_index=ignore if multiclass else None,
     )
 
@@ -116,40 +123,27 @@ def load_validation(
 class Scorer:
     """``scorer(compiled_model, indices) -> (metric, per-image values)``: NNCF's validation_fn."""
 
-    def __init__(self, vset: ValidationSet, meta: ModelMetadata, size: tuple[int, int]):
+    def __init__(self, vset: ValidationSet, codec: ModelCodec, output_name: str = "logits"):
         self.vset = vset
-        self.meta = meta
-        self.size = (int(size[0]), int(size[1]))
-        self._bound: tuple[Any, Any, Any] | None = None  # (compiled model, main port, OutputSpec)
+        self.codec = codec
+        self.output_name = output_name
+        self._bound: tuple[Any, Any] | None = None  # (compiled model, main port)
 
-    def _bind(self, compiled: Any) -> tuple[Any, Any]:
+    def _port(self, compiled: Any) -> Any:
         if self._bound is None or self._bound[0] is not compiled:
-            port = self._main_port(compiled)
-            from attnseg.runtime.postprocess import output_spec
-
-            self._bound = (compiled, port, output_spec(port, self.meta))
-        return self._bound[1], self._bound[2]
-
-    def _main_port(self, compiled: Any) -> Any:
-        outs = list(compiled.outputs)
-        for p in outs:
-            if self.meta.output in p.get_names():
-                return p
-        plain = [p for p in outs if not any(n.startswith("attention_") for n in p.get_names())]
-        return plain[0] if plain else outs[0]
+            outs = list(compiled.outputs)
+            port = next((p for p in outs if self.output_name in p.get_names()), None)
+            if port is None:
+                plain = [p for p in outs if not any(n.startswith("attention_") for n in p.get_names())]
+                port = plain[0] if plain else outs[0]
+            self._bound = (compiled, port)
+        return self._bound[1]
 
     def predict(self, compiled: Any, index: int) -> np.ndarray:
         """The class-id mask of validation image ``index`` at its own size."""
-        from attnseg.runtime.postprocess import decode
-        from attnseg.runtime.preprocess import Prepared
-
-        port, spec = self._bind(compiled)
-        x = self.vset.inputs[index]
-        raw = compiled(x)[port]
-        gt = self.vset.masks[index]
-        prep = Prepared(tensor=x, original_size=gt.shape[:2], input_size=self.size, valid_size=self.size)
-        mask, _ = decode(np.asarray(raw), prep, spec, False)
-        return mask
+        prepared = self.vset.prepared[index]
+        raw = compiled(prepared.tensor)[self._port(compiled)]
+        return self.codec.decode(prepared, [np.asarray(raw)]).mask
 
     def __call__(self, compiled: Any, items: Iterable[Any]) -> tuple[float, list[float]]:
         from attnseg.data.metrics import MulticlassMetrics, binary_metrics

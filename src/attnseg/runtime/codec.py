@@ -49,17 +49,18 @@ class ModelCodec:
     attention: tuple[str, ...] = ()
 
     @classmethod
-    def from_metadata(cls, meta: ModelMetadata, input_port: Port | None, output_port: Port,
+    def from_metadata(cls, meta: ModelMetadata, input_port: Port | None, output_port: Port | None = None,
                       attention: Sequence[str] = (), name: str = "model",
                       resize_policy: str | ResizePolicy | None = None) -> ModelCodec:
         """The codec of a model described by ``meta`` whose image input and main output have
-        these shapes; ``resize_policy`` overrides the recorded one."""
+        these shapes (without ``output_port``, the output the metadata describes);
+        ``resize_policy`` overrides the recorded one."""
         if meta.task not in ("binary", "multiclass"):
             raise ModelConfigError(f"{name} is a {meta.task} model ({meta.arch}); only image segmentation "
                                    "models (binary or multiclass) are decoded to masks.")
         policy = None if resize_policy is None else ResizePolicy.parse(resize_policy)
         spec = None if input_port is None else input_spec(input_port, meta, name, policy)
-        return cls(spec, post.output_spec(output_port, meta), tuple(attention))
+        return cls(spec, post.output_spec(output_port or _described_output(meta), meta), tuple(attention))
 
     @classmethod
     def for_served_masks(cls, classes: Sequence[str], background: int | None, binary: bool,
@@ -155,6 +156,14 @@ class ModelCodec:
         if self.input is None:
             raise ModelConfigError("This codec decodes a server's masks only; it has no image input to prepare.")
         return self.input
+
+
+def _described_output(meta: ModelMetadata) -> Port:
+    """The main output as the metadata describes it (channels from ``output_spec``, if recorded)."""
+    if meta.output == "mask":
+        return Port(None, np.dtype(np.uint8))
+    channels = meta.output_channels or (1 if meta.task == "binary" else meta.num_classes)
+    return Port((None, int(channels), None, None), np.dtype(np.float32))
 
 
 __all__ = ["ModelCodec", "Port"]
