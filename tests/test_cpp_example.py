@@ -95,11 +95,10 @@ def _compare(app: Path, xml: Path, images: list[Path], out: Path, precision: str
     assert "Latency" in res.stdout and "Median" in res.stdout, res.stdout
     seg = Segmenter(xml, inference_precision=precision)
     assert seg.inference_precision == precision
-    binary = len(seg.classes) == 2 and seg.classes[0].lower() == "background"
+    codec = seg.codec  # its mask_picture is what seg-infer writes: binary 0/255, class ids otherwise
     equal, problems = {}, []
     for p in images:
-        expected = seg.predict(folder / p.name).mask
-        expected = (expected > 0).astype(np.uint8) * 255 if binary else expected
+        expected = codec.mask_picture(seg.predict(folder / p.name).mask)
         got = cv2.imread(str(out / "cpp" / "masks" / f"{p.stem}.png"), cv2.IMREAD_UNCHANGED)
         assert got is not None, f"no mask for {p.name}"
         assert got.shape == expected.shape and got.dtype == expected.dtype, (got.shape, expected.shape)

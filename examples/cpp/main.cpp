@@ -307,7 +307,11 @@ int main(int argc, char** argv) try {
     for (const auto& port : compiled.outputs())
         if (port.get_names().count(meta.output)) output = port;
     const ov::PartialShape in_shape = input.get_partial_shape();
-    const bool binary = meta.task == "binary" || (meta.classes.size() == 2 && meta.classes[0] == "background");
+    // seg-infer writes binary models' masks as 0/255 and class ids otherwise (attnseg.runtime.codec)
+    const ov::PartialShape out_shape = output.get_partial_shape();
+    const bool one_channel = meta.output != "mask" && out_shape.rank().is_static() && out_shape.size() == 4 &&
+                             out_shape[1].is_static() && out_shape[1].get_length() == 1;
+    const bool binary = meta.task == "binary" || one_channel;
     std::cout << "[ INFO ] " << xml.filename().string() << ": " << meta.task << " " << meta.output << ", input "
               << in_shape << " " << (meta.embedded ? "embedded preprocessing" : "normalized here") << ", resize "
               << meta.resize_policy << ", threshold " << meta.threshold << ", on " << args.device << " ("
