@@ -6,7 +6,8 @@ Four rules every writer of attnseg output follows through this module:
   can remove what a killed (SIGKILL) process left and never touches a live writer's work;
 - **one writer per output**: an exclusive ``fcntl.flock`` on ``.NAME.lock`` beside the output;
   a second process asking for the same output fails at once, naming the holder, instead of
-  silently replacing (or being replaced by) the first one's work;
+  silently replacing (or being replaced by) the first one's work; every writer removes the
+  temporaries and unheld locks that killed writers left in its output's folder;
 - **outputs honour the umask** like any other tool (``tempfile`` makes 0700 folders and 0600
   files; they are widened to what ``mkdir`` / ``open`` would have made);
 - **a full disk is named as such**: whatever a library raises while writing (OpenVINO's
@@ -29,6 +30,8 @@ from attnseg.errors import AttnsegError, InputFileError, OutputExistsError
 
 #: ``.NAME.<pid>.<random>.tmp``: what ``temp_path`` creates and ``sweep_stale`` may remove.
 _TEMP_RE = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.tmp$")
+#: ``.NAME.lock``: what ``output_lock`` creates (empty, or the holder's PID).
+_LOCK_RE = re.compile(r"^\..+\.lock$")
 #: Below this many free bytes a failed write is blamed on the full disk.
 _FULL_BELOW = 1 << 20
 
@@ -80,7 +83,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def sweep_stale(folder: str | os.PathLike) -> list[Path]:
-    """Remove ``.NAME.<pid>.<random>.tmp`` entries in ``folder`` whose process is dead.
+    """Remove ``.NAME.<pid>.<random>.tmp`` entries in ``folder`` whose process is dead, and
+    ``.NAME.lock`` files nobody holds (a killed writer's).
 
     A live PID (this process, another writer, or an unrelated process that reused the PID)
     keeps its temporaries: a leftover is only removed when nobody can be using it.
@@ -92,6 +96,9 @@ def sweep_stale(folder: str | os.PathLike) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
+        if _LOCK_RE.match(entry.name) and _remove_if_unheld(Path(entry.path)):
+            removed.append(Path(entry.path))
+            continue
         m = _TEMP_RE.match(entry.name)
         if not m or pid_alive(int(m.group(1))):
             continue
@@ -103,6 +110,30 @@ def sweep_stale(folder: str | os.PathLike) -> list[Path]:
                 path.unlink()
             removed.append(path)
     return removed
+
+
+def _remove_if_unheld(lock: Path) -> bool:
+    """Unlink an attnseg lock file (empty or a PID) that no process holds, holding it meanwhile;
+    a writer that opened it just before retries on the new file (``output_lock``)."""
+    import fcntl
+
+    try:
+        if not lock.is_file() or lock.is_symlink() or lock.stat().st_size > 32:
+            return False
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text and not text.isdigit():
+            return False  # not a lock attnseg wrote
+        os.unlink(lock)
+        return True
+    except OSError:  # held (BlockingIOError) or gone
+        return False
+    finally:
+        os.close(fd)
 
 
 def temp_path(folder: str | os.PathLike, name: str, *, directory: bool) -> Path:
@@ -137,8 +168,11 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     """
     import fcntl
 
+    import time
+
     path = Path(path)
     lock = path.parent / f".{path.name}.lock"
+    sweeps = 0
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
@@ -149,6 +183,10 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
+            if (not holder or not pid_alive(int(holder))) and sweeps < 50:
+                sweeps += 1  # held for a moment by another writer's sweep of a dead writer's lock
+                time.sleep(0.01)
+                continue
             who = f" (process {holder})" if holder else ""
             raise OutputBusyError(
                 f"Another attnseg process{who} is writing {path} right now; wait for it to finish "
@@ -164,6 +202,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     try:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
+        sweep_stale(path.parent)  # every write clears what killed writers left beside it
         yield
     finally:
         with contextlib.suppress(OSError):

@@ -343,3 +343,49 @@ def test_tune_refuses_a_folder_where_the_config_goes_before_timing(tune_ir, caps
     one_clear_error((code, err), str(folder))
     assert "Tuning" not in out  # refused before the search, not after it
     assert folder.is_dir() and not list(folder.iterdir())
+
+
+# ------------------------------------------------------------------------- killed writers' leftovers
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_write_sweeps_dead_writers_locks_and_temporaries_of_other_names(tmp_path):
+    from attnseg.atomic import atomic_dir, output_lock
+
+    dead = _dead_pid()
+    (tmp_path / ".exp_1.lock").write_text("")  # killed between creating and writing its lock
+    (tmp_path / ".exp_2.lock").write_text(str(dead))
+    stale = tmp_path / f".exp_2.{dead}.abcd1234.tmp"
+    stale.mkdir()
+    (stale / "model.bin").write_bytes(b"x")
+    (tmp_path / ".notes.lock").write_text("a user's own file")  # not attnseg's: kept
+    with output_lock(tmp_path / "exp_3"):  # a live writer's lock: kept by others' sweeps
+        with atomic_dir(tmp_path / "exp_4") as tmp:
+            (tmp / "a").write_text("x")
+        assert (tmp_path / ".exp_3.lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.lock", "exp_4"]
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_nothing_once_another_name_is_written(tiny_ckpt, tmp_path):
+    import signal
+
+    from .conftest import run, start, wait_for
+
+    proc = start("seg-export", tiny_ckpt, "-o", tmp_path / "exp_1", "--device", "CPU")
+    wait_for(lambda: any((p / "model.onnx").exists() for p in tmp_path.glob(".exp_1.*.tmp")), proc,
+             what="the export's temporary folder")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert leftovers(tmp_path), "the kill left nothing: the test proves nothing"
+    res = run("seg-export", tiny_ckpt, "-o", tmp_path / "exp_2", "--device", "CPU")
+    assert res.returncode == 0, res.stderr
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["exp_2"]
