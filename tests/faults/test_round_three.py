@@ -389,3 +389,81 @@ def test_a_killed_export_leaves_nothing_once_another_name_is_written(tiny_ckpt, 
     res = run("seg-export", tiny_ckpt, "-o", tmp_path / "exp_2", "--device", "CPU")
     assert res.returncode == 0, res.stderr
     assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["exp_2"]
+
+
+# ------------------------------------------------------------------- bare and wrapped state_dicts
+
+
+@pytest.fixture(scope="module")
+def bare_sd(tmp_path_factory):
+    """A reference-style bare AttU_Net state_dict (width 4) and a Lightning checkpoint of it."""
+    import torch
+
+    from attnseg.models import create_model
+
+    torch.manual_seed(0)
+    sd = create_model("AttU_Net", base_width=4).state_dict()
+    root = tmp_path_factory.mktemp("bare")
+    torch.save(sd, root / "bare.pth")
+    lightning = {"epoch": 3, "global_step": 30, "pytorch-lightning_version": "2.1.0",
+                 "state_dict": {**{f"model.{k}": v for k, v in sd.items()},
+                                "criterion.pos_weight": torch.tensor([1.0])}}
+    torch.save(lightning, root / "lightning.ckpt")
+    return {"sd": sd, "bare": root / "bare.pth", "lightning": root / "lightning.ckpt"}
+
+
+def test_seg_eval_takes_arch_for_a_bare_state_dict(bare_sd, kvasir12, capsys):
+    import json
+
+    from attnseg.cli.evaluate import main
+
+    args = (bare_sd["bare"], "--data", f"kvasir:{kvasir12}", "--split-name", "all", "--limit", "2",
+            "--input-size", "64", "64", "--json")
+    code, err = _code_err(capsys, main, *args)
+    one_clear_error((code, err), "--arch")
+    assert main([*map(str, args), "--arch", "AttU_Net"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 2
+
+
+def test_seg_optimize_on_a_bare_state_dict_says_to_export_first_and_writes_nothing(bare_sd, tmp_path, capsys):
+    import shutil
+
+    from attnseg.cli.optimize import main
+
+    ck = tmp_path / "bare.pth"
+    shutil.copy(bare_sd["bare"], ck)
+    code, err = _code_err(capsys, main, ck, "--precision", "fp16")
+    one_clear_error((code, err), "seg-export", "--arch AttU_Net")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.pth"]
+
+
+def test_init_from_reads_a_lightning_checkpoint_like_export(bare_sd, kvasir12, tmp_path, capsys):
+    import torch
+
+    from attnseg.models import load_checkpoint
+
+    load_checkpoint(bare_sd["lightning"], arch="AttU_Net")  # what seg-export loads ...
+    out = tmp_path / "run"
+    code, err = _train(capsys, kvasir12, out, "--init-from", bare_sd["lightning"])
+    assert code == 0, err  # ... seg-train --init-from starts from
+    trained = torch.load(out / "last.pt", weights_only=True)
+    assert trained["trained_with"]["init_copied_tensors"] == len(bare_sd["sd"])
+    assert trained["trained_with"]["init_fresh_tensors"] == 0
+
+
+def test_a_wrapped_state_dict_missing_keys_is_reported_as_missing_at_its_own_width(bare_sd, tmp_path):
+    import torch
+
+    from attnseg.errors import CheckpointError
+    from attnseg.models import load_checkpoint
+    from attnseg.models.checkpoint import infer_arch_kwargs
+
+    half = {k: v for i, (k, v) in enumerate(bare_sd["sd"].items()) if i % 2 or k.startswith("Conv_1x1")}
+    half.pop("Conv1.conv.0.weight", None)
+    assert infer_arch_kwargs("AttU_Net", half)["base_width"] == 4
+    path = tmp_path / "wrapped.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in half.items()}, "optimizer": {}}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path, arch="AttU_Net")
+    assert "base_width=4" in str(err.value) and "missing" in str(err.value)
+    assert "wrong shape" not in str(err.value), "the width was not inferred"

@@ -15,6 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-name", default="test", help="which split to score (default test; 'all' for all)")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"))
     p.add_argument("--limit", type=int, help="score only the first N samples")
+    g = p.add_argument_group("bare state_dicts")
+    g.add_argument("--arch", help="architecture of a bare state_dict (e.g. AttU_Net); attnseg checkpoints record it")
+    g.add_argument("--t", type=int, help="recurrences of R2U_Net / R2AttU_Net")
     add_common_flags(p)
     return p
 
@@ -34,8 +37,13 @@ def format_metrics(metrics: dict) -> str:
 def _run(args: argparse.Namespace) -> int:
     from attnseg.train.evaluate import evaluate_checkpoint
 
+    if args.t is not None and not args.arch:
+        from attnseg.errors import ModelConfigError
+
+        raise ModelConfigError("--t goes with --arch (a bare R2U_Net / R2AttU_Net state_dict).")
     res = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.split_name, args.input_size,
-                              args.limit, show_progress=not (args.quiet or args.json))
+                              args.limit, show_progress=not (args.quiet or args.json), arch=args.arch,
+                              **({"t": args.t} if args.t is not None else {}))
     if args.json:
         print_json({"checkpoint": res.checkpoint, "data": res.data, "split": res.split, "task": res.task,
                     "count": res.count, "metrics": res.metrics})

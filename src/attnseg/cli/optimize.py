@@ -89,7 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(args: argparse.Namespace) -> int:
     from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.optimize.report import console_table
+    from attnseg.optimize.source import input_kind
 
+    if input_kind(args.model) == "checkpoint":  # seg-optimize has no --arch: say what works instead
+        from attnseg.models.checkpoint import require_recorded_arch
+
+        require_recorded_arch(args.model, "Export it first, naming the architecture: seg-export {path} --arch {arch} "
+                              "-o DIR (add --t for R2 models), then seg-optimize DIR/model.xml.")
     advanced = AdvancedQuantizationParameters(
         split_name=args.split_name, fast_bias_correction=args.fast_bias_correction, ignore_types=args.ignore_types,
         ignore_names=args.ignore_names, ignore_gates=args.ignore_gates, validation_split=args.validation_split,

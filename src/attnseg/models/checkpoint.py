@@ -230,6 +230,18 @@ def load_checkpoint(path: str | Path, arch: str | None = None, **arch_kwargs: An
     return model, info
 
 
+def require_recorded_arch(path: str | Path, instead: str) -> None:
+    """Refuse, before any work, a checkpoint that does not record its architecture, for a command
+    that has no ``--arch``; ``instead`` says what to do ({path} and {arch} are filled in)."""
+    raw = read_checkpoint_file(path)
+    if "state_dict" in raw and "arch" in raw:
+        return
+    found = find_state_dict(raw)
+    guess = guess_architecture(strip_wrappers(found[1])[0]) if found else None
+    raise CheckpointError(f"{path} is a bare state_dict: it does not record its architecture. "
+                          + instead.format(path=path, arch=guess or "ARCH"))
+
+
 def _require_t(arch: str, kwargs: dict[str, Any], path: str | Path) -> None:
     """R2U_Net / R2AttU_Net without ``t``: an error that explains the choice, never a silent guess."""
     if arch in RECURRENT_ARCHS and "t" not in kwargs:
@@ -312,6 +324,22 @@ def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict,
     return info, strip_wrappers(raw["state_dict"])[0]
 
 
+def checkpoint_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The network's tensors of any checkpoint ``load_checkpoint`` reads (attnseg contract, bare
+    or wrapped state_dict, Lightning ``model.``/``net.`` and DataParallel prefixes), by the same
+    rules, for callers that copy weights rather than rebuild the model (``--init-from``)."""
+    raw = read_checkpoint_file(path)
+    if "state_dict" in raw and "arch" in raw and isinstance(raw["state_dict"], dict):
+        found: tuple[str, dict[str, torch.Tensor]] | None = ("state_dict", raw["state_dict"])
+    else:
+        found = find_state_dict(raw)
+    tensors = {k: v for k, v in (found[1] if found else {}).items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{path} holds no state_dict of tensors (neither an attnseg checkpoint nor a "
+                              f"state_dict, nor one under {', '.join(WEIGHT_KEYS)}).")
+    return strip_wrappers(tensors)[0]
+
+
 def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop the ``module.`` prefix DataParallel / DistributedDataParallel add."""
     if state and all(k.startswith("module.") for k in state):
@@ -334,16 +362,41 @@ def guess_architecture(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+#: Where each constructor argument of the reference U-Nets shows in the weights: ``(key, dim,
+#: divisor)`` in order of preference, so a state_dict missing some keys still gives its width
+#: (and the error names the missing keys, not "wrong shape 8 vs 64" against the default width).
+_SHAPE_RULES: dict[tuple[str, ...], dict[str, tuple[tuple[str, int, int], ...]]] = {
+    ("U_Net", "AttU_Net"): {
+        "img_ch": (("Conv1.conv.0.weight", 1, 1),),
+        "base_width": (("Conv1.conv.0.weight", 0, 1), ("Conv1.conv.3.weight", 0, 1), ("Conv2.conv.0.weight", 1, 1),
+                       ("Conv2.conv.0.weight", 0, 2), ("Conv3.conv.0.weight", 0, 4), ("Conv4.conv.0.weight", 0, 8),
+                       ("Conv5.conv.0.weight", 0, 16), ("Up_conv2.conv.3.weight", 0, 1), ("Conv_1x1.weight", 1, 1)),
+        "output_ch": (("Conv_1x1.weight", 0, 1),),
+    },
+    ("R2U_Net", "R2AttU_Net"): {
+        "img_ch": (("RRCNN1.Conv_1x1.weight", 1, 1),),
+        "base_width": (("RRCNN1.Conv_1x1.weight", 0, 1), ("RRCNN1.RCNN.0.conv.0.weight", 0, 1),
+                       ("RRCNN2.Conv_1x1.weight", 1, 1), ("RRCNN2.Conv_1x1.weight", 0, 2),
+                       ("RRCNN3.Conv_1x1.weight", 0, 4), ("Up_RRCNN2.Conv_1x1.weight", 0, 1),
+                       ("Conv_1x1.weight", 1, 1)),
+        "output_ch": (("Conv_1x1.weight", 0, 1),),
+    },
+}
+
+
 def infer_arch_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict[str, Any]:
     """Constructor arguments that the weight shapes pin down (width, channels, classes)."""
     s = state
+    for archs, rules in _SHAPE_RULES.items():
+        if arch in archs:
+            out = {}
+            for name, where in rules.items():
+                for key, dim, div in where:
+                    if key in s and s[key].ndim > dim and int(s[key].shape[dim]) % div == 0:
+                        out[name] = int(s[key].shape[dim]) // div
+                        break
+            return out
     try:
-        if arch in ("U_Net", "AttU_Net"):
-            w = s["Conv1.conv.0.weight"]
-            return {"img_ch": w.shape[1], "base_width": w.shape[0], "output_ch": s["Conv_1x1.weight"].shape[0]}
-        if arch in ("R2U_Net", "R2AttU_Net"):
-            w = s["RRCNN1.Conv_1x1.weight"]
-            return {"img_ch": w.shape[1], "base_width": w.shape[0], "output_ch": s["Conv_1x1.weight"].shape[0]}
         if arch == "SE_UNet":
             w = s["inc.double_conv.0.weight"]
             bottleneck = s["down4.1.double_conv.0.weight"].shape[0]

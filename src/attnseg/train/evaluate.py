@@ -56,15 +56,16 @@ def run_split_file(info, checkpoint: str | Path) -> Path | None:
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str, split_file: str | Path | None = None,
                         split_name: str = "test", input_size=None, limit: int | None = None,
-                        show_progress: bool = False) -> EvaluationResult:
-    """Metrics of a checkpoint on one split of a data set, at the images' own resolution."""
+                        show_progress: bool = False, arch: str | None = None, **arch_kwargs) -> EvaluationResult:
+    """Metrics of a checkpoint on one split of a data set, at the images' own resolution
+    (``arch`` / ``arch_kwargs``: of a bare state_dict, as ``load_checkpoint``)."""
     from tqdm import tqdm
 
     from attnseg.data import BinaryMetrics, MulticlassMetrics, apply_split, load_pair, open_dataset, read_split
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DataError(f"--limit must be a positive number of images, got {limit!r}.")
-    model, ck = load_checkpoint(checkpoint)
+    model, ck = load_checkpoint(checkpoint, arch, **arch_kwargs)
     info = open_dataset(data)
     samples = info.samples
     split_file = split_file or run_split_file(ck, checkpoint)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from attnseg.errors import CheckpointError
-from attnseg.models.checkpoint import read_checkpoint_file, strip_prefix
+from attnseg.models.checkpoint import checkpoint_weights
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,9 @@ def _module_names(keys: list[str]) -> list[str]:
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint (attnseg contract or bare state_dict), loaded safely."""
-    raw = read_checkpoint_file(path)
-    state = raw["state_dict"] if isinstance(raw.get("state_dict"), dict) else raw
-    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if not tensors:
-        raise CheckpointError(f"{path} holds no weights to initialise from.")
-    return strip_prefix(tensors)
+    """The tensors of a checkpoint, read by the one reader ``seg-export`` uses as well
+    (``checkpoint_weights``: contract, bare, wrapped, Lightning), loaded safely."""
+    return checkpoint_weights(path)
 
 
 def initialise_from(model: torch.nn.Module, path: str | Path,
