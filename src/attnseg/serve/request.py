@@ -267,8 +267,8 @@ def _bytes_images(inp: WireInput, limits: Limits) -> tuple[list[bytes], list[tup
             raise RequestError(f"Input {inp.name!r}: image {i} is empty (0 bytes).")
         size = imaging.declared_image_size(item)
         if size is None:
-            raise RequestError(f"Image {i} of the request: its size cannot be read from its header; send JPEG, PNG, "
-                               "BMP, TIFF, WebP, GIF or PNM files.")
+            raise RequestError(f"Image {i} of the request cannot be decoded: its header gives no image size (corrupt, "
+                               "or not a JPEG, PNG, BMP, TIFF, WebP, GIF or PNM file).")
         h, w = size
         if h * w > limits.max_image_pixels:
             raise TooLarge(f"Image {i} of the request declares {w}x{h} = {h * w:,} pixels, over the limit of "

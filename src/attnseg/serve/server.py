@@ -306,9 +306,9 @@ class SegServicer(InferenceServicer):
         return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
 
 
-def _repository_index_handler(data_plane: Any) -> Any:
-    """``RepositoryIndex`` (Triton's model repository extension), which kserve's proto lacks: the
-    messages are built here from their field numbers, in a private descriptor pool."""
+def _repository_index_messages() -> tuple[Any, Any]:
+    """Triton's ``RepositoryIndexRequest`` / ``RepositoryIndexResponse``, which kserve's proto lacks,
+    built from their field numbers in a private descriptor pool."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     fdp = descriptor_pb2.FileDescriptorProto(name="attnseg_repository_index.proto", package="inference",
@@ -327,6 +327,12 @@ def _repository_index_handler(data_plane: Any) -> Any:
     pool.Add(fdp)
     Request = message_factory.GetMessageClass(pool.FindMessageTypeByName("inference.RepositoryIndexRequest"))
     Response = message_factory.GetMessageClass(pool.FindMessageTypeByName("inference.RepositoryIndexResponse"))
+    return Request, Response
+
+
+def _repository_index_handler(data_plane: Any) -> Any:
+    """gRPC ``RepositoryIndex`` on the v2 service (kserve's servicer has no such method)."""
+    Request, Response = _repository_index_messages()
 
     async def index(request: Any, context: Any) -> Any:
         from attnseg.serve.rest import repository_index
