@@ -12,11 +12,9 @@ decodes them exactly as ``Segmenter`` does. Endpoints used: ``GET /v2/models/{na
 ``attnseg.runtime.v2``.
 
 Servers that run the raw IR (OpenVINO Model Server on a ``seg-export --ovms-repo`` folder) know
-nothing of masks: give ``metadata=`` (the exported ``model.json`` or ``.xml``) and the client
-builds the Segmenter's own ``ModelCodec`` from it and the server's port shapes, sending the
-model-sized input tensor and reading the IR's ``logits`` / ``attention_*`` outputs. Against
-seg-serve the answers are already masks; a codec built from the response (classes, background,
-binary) gives them the same statistics, mask files and overlays.
+nothing of masks: give ``metadata=`` (the exported ``model.json`` or ``.xml``) and the client does
+``Segmenter``'s preprocessing and post-processing itself, with the Segmenter's own functions,
+sending the model-sized input tensor and reading the IR's ``logits`` / ``attention_*`` outputs.
 """
 
 from __future__ import annotations
@@ -35,11 +33,11 @@ import numpy as np
 
 from attnseg.errors import AttnsegError, InputFileError
 from attnseg.imaging import to_bgr8
+from attnseg.runtime import postprocess as post
 from attnseg.runtime import v2
-from attnseg.runtime.codec import ModelCodec
-from attnseg.runtime.ports import Port
+from attnseg.runtime.postprocess import OutputSpec, class_stats
 from attnseg.runtime.prefetch import prefetch
-from attnseg.runtime.preprocess import ImageLike
+from attnseg.runtime.preprocess import ImageLike, prepare
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
 
@@ -203,7 +201,9 @@ class RemoteSegmenter:
         """Segmenter's predict() with the device call replaced by one v2 request of the IR's tensors."""
         raw = self._raw_model()
         t0 = time.perf_counter()
-        prep = raw.codec.prepare(image, source)
+        prep = prepare(image, raw.input)
+        if source is not None:
+            prep.source = source
         tensor = np.ascontiguousarray(prep.tensor)
         names = [raw.main_output, *(raw.attention_outputs if self._attention else [])]
         body, json_len = v2.encode_request([(raw.input_name, v2.datatype_of(tensor), list(tensor.shape),
@@ -213,11 +213,17 @@ class RemoteSegmenter:
         t2 = time.perf_counter()
         json_len_out = headers.get(v2.BINARY_HEADER.lower())
         _, outs = v2.decode_response(data, None if json_len_out is None else int(json_len_out))
-        result = raw.codec.decode(prep, [np.asarray(outs[n]) for n in names if n in outs], want_probs)
+        mask, probs = post.decode(np.asarray(outs[raw.main_output]), prep, raw.output, want_probs)
+        attention = {n.removeprefix(_ATT_PREFIX): post.attention_map(np.asarray(outs[n]), prep)
+                     for n in names[1:] if n in outs}
+        counts, fg = post.class_stats(mask, raw.output)
         t3 = time.perf_counter()
-        result.timings = StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
-                                      postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3)
-        return result
+        return SegmentationResult(
+            mask=mask, classes=list(raw.output.classes), class_pixel_counts=counts, foreground_fraction=fg,
+            probabilities=probs, attention=attention, source=prep.source,
+            timings=StageTimings(preprocess=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3,
+                                 postprocess=(t3 - t2) * 1e3, total=(t3 - t0) * 1e3),
+        )
 
     # ------------------------------------------------------------------ internals
     def _q(self) -> str:
@@ -236,10 +242,15 @@ class RemoteSegmenter:
         probs = outs.get(v2.PROBABILITIES)
         attention = {g: np.array(outs[f"{v2.ATTENTION}_{g}"][0], copy=True)
                      for g in gates if f"{v2.ATTENTION}_{g}" in outs}
-        codec = ModelCodec.for_served_masks(classes, background, v2.parse_binary(params, classes, background), gates)
+        spec = OutputSpec(kind="mask", channels=len(classes), threshold=0.5, classes=tuple(classes),
+                          background=background)
+        counts, fg = class_stats(mask, spec)
         png = outs[v2.OVERLAY][0] if v2.OVERLAY in outs else None
-        probs = None if probs is None else np.array(probs[0], copy=True)
-        return codec.result(mask, probs, attention, source), png
+        return SegmentationResult(
+            mask=mask, classes=list(classes), class_pixel_counts=counts, foreground_fraction=fg,
+            probabilities=None if probs is None else np.array(probs[0], copy=True),
+            attention=attention, source=source,
+        ), png
 
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
@@ -277,16 +288,37 @@ _ATT_PREFIX = "attention_"
 TOKEN_ENV = "SEG_SERVE_TOKEN"
 
 
-class _RawModel:
-    """Where the raw IR's tensors are and the codec that prepares / decodes them (model.json + v2 metadata)."""
+class _V2Port:
+    """An IR input/output as the server's v2 metadata describes it, shaped like an OpenVINO port so
+    the Segmenter's own spec builders (``preprocess.input_spec``, ``postprocess.output_spec``) read it unchanged."""
 
-    def __init__(self, input_name: str, main_output: str, attention_outputs: list[str], codec: ModelCodec) -> None:
-        self.input_name, self.main_output = input_name, main_output
+    def __init__(self, tensor: dict[str, Any]) -> None:
+        import openvino as ov
+
+        self._shape = ov.PartialShape([int(d) if int(d) >= 0 else -1 for d in tensor["shape"]])
+        self._type = ov.Type(v2.DTYPES[tensor["datatype"]])
+
+    def get_partial_shape(self) -> Any:
+        return self._shape
+
+    def get_element_type(self) -> Any:
+        return self._type
+
+
+class _RawModel:
+    """Where the raw IR's tensors are and how to prepare / decode them (from model.json + v2 metadata)."""
+
+    def __init__(self, input_name: str, input: Any, main_output: str, output: Any,
+                 attention_outputs: list[str]) -> None:
+        self.input_name, self.input = input_name, input
+        self.main_output, self.output = main_output, output
         self.attention_outputs = attention_outputs
-        self.codec = codec
 
     @classmethod
     def from_v2(cls, served: dict[str, Any], meta: Any, url: str) -> _RawModel:
+        from attnseg.runtime.postprocess import output_spec
+        from attnseg.runtime.preprocess import input_spec
+
         inputs = served.get("inputs") or []
         outputs = {o["name"]: o for o in served.get("outputs") or []}
         inp = next((i for i in inputs if i["name"] == "image"), inputs[0] if len(inputs) == 1 else None)
@@ -297,15 +329,9 @@ class _RawModel:
         if main is None:
             raise RemoteError(f"{url}: model {served.get('name')!r} has no segmentation output "
                               f"(outputs: {', '.join(outputs) or 'none'}).")
+        spec = input_spec(_V2Port(inp), meta, str(served.get("name", "model")))
         gates = [n for n in meta.attention_outputs if n in outputs]
-        codec = ModelCodec.from_metadata(meta, _port(inp), _port(outputs[main]),
-                                         [g.removeprefix(_ATT_PREFIX) for g in gates], str(served.get("name", "model")))
-        return cls(inp["name"], main, gates, codec)
-
-
-def _port(tensor: dict[str, Any]) -> Port:
-    """An IR input/output as the server's v2 metadata describes it."""
-    return Port.from_dims(tensor["shape"], v2.DTYPES[tensor["datatype"]])
+        return cls(inp["name"], spec, main, output_spec(_V2Port(outputs[main]), meta), gates)
 
 
 def _read_metadata(path: Path) -> Any:
