@@ -61,12 +61,17 @@ def base_model(seed: int = 0):
 
 
 def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention=False,
-           dynamic=False, output="logits", resize_policy="stretch") -> Path:
+           dynamic=False, output="logits", resize_policy="stretch", threshold=0.5, task=None,
+           shift=0.0) -> Path:
     """Write a variant of ``base`` as ``model.xml``/``.bin``/``.json`` in export's layout.
 
     Multiclass (3 classes) scores are built from the binary logit L as (0, L, -L - 0.3), so
-    all three classes appear: L > 0 -> 1, L < -0.3 -> 2, otherwise 0.
+    all three classes appear: L > 0 -> 1, L < -0.3 -> 2, otherwise 0. ``task="binary"`` with two
+    class names is a binary model whose classes are named freely (e.g. ``normal`` / ``lesion``);
+    ``threshold`` is exported into the binary head and the metadata, as ``seg-export --threshold``;
+    ``shift`` is added to the network's logit (to put a threshold's cut inside real images' scores).
     """
+    task = task or ("multiclass" if len(classes) > 1 else "binary")
     import numpy as np
     import openvino as ov
     import openvino.opset13 as ops
@@ -76,7 +81,9 @@ def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention
 
     m = base.clone()
     logits = m.output("logits").get_node().input_value(0)
-    if len(classes) > 1:
+    if shift:
+        logits = ops.add(logits, ops.constant(np.float32(shift))).output(0)
+    if task == "multiclass":
         assert len(classes) == 3
         zero = ops.multiply(logits, ops.constant(np.float32(0.0)))
         neg = ops.subtract(ops.negative(logits), ops.constant(np.float32(0.3)))
@@ -93,12 +100,12 @@ def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention
         port.get_tensor().set_names({name})
     if dynamic:
         m.reshape({0: ov.PartialShape([-1, 3, -1, -1])})
-    m = add_output_head(m, OutputKind(output), max(1, len(classes)), 0.5, att_names)
+    m = add_output_head(m, OutputKind(output), 1 if task == "binary" else len(classes), threshold, att_names)
     norm = Normalization()
     if embedded:
         m = embed_preprocessing(m, norm, 3, None if dynamic else 1, None if dynamic else SIZE)
     meta = ModelMetadata(
-        task="multiclass" if len(classes) > 1 else "binary", classes=list(classes), arch="AttU_Net",
+        task=task, classes=list(classes), arch="AttU_Net", threshold=threshold,
         input_size=None if dynamic else list(SIZE),
         input_layout="NHWC" if embedded else "NCHW", input_dtype="u8" if embedded else "f32",
         input_channels=3, batch=None if dynamic else 1,

@@ -43,6 +43,25 @@ def multiclass_ir(base_ov_model, ir_root) -> Path:
 
 
 @pytest.fixture(scope="session")
+def threshold_ir(base_ov_model, ir_root) -> Path:
+    """Binary exported with threshold 0.3 (``seg-export --threshold 0.3``), embedded preprocessing; its
+    logit is shifted so Kvasir images are about a third foreground at 0.3 and under 2% at 0.5."""
+    return derive(base_ov_model, ir_root / "threshold" / "model.xml", embedded=True, threshold=0.3, shift=-1.2)
+
+
+@pytest.fixture(scope="session")
+def letterbox_ir(base_ov_model, ir_root) -> Path:
+    """Binary with ``resize_policy: letterbox``: non-square images are padded to the square input."""
+    return derive(base_ov_model, ir_root / "letterbox" / "model.xml", embedded=True, resize_policy="letterbox")
+
+
+@pytest.fixture(scope="session")
+def named_binary_ir(base_ov_model, ir_root) -> Path:
+    """Binary whose classes are ``normal`` / ``lesion`` (no class named background), raw f32 input."""
+    return derive(base_ov_model, ir_root / "named_binary" / "model.xml", classes=("normal", "lesion"), task="binary")
+
+
+@pytest.fixture(scope="session")
 def dynamic_ir(base_ov_model, ir_root) -> Path:
     """Binary with dynamic batch/height/width: the runtime pads to a multiple of 16 and crops back."""
     return derive(base_ov_model, ir_root / "dynamic" / "model.xml", dynamic=True)

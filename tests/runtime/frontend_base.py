@@ -18,6 +18,11 @@ folder an ``__init__.py`` like every test folder)::
             # ((K, H, W) float32 or None); dicts with those keys are accepted too.
             ...
 
+The reference takes the resize policy and the threshold from each IR's metadata, and the
+contract runs on the hard cases too: ``threshold_ir`` (exported with threshold 0.3),
+``letterbox_ir`` (letterbox resizing: non-square images are padded), ``multiclass_ir`` and
+``named_binary_ir`` (a binary model whose classes are ``normal`` / ``lesion``).
+
 The IR fixtures (``binary_ir``, ``embedded_att_ir``, ``multiclass_ir``, ``dynamic_ir``, ...)
 and ``kvasir_images`` come from ``tests/runtime/fixtures.py``, loaded for the whole suite by
 ``tests/conftest.py``. Set ``IRS`` to the fixture names your front end supports, and
@@ -35,7 +40,10 @@ import numpy as np
 import pytest
 
 from attnseg.imaging import read_image
-from tests.runtime._reference import reference_mask, reference_probabilities
+from tests.runtime._reference import reference_mask, reference_probabilities, reference_threshold
+
+#: Every IR the contract knows; a front end runs those of them in its ``IRS``.
+CONTRACT_IRS = ("binary_ir", "embedded_att_ir", "multiclass_ir", "threshold_ir", "letterbox_ir", "named_binary_ir")
 
 
 def _get(result: Any, name: str) -> Any:
@@ -45,8 +53,8 @@ def _get(result: Any, name: str) -> Any:
 class FrontEndContract:
     """Override ``segment``; the tests below are inherited unchanged."""
 
-    #: IR fixtures the contract runs on (static input: the reference stretches to the model size)
-    IRS: Sequence[str] = ("binary_ir", "embedded_att_ir", "multiclass_ir")
+    #: IR fixtures the contract runs on (static input: the reference fits images by the recorded policy)
+    IRS: Sequence[str] = CONTRACT_IRS
     #: images per call (several, so ordering is checked)
     NUM_IMAGES = 4
     #: whether the front end can return class probabilities
@@ -82,7 +90,7 @@ class FrontEndContract:
             assert np.array_equal(mask, ref), f"{path.name}: {(mask != ref).mean():.4%} pixels differ"
             assert 0.0 < (mask > 0).mean() < 1.0  # the test models give non-trivial masks
 
-    @pytest.mark.parametrize("which", ["binary_ir", "embedded_att_ir", "multiclass_ir"])
+    @pytest.mark.parametrize("which", CONTRACT_IRS)
     def test_masks_equal_the_reference_in_order(self, which, request, kvasir_images):
         if which not in self.IRS:
             pytest.skip(f"{type(self).__name__} does not serve {which}")
@@ -90,7 +98,7 @@ class FrontEndContract:
         images = self._images(kvasir_images)
         self._check_masks(xml, images, self.segment(xml, images))
 
-    @pytest.mark.parametrize("which", ["binary_ir", "multiclass_ir"])
+    @pytest.mark.parametrize("which", ["binary_ir", "multiclass_ir", "threshold_ir", "letterbox_ir"])
     def test_probabilities_agree_with_mask_and_reference(self, which, request, kvasir_images):
         if which not in self.IRS or not self.probabilities:
             pytest.skip(f"{type(self).__name__} does not return probabilities for {which}")
@@ -105,7 +113,7 @@ class FrontEndContract:
             assert probs.shape == ref.shape and probs.dtype == np.float32
             np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-5)
             np.testing.assert_allclose(probs, ref, atol=1e-4)
-            if probs.shape[0] == 2:
-                assert np.array_equal(mask, (probs[1] > 0.5).astype(np.uint8))
+            if probs.shape[0] == 2:  # binary: the mask is the exported threshold on the probability
+                assert np.array_equal(mask, (probs[1] > reference_threshold(xml)).astype(np.uint8))
             else:
                 assert np.array_equal(mask, probs.argmax(axis=0))

@@ -59,7 +59,8 @@ def test_options_are_checked():
 
 
 # ---------------------------------------------------------------------- where tiling changes nothing
-@pytest.mark.parametrize("fixture", ["binary_ir", "multiclass_ir", "probabilities_ir", "embedded_att_ir", "mask_ir"])
+@pytest.mark.parametrize("fixture", ["binary_ir", "multiclass_ir", "probabilities_ir", "embedded_att_ir", "mask_ir",
+                                     "threshold_ir", "letterbox_ir", "named_binary_ir"])
 def test_image_of_the_model_size_gives_exactly_predict(fixture, request, kvasir_images):
     seg = Segmenter(request.getfixturevalue(fixture), inference_precision="f32")
     img = cv2.resize(read_image(kvasir_images[0]), (64, 64), interpolation=cv2.INTER_AREA)
