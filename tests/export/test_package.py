@@ -42,7 +42,10 @@ def _unzip(zip_path: Path, into: Path) -> Path:
 def test_package_contents_and_checksums(package, tmp_path):
     root = _unzip(package, tmp_path)
     names = sorted(p.name for p in root.iterdir())
-    assert names == ["README.md", "SHA256SUMS", "demo.py", "model.bin", "model.json", "model.xml"]
+    from attnseg.export.wheel import wheel_name
+
+    assert names == sorted(["README.md", "SHA256SUMS", "demo.py", "model.bin", "model.json", "model.xml",
+                            wheel_name()])
     for line in (root / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split("  ")
         assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest
@@ -70,7 +73,7 @@ def _venv_python(venv: Path) -> Path:
 @pytest.mark.slow
 def test_demo_runs_in_a_core_only_virtual_environment(package, tmp_path):
     """A plain ``python -m venv`` (no system site-packages), the core pinned by constraints.txt from
-    PyPI, attnseg itself with --no-deps from this source tree; then the demo on real Kvasir images,
+    PyPI, attnseg itself with --no-deps from the wheel in the package (the README's line); then the demo on real Kvasir images,
     a folder and a short video, compared with the Segmenter of this environment."""
     root = _unzip(package, tmp_path / "box")
     venv = tmp_path / "venv"
@@ -80,7 +83,9 @@ def test_demo_runs_in_a_core_only_virtual_environment(package, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     subprocess.run([*pip, "-c", str(REPO / "constraints.txt"), "openvino", "numpy", "opencv-python-headless"],
                    check=True, timeout=600, env=env)
-    subprocess.run([*pip, "--no-deps", str(REPO)], check=True, timeout=300, env=env)
+    from attnseg.export.wheel import wheel_name
+
+    subprocess.run([*pip, "--no-deps", f"./{wheel_name()}"], check=True, timeout=300, env=env, cwd=root)
     probe = subprocess.run([py, "-c", ("import importlib.util as u; print([m for m in ('torch', 'onnx', 'nncf') "
                             "if u.find_spec(m)])")], capture_output=True, text=True, check=True, env=env)
     assert probe.stdout.strip() == "[]"  # core only

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import leftovers, one_clear_error
+from .conftest import SRC, leftovers, one_clear_error
 
 
 def _code_err(capsys, main, *args) -> tuple[int, str]:
@@ -467,3 +467,114 @@ def test_a_wrapped_state_dict_missing_keys_is_reported_as_missing_at_its_own_wid
         load_checkpoint(path, arch="AttU_Net")
     assert "base_width=4" in str(err.value) and "missing" in str(err.value)
     assert "wrong shape" not in str(err.value), "the width was not inferred"
+
+
+# --------------------------------------------------------------------------------- --package
+
+
+@pytest.fixture(scope="module")
+def tiny_package(tiny_ckpt, tmp_path_factory):
+    import zipfile
+
+    from attnseg.cli.export import main
+
+    out = tmp_path_factory.mktemp("pkg") / "export"
+    assert main([str(tiny_ckpt), "-o", str(out), "--package", "-q"]) == 0
+    box = out.parent / "box"
+    with zipfile.ZipFile(out / "package.zip") as z:
+        z.extractall(box)
+    return next(box.iterdir())
+
+
+def test_the_package_readme_install_line_installs_attnseg_from_the_zip(tiny_package, tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    readme = (tiny_package / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if "--no-deps" in ln)
+    attnseg_part = re.search(r"pip install --no-deps (\S+)", line).group(1)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--target",
+                    str(target), attnseg_part], cwd=tiny_package, check=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = subprocess.run([sys.executable, "-c", "import attnseg.runtime, attnseg; print(attnseg.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert where.stdout.strip().startswith(str(target))
+
+
+def test_demo_skips_an_empty_image_and_still_writes_its_summary(tiny_package, kvasir12, tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in sorted((kvasir12 / "images").iterdir())[:2]:
+        shutil.copy(p, images / p.name)
+    (images / "0_empty.jpg").write_bytes(b"")  # first in order: the run must not stop here
+    res = subprocess.run([sys.executable, "demo.py", str(images), "-o", str(tmp_path / "out")], cwd=tiny_package,
+                         capture_output=True, text=True, timeout=300, check=False,
+                         env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [s["source"] for s in summary["skipped"]] == ["0_empty.jpg"]
+    assert len(summary["results"]) == 2
+    assert len(list((tmp_path / "out").glob("*_mask.png"))) == 2
+
+
+@pytest.mark.slow
+def test_an_export_folder_never_appears_without_its_package(tiny_ckpt, tmp_path):
+    import signal
+
+    from .conftest import start, wait_for
+
+    out = tmp_path / "exp"
+    proc = start("seg-export", tiny_ckpt, "-o", out, "--device", "CPU", "--package")
+    wait_for(out.exists, proc, what="the export folder")
+    proc.send_signal(signal.SIGKILL)  # killed as soon as the folder is published
+    proc.wait()
+    assert (out / "package.zip").is_file()
+
+
+# ------------------------------------------------------------------------------------ full disks
+
+
+def _tmpfs(path, size):
+    import os
+
+    from .test_disk_and_mounts import tmpfs
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    return tmpfs(path, size)
+
+
+def test_a_full_disk_while_packaging_leaves_no_export_behind(wide_ckpt, tmp_path, capsys):
+    from attnseg.cli.export import main
+
+    # AttU_Net w8: the export (ONNX + IR, ~4.5 MB) fits in 5.5 MB, its package.zip (~2 MB more) does not
+    with _tmpfs(tmp_path / "small", "5500k") as disk:
+        code, err = _code_err(capsys, main, wide_ckpt, "-o", disk / "exp", "--package")
+        one_clear_error((code, err), "no space left on device")
+        assert list(disk.iterdir()) == [], "a failed package left an export (or a partial zip) behind"
+
+
+def test_an_iostream_error_while_saving_the_ir_is_named_a_full_disk(wide_ckpt, tmp_path):
+    import openvino as ov
+
+    from attnseg.atomic import DiskFullError
+    from attnseg.export.to_openvino import save_ir
+    from attnseg.models import load_checkpoint
+
+    model, _ = load_checkpoint(wide_ckpt)
+    import torch
+
+    ov_model = ov.convert_model(model, example_input=torch.zeros(1, 3, 64, 64))
+    with _tmpfs(tmp_path / "small", "1500k") as disk:  # the ~2.2 MB of weights do not fit
+        with pytest.raises(DiskFullError, match="No space left on device"):
+            save_ir(ov_model, disk / "model.xml", fp16=False)
+        assert list(disk.iterdir()) == []

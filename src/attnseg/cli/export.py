@@ -97,6 +97,7 @@ def _body(args: argparse.Namespace) -> int:
     advanced = AdvancedExportParameters(
         arch_kwargs=arch_kwargs, batch=args.batch, dynamic=args.dynamic, embed_preprocessing=not args.raw_input,
         output=args.output_kind, cache_dir=args.cache_dir, ovms_repo=args.ovms_repo, model_name=args.model_name,
+        package=args.package,
     )
     result = export(
         args.checkpoint, model=model, output_dir=args.output_dir, arch=args.arch, input_size=args.input_size,
@@ -117,16 +118,25 @@ def _body(args: argparse.Namespace) -> int:
                 print(f"Note: {note}")
         if result.ovms_model_dir and not args.quiet:
             print(f"OVMS repository entry: {result.ovms_model_dir}")
-    _package(args, result.output_dir)
+        if args.package:  # written inside the export folder before it was published
+            from attnseg.export.package import PACKAGE_NAME
+
+            print(f"Deployment package: {result.output_dir / PACKAGE_NAME}")
     return 0
 
 
 def _package(args: argparse.Namespace, folder) -> None:
+    """The main job's package, zipped after its folder (FP32, INT8, summary) is complete."""
     if not args.package:
         return
+    from attnseg.atomic import DiskFullError
     from attnseg.export.package import write_package
 
-    path = write_package(folder)
+    try:
+        path = write_package(folder)
+    except DiskFullError as exc:  # the models are published; only the zip is missing
+        raise DiskFullError(f"{folder} is complete and kept, but its package.zip could not be written: "
+                            f"{str(exc).replace(' Nothing was left behind.', '')} No partial zip was left.") from None
     if not args.json:
         print(f"Deployment package: {path}")
 

@@ -42,7 +42,9 @@ class AdvancedExportParameters:
     NHWC images and normalizes itself; ``output``: the IR's main output (logits | probabilities |
     mask); ``normalization``: overrides the checkpoint's; ``cache_dir``: OpenVINO model cache for
     the parity compile; ``ovms_repo`` / ``model_name``: also write an OVMS model repository;
-    ``parity_batches``: batches compared against PyTorch and ONNX Runtime.
+    ``parity_batches``: batches compared against PyTorch and ONNX Runtime; ``package``: also
+    write ``package.zip`` (``export.package``) in the same folder, published with the IR or not
+    at all (a kill or a full disk while zipping leaves no export without its package).
     """
 
     arch_kwargs: dict[str, Any] | None = None
@@ -55,6 +57,7 @@ class AdvancedExportParameters:
     ovms_repo: str | Path | None = None
     model_name: str = "model"
     parity_batches: int = PARITY_BATCHES
+    package: bool = False
 
 
 @dataclass
@@ -269,6 +272,10 @@ def _export_loaded(plan: _ExportPlan) -> ExportResult:
             "ovms_model_dir": str(ovms_dir) if ovms_dir else None,
         }
         (tmp / "export_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        if adv.package:
+            from attnseg.export.package import write_package
+
+            write_package(tmp)
 
     xml_final = out_dir / "model.xml"
     return ExportResult(

@@ -1,9 +1,10 @@
 """``seg-export ... --package``: one zip an edge box can take as it is.
 
 Inside, under one folder: the IRs of the export (``model.xml``/``.bin``, and ``model_int8.xml``
-when the folder has it) with their ``.json`` descriptions, a ``README.md`` with the exact
-core-only install command and a snippet, ``demo.py`` (image, folder, video, camera) and
-``SHA256SUMS`` over every other file (``sha256sum -c SHA256SUMS`` checks them).
+when the folder has it) with their ``.json`` descriptions, a core-only wheel of this attnseg
+(``export.wheel``: attnseg is on no package index, so the install line names the file), a
+``README.md`` with the exact core-only install command and a snippet, ``demo.py`` (image,
+folder, video, camera) and ``SHA256SUMS`` over every other file (``sha256sum -c SHA256SUMS``).
 
 The demo runs on ``attnseg.runtime`` rather than on hand-written pre/post-processing: the core
 install (``pip install attnseg``) pulls only openvino, numpy and opencv-python-headless, and the
@@ -21,6 +22,7 @@ from pathlib import Path
 from attnseg import __version__
 from attnseg.atomic import atomic_file
 from attnseg.errors import InputFileError
+from attnseg.export.wheel import core_wheel, wheel_name
 from attnseg.metadata import ModelMetadata, metadata_json_path
 
 PACKAGE_NAME = "package.zip"
@@ -42,8 +44,9 @@ def core_requirements() -> list[str]:
 
 
 def install_command() -> str:
-    """The exact install line the package README gives (core only: no torch, onnx or nncf)."""
-    return f'pip install {" ".join(core_requirements())} && pip install --no-deps "attnseg=={__version__}"'
+    """The exact install line the package README gives, run in the package folder (core only: no
+    torch, onnx or nncf; attnseg from the wheel the package carries)."""
+    return f'pip install {" ".join(core_requirements())} && pip install --no-deps ./{wheel_name()}'
 
 
 def write_package(export_dir: str | Path, zip_path: str | Path | None = None, *, folder: str | None = None) -> Path:
@@ -65,6 +68,7 @@ def write_package(export_dir: str | Path, zip_path: str | Path | None = None, *,
             if path.is_file():
                 files[path.name] = path.read_bytes()
     files["demo.py"] = resources.files("attnseg.export").joinpath("package_demo.py").read_bytes()
+    files[wheel_name()] = core_wheel(core_requirements())
     files["README.md"] = readme(meta, [x.name for x in xmls], main.name, folder).encode("utf-8")
     sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
     files["SHA256SUMS"] = sums.encode("utf-8")
@@ -91,17 +95,17 @@ Files: {", ".join(irs)} (OpenVINO IR; each `.json` is the description the `.xml`
 ## Install (core only: no torch, no ONNX, no NNCF)
 
 ```bash
+cd {folder}
 python3 -m venv .venv && . .venv/bin/activate
 {install_command()}
 ```
 
-`attnseg` core is the runtime these files were validated with; its only dependencies are the
-three pinned above (from the attnseg source, `pip install --no-deps .` installs the same).
+`{wheel_name()}` is the attnseg core these files were validated with (its runtime modules, no
+model zoo); its only dependencies are the three pinned above.
 
 ## Run
 
 ```bash
-cd {folder}
 python demo.py polyp.jpg              # -> out/polyp_mask.png, out/polyp_overlay.jpg, out/summary.json
 python demo.py images/ -o results/    # a folder
 python demo.py clip.mp4               # a video -> out/clip_overlay.mp4

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     from attnseg.errors import AttnsegError
+    from attnseg.imaging import read_image
     from attnseg.runtime import Segmenter, open_source
 
     ap = argparse.ArgumentParser(description="Segment images, a folder, a video or a camera.")
@@ -40,16 +41,22 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         codec = seg.codec  # the model's own mask encoding, background and overlay colours
-        writer, stem, summary, pending = None, Path(str(args.input)).stem, [], {}
+        writer, stem, summary, pending, skipped = None, Path(str(args.input)).stem, [], {}, []
 
         def remembered():  # the stream yields results in order; keep each input until its result
             for name, item in source:
+                if not source.is_video:  # an unreadable file is skipped and reported, not the end of the run
+                    try:
+                        item = read_image(item)
+                    except AttnsegError as exc:
+                        skipped.append({"source": str(name), "error": str(exc)})
+                        print(f"skipped: {exc}", file=sys.stderr)
+                        continue
                 pending[name] = item
                 yield name, item
 
         for r in seg.stream(remembered()):
-            item = pending.pop(r.source)
-            frame = item if source.is_video else cv2.imread(str(item))
+            frame = pending.pop(r.source)
             name = Path(str(r.source)).stem
             if not source.is_video or args.masks:
                 cv2.imwrite(str(out / f"{name}_mask.png"), codec.mask_picture(r.mask))
@@ -71,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     (out / "summary.json").write_text(json.dumps({"model": str(args.model), "classes": seg.classes,
-                                                  "results": summary}, indent=2) + "\n")
-    print(f"{len(summary)} {'frames' if source.is_video else 'images'} -> {out}/ (masks, overlays, summary.json)")
-    return 0
+                                                  "results": summary, "skipped": skipped}, indent=2) + "\n")
+    print(f"{len(summary)} {'frames' if source.is_video else 'images'} -> {out}/ (masks, overlays, summary.json)"
+          + (f"; {len(skipped)} unreadable skipped (listed in summary.json)" if skipped else ""))
+    return 2 if skipped else 0
 
 
 if __name__ == "__main__":

@@ -207,11 +207,33 @@ def _bgr_to_gray_like_opencv(node: Any) -> Any:
 
 
 def save_ir(model: Any, xml_path: Path, fp16: bool) -> None:
-    """Write ``model.xml``/``model.bin``; FP16 compresses the weights (compute stays f32/bf16)."""
+    """Write ``model.xml``/``model.bin``; FP16 compresses the weights (compute stays f32/bf16).
+
+    ``ov.save_model`` reports a full disk as ``basic_ios::clear: iostream error`` and may delete
+    its partial ``.bin`` first, so the free space looks fine afterwards: a failed save is blamed
+    on the disk when what is free (partial files removed) is less than the weights need."""
     import openvino as ov
 
-    # ov.save_model compresses to FP16 by default: say so explicitly either way.
-    ov.save_model(model, str(xml_path), compress_to_fp16=fp16)
+    from attnseg.atomic import DiskFullError, free_bytes
+
+    try:
+        # ov.save_model compresses to FP16 by default: say so explicitly either way.
+        ov.save_model(model, str(xml_path), compress_to_fp16=fp16)
+    except RuntimeError as exc:
+        for partial in (xml_path, xml_path.with_suffix(".bin")):
+            partial.unlink(missing_ok=True)
+        need, free = weight_bytes(model) // (2 if fp16 else 1), free_bytes(xml_path.parent)
+        if free is not None and free < need:
+            raise DiskFullError(
+                f"No space left on device while writing {xml_path.with_suffix('.bin')} (the weights need about "
+                f"{need // 1024} KiB, {free // 1024} KiB free); free some space or write to another disk. "
+                "Nothing was left behind.") from None
+        raise ExportError(f"OpenVINO could not write {xml_path}: {short_message(exc)}") from None
+
+
+def weight_bytes(model: Any) -> int:
+    """Bytes of the model's constants: about what its ``.bin`` takes."""
+    return sum(int(op.get_byte_size()) for op in model.get_ops() if op.get_type_name() == "Constant")
 
 
 def describe_ports(model: Any) -> dict[str, Any]:
