@@ -130,18 +130,30 @@ class SegmentationModel(Model):
             raise ModelNotReady(self.name)
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        todo = await loop.run_in_executor(self._executor, self._plan, payload, seg)
+        # Checking a binary request reads a few header bytes per image: done here. JSON pixel data is
+        # converted to numpy, so a large one is checked on the pool.
+        todo = (self._plan(payload, seg) if payload.light
+                else await loop.run_in_executor(self._executor, self._plan, payload, seg))
+        encode = encode_grpc if payload.grpc else encode_rest
         budget = self.budget or _NO_BUDGET
         async with budget.hold(todo.pixels):
-            results = await asyncio.gather(*(
-                loop.run_in_executor(self._executor, self._segment, seg, img, todo.wanted, i)
-                for i, img in enumerate(todo.images)))
-            todo.images = []  # the posted bytes are not needed any more
-            encode = encode_grpc if payload.grpc else encode_rest
-            response = await loop.run_in_executor(self._executor, encode, self, seg, payload, todo, results)
-        log.debug("infer", extra={"model": self.name, "images": len(results),
+            if len(todo.images) == 1:  # the common case: one hand-off segments and encodes
+                response = await loop.run_in_executor(self._executor, self._segment_and_encode, seg, payload,
+                                                      todo, encode)
+            else:
+                results = await asyncio.gather(*(
+                    loop.run_in_executor(self._executor, self._segment, seg, img, todo.wanted, i)
+                    for i, img in enumerate(todo.images)))
+                todo.images = []  # the posted bytes are not needed any more
+                response = await loop.run_in_executor(self._executor, encode, self, seg, payload, todo, results)
+        log.debug("infer", extra={"model": self.name, "images": len(todo.sizes),
                                   "ms": round((time.perf_counter() - t0) * 1e3, 3)})
         return response
+
+    def _segment_and_encode(self, seg: Segmenter, payload: WireRequest, todo: Plan, encode: Any) -> Any:
+        result = self._segment(seg, todo.images[0], todo.wanted, 0)
+        todo.images = []
+        return encode(self, seg, payload, todo, [result])
 
     def _plan(self, payload: WireRequest, seg: Segmenter) -> Plan:
         return plan(payload, self.limits, len(seg.classes), seg.attention_names)

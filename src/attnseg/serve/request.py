@@ -55,6 +55,7 @@ class WireRequest:
     binary_default: bool = False
     grpc: bool = False
     model_version: str = ""
+    light: bool = False  # cheap to check on the event loop (binary data, few images)
 
 
 @dataclass
@@ -130,7 +131,8 @@ def parse_rest(body: bytes, json_length: int | None, limits: Limits) -> WireRequ
             op = _params(o.get("parameters"), f"output {o['name']!r} parameters")
             binary = _bool(op["binary_data"], "binary_data") if "binary_data" in op else None
             outputs.append((o["name"][:MAX_NAME], binary))
-    return WireRequest(inputs, outputs, request_id, binary_default, grpc=False)
+    return WireRequest(inputs, outputs, request_id, binary_default, grpc=False,
+                       light=head_len <= 64 * 1024 and _light(inputs))
 
 
 def _tensor_head(spec: dict, what: str) -> tuple[str, str, list[int]]:
@@ -183,7 +185,14 @@ def parse_grpc(request: Any) -> WireRequest:
         else:
             inputs.append(WireInput(t.name[:MAX_NAME], t.datatype, shape, data=[]))
     outputs = [(o.name[:MAX_NAME], True) for o in request.outputs]
-    return WireRequest(inputs, outputs, request.id[:MAX_NAME], True, grpc=True, model_version=request.model_version)
+    return WireRequest(inputs, outputs, request.id[:MAX_NAME], True, grpc=True, model_version=request.model_version,
+                       light=_light(inputs))
+
+
+def _light(inputs: list[WireInput]) -> bool:
+    """Cheap enough to check on the event loop: binary data only, a few MiB, a few images."""
+    return (all(i.raw is not None for i in inputs) and sum(len(i.raw) for i in inputs) <= 4 * 1024 * 1024
+            and all(i.shape and 0 <= i.shape[0] <= 64 for i in inputs))
 
 
 # ---------------------------------------------------------------------------------------- plan
