@@ -41,6 +41,19 @@ def cache_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _write_holder(handle: Any) -> None:
+    with contextlib.suppress(OSError):
+        os.ftruncate(handle.fileno(), 0)
+        os.pwrite(handle.fileno(), str(os.getpid()).encode(), 0)
+
+
+def _holder(handle: Any) -> str:
+    """Who holds the lock, as its PID written by ``_write_holder``."""
+    with contextlib.suppress(OSError, ValueError):
+        return f"process {int(os.pread(handle.fileno(), 32, 0).decode().strip())}"
+    return "another process"
+
+
 class JsonCache:
     """One JSON object in ``cache_root()/name``: ``{key: entry}``; last writer wins."""
 
@@ -72,11 +85,18 @@ class JsonCache:
             return
         try:
             deadline = time.monotonic() + timeout_s
+            said = False
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    _write_holder(handle)
                     break
                 except OSError:
+                    if not said:  # a wait of up to timeout_s is never silent: say who and what
+                        said = True
+                        log.warning("Waiting for %s, which is measuring into %s (lock %s), to finish; at most "
+                                    "%.0f s, then measuring here without it.", _holder(handle), self.path,
+                                    handle.name, timeout_s)
                     if time.monotonic() > deadline:
                         log.warning("%s stayed locked for %.0f s; measuring without the lock.", self.path, timeout_s)
                         break

@@ -578,3 +578,30 @@ def test_an_iostream_error_while_saving_the_ir_is_named_a_full_disk(wide_ckpt, t
         with pytest.raises(DiskFullError, match="No space left on device"):
             save_ir(ov_model, disk / "model.xml", fp16=False)
         assert list(disk.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------- silent waits
+
+
+def test_waiting_on_another_process_s_precision_cache_lock_says_who_and_what(tmp_path, caplog):
+    import logging
+    import os
+    import subprocess
+    import sys
+
+    from attnseg.user_cache import JsonCache
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from attnseg.user_cache import JsonCache\n"
+         f"with JsonCache('precision.json', Path({str(tmp_path)!r})).locked():\n"
+         "    print('held', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with caplog.at_level(logging.WARNING, logger="attnseg.user_cache"):
+            with JsonCache("precision.json", tmp_path).locked(timeout_s=0.3):
+                pass
+    finally:
+        holder.communicate("\n", timeout=60)
+    waits = [r.getMessage() for r in caplog.records if "Waiting" in r.getMessage()]
+    assert len(waits) == 1 and f"process {holder.pid}" in waits[0] and "precision.json" in waits[0]
