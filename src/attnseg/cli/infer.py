@@ -110,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_on_ray(args)
     from attnseg.atomic import atomic_dir
     from attnseg.runtime import Segmenter, TiledSegmenter, open_source
-    from attnseg.runtime.outputs import run_summary, write_report
+    from attnseg.runtime.outputs import OutputOptions, run_summary, write_report
+    from attnseg.runtime.writer import OutputWriter
 
     if not 0.0 <= args.alpha <= 1.0:
         raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
@@ -137,7 +138,8 @@ def _run(args: argparse.Namespace) -> int:
                  seg.inference_precision, seg.precision_choice.source, source.kind, source.description)
 
     with atomic_dir(out, force=args.force) as tmp:
-        writer = _Writer(tmp, seg, source.is_video, source.fps, args)
+        writer = OutputWriter(tmp, seg.codec, OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays,
+                              attention=bool(args.attention_maps), alpha=args.alpha), source.is_video, source.fps)
         skipped: list[str] = []
         images: dict[str, np.ndarray] = {}
         summaries: list[dict[str, Any]] = []
@@ -253,57 +255,6 @@ def _decode(source: Any, images: dict[str, np.ndarray], skipped: list[str],
             continue
         images[name] = img
         yield name, img
-
-
-class _Writer:
-    """Masks, overlays and attention maps as files (images) or videos (video/camera).
-
-    Pictures are rendered and encoded by ``attnseg.runtime.outputs``, the same functions the
-    Ray path uses, so both write identical files.
-    """
-
-    def __init__(self, folder: Path, seg: Any, video: bool, fps: float | None,
-                 args: argparse.Namespace) -> None:
-        from attnseg.runtime.outputs import OutputOptions
-
-        self.folder = folder
-        self.codec = seg.codec
-        self.video = video
-        self.fps = fps or 25.0
-        self.options = OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays,
-                                     attention=bool(args.attention_maps), alpha=args.alpha)
-        self.writers: dict[str, Any] = {}
-        for name in self.options.folders(video):
-            (folder / name).mkdir()
-
-    def write(self, result: Any, image: np.ndarray) -> None:
-        from attnseg.runtime import outputs
-
-        stem = outputs.output_stem(result.source, self.video)
-        for kind, picture in outputs.render(result, image, self.options, self.codec).items():
-            if self.video and kind != "mask":
-                self._frame(kind, picture)
-            else:
-                rel = outputs.relative_path(kind, stem)
-                outputs.write_file_atomic(self.folder / rel, outputs.encode(picture, rel))
-
-    def _frame(self, name: str, frame: np.ndarray) -> None:
-        import cv2
-
-        writer = self.writers.get(name)
-        if writer is None:
-            path = self.folder / f"{name}.mp4"
-            h, w = frame.shape[:2]
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not writer.isOpened():
-                raise InputFileError(f"Cannot write video {path} (OpenCV has no mp4v encoder?).")
-            self.writers[name] = writer
-        writer.write(frame)
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.release()
-        self.writers.clear()
 
 
 def _tiling(runner: Any) -> dict[str, Any]:
