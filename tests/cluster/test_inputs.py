@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.cluster import Manifest, plan_inputs
+from attnseg.cluster import Location, Store, plan_inputs
+from attnseg.cluster.inputs import key_of
+from attnseg.cluster.manifest import MANIFEST_NAME, build_index, digest, dumps_shard, merge, read_records, signature
 from attnseg.errors import InputFileError
 
 
@@ -25,23 +27,27 @@ def images(tmp_path):
     return folder
 
 
+def _keys(plan):
+    return [key_of(p) for p in plan.paths]
+
+
 def test_folder_glob_list_and_image(images, tmp_path):
     folder = plan_inputs(images)
-    assert folder.kind == "folder" and [u.key for u in folder.units] == ["a.png", "b.jpg"]
-    assert all(u.frame is None and u.path.startswith("/") for u in folder.units)
+    assert folder.kind == "folder" and _keys(folder) == ["a.png", "b.jpg"] and folder.root is None
+    assert all(p.startswith("/") for p in folder.paths)
 
     glob = plan_inputs(str(images / "**" / "*.jpg"))
-    assert glob.kind == "glob" and [u.key for u in glob.units] == ["b.jpg", "c.jpg"]
+    assert glob.kind == "glob" and _keys(glob) == ["b.jpg", "c.jpg"]
 
     listing = tmp_path / "list.txt"
     listing.write_text("# the polyps\nimgs/sub/c.jpg\n\n" + str(images / "a.png") + "\nimgs/missing.jpg\n")
     plan = plan_inputs(listing)
-    assert plan.kind == "list" and [u.key for u in plan.units] == ["c.jpg", "a.png", "missing.jpg"]
-    assert plan.units[0].path == str((images / "sub" / "c.jpg").resolve())
+    assert plan.kind == "list" and _keys(plan) == ["c.jpg", "a.png", "missing.jpg"]
+    assert plan.paths[0] == str(images / "sub" / "c.jpg")
 
     one = plan_inputs(images / "a.png", max_frames=5)
-    assert one.kind == "image" and [u.key for u in one.units] == ["a.png"]
-    assert [u.key for u in plan_inputs(images, max_frames=1).units] == ["a.png"]
+    assert one.kind == "image" and _keys(one) == ["a.png"]
+    assert _keys(plan_inputs(images, max_frames=1)) == ["a.png"]
 
 
 def test_inputs_naming_nothing_or_colliding_are_errors(images, tmp_path):
@@ -52,6 +58,9 @@ def test_inputs_naming_nothing_or_colliding_are_errors(images, tmp_path):
     cv2.imwrite(str(images / "sub" / "b.png"), np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(InputFileError, match=r"would both write masks/b\.png"):
         plan_inputs(str(images / "**" / "b.*"))
+    cv2.imwrite(str(images / "a.jpg"), np.zeros((4, 4, 3), np.uint8))  # beside a.png: one folder
+    with pytest.raises(InputFileError, match=r"a\.jpg and .*a\.png would both write masks/a\.png"):
+        plan_inputs(images)
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing\n")
     with pytest.raises(InputFileError, match="lists no image paths"):
@@ -65,30 +74,37 @@ def test_video_is_listed_frame_by_frame(tmp_path):
         writer.write(np.full((32, 32, 3), 30 * i, np.uint8))
     writer.release()
     plan = plan_inputs(video)
-    assert plan.is_video and plan.fps == pytest.approx(10.0)
+    assert plan.is_video and plan.fps == pytest.approx(10.0) and plan.total == 7
     assert [(u.key, u.frame) for u in plan.units] == [(f"frame_{i:06d}", i) for i in range(7)]
+    assert plan.identity == f"{video.stat().st_size}:{video.stat().st_mtime_ns}"
     assert len(plan_inputs(video, max_frames=3).units) == 3
 
 
-def test_manifest_latest_record_wins_and_a_cut_line_is_ignored(tmp_path):
+def test_manifest_shards_merge_latest_wins_and_a_cut_line_is_ignored(tmp_path):
+    store = Store(Location.of(tmp_path))
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "a.png").write_bytes(b"png")
-    m = Manifest(tmp_path)
-    m.append({"key": "a.jpg", "status": "error", "error": "boom"})
-    m.append({"key": "a.jpg", "status": "ok"})
-    m.append({"key": "b.jpg", "status": "ok"})
-    m.close()
-    with m.path.open("a") as fh:
-        fh.write('{"key": "c.jpg", "stat')  # a killed run's last, half-written line
-    again = Manifest(tmp_path)
-    assert sorted(again.records) == ["a.jpg", "b.jpg"]
-    assert again.done("a.jpg", ["masks/a.png"])
-    assert not again.done("b.jpg", ["masks/b.png"])  # recorded, but its mask is gone: redo it
-    assert not again.done("c.jpg", [])
-    assert [json.loads(line)["key"] for line in m.path.read_text().splitlines()[:3]] == ["a.jpg"] * 2 + ["b.jpg"]
-    again.append({"key": "c.jpg", "status": "ok"})  # after the cut line, on a line of its own
-    again.close()
-    assert sorted(Manifest(tmp_path).records) == ["a.jpg", "b.jpg", "c.jpg"]
+    sig = signature({"masks": True}, None, "auto", "CPU")
+    ok = {"status": "ok", "signature": sig, "model": "/m.xml"}
+    store.write(MANIFEST_NAME, dumps_shard([{"key": "a.jpg", "status": "error", "error": "boom", "time": 1}]))
+    store.write("manifest.d/r1-w1-000001.jsonl", dumps_shard([
+        {**ok, "key": "a.jpg", "content": "h1", "outputs": ["masks/a.png"], "time": 2},
+        {**ok, "key": "b.jpg", "content": "h2", "outputs": ["masks/b.png"], "time": 2}])
+        + b'{"key": "c.jpg", "stat')  # a killed worker's half-written shard line
+    records = read_records(store)
+    assert sorted(records) == ["a.jpg", "b.jpg"] and records["a.jpg"]["status"] == "ok"
+
+    index, meta = build_index(str(tmp_path), sig)
+    assert meta == {"models": ["/m.xml"], "records": 2}
+    assert index.dtype == np.uint64 and list(index) == [digest("a.jpg", "h1", sig)]  # b's mask is gone: redo
+    assert digest("a.jpg", "h1", sig) != digest("a.jpg", "h1-changed", sig)  # new content: redo
+    assert len(build_index(str(tmp_path), signature({"masks": False}, None, "auto", "CPU"))[0]) == 0
+
+    merged = merge(store)
+    assert sorted(merged) == ["a.jpg", "b.jpg"] and not list((tmp_path / "manifest.d").glob("*.jsonl"))
+    assert [json.loads(line)["key"] for line in (tmp_path / MANIFEST_NAME).read_text().splitlines()] == [
+        "a.jpg", "b.jpg"]
+    assert list(build_index(str(tmp_path), sig)[0]) == [digest("a.jpg", "h1", sig)]  # the same after merging
 
 
 def test_runtime_and_local_seg_infer_never_import_ray():

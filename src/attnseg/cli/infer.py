@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip unreadable images in a folder (listed in the summary) instead of stopping")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="segment on a Ray cluster (attnseg.cluster): no ADDRESS starts a local Ray instance, "
-                        "'auto' or ray://host:port joins one; INPUT may also be a glob or a text file of "
+                        "'auto' or host:port joins one (for ray://, submit a Ray Job: see the README); INPUT and -o "
+                        "may be s3://, gs:// or abfs:// URIs, INPUT also a glob or a text file of "
                         "paths; writes manifest.jsonl and resumes a killed run")
     p.add_argument("--concurrency", type=int, default=None,
                    help="with --ray: workers, one Segmenter each (default: the cluster's CPUs)")
@@ -108,6 +109,9 @@ def _run(args: argparse.Namespace) -> int:
         from attnseg.cli.infer_ray import run_on_ray
 
         return run_on_ray(args)
+    from attnseg.cli.infer_ray import refuse_object_storage
+
+    refuse_object_storage(args)  # s3:// and friends: --ray only
     from attnseg.atomic import atomic_dir
     from attnseg.runtime import Segmenter, TiledSegmenter, open_source
     from attnseg.runtime.outputs import OutputOptions, run_summary, write_report
@@ -116,6 +120,10 @@ def _run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
     source = open_source(args.input, args.max_frames)
+    if source.kind == "folder":  # x.jpg and x.png would write one masks/x.png: refused, as on --ray
+        from attnseg.runtime.output_names import check_output_names
+
+        check_output_names((name, str(path)) for name, path in source)
     tiled = args.tile or args.tile_size is not None
     tiling = TileOptions(tile_size=args.tile_size, overlap=args.tile_overlap, blend=args.tile_blend,
                          max_in_flight=args.max_in_flight) if tiled else None  # refused before compiling

@@ -3,15 +3,19 @@
     from attnseg.cluster import ClusterOptions, segment_dataset
     summary = segment_dataset("model.xml", "images/", "out/", ClusterOptions(address="local"))
 
-``out/`` gets exactly what local ``seg-infer`` writes, plus ``manifest.jsonl``; a re-run resumes.
+``out/`` gets exactly what local ``seg-infer`` writes, plus ``manifest.jsonl``; a re-run resumes
+(by content: an image whose bytes changed is segmented again). Inputs and outputs may be
+``s3://``, ``gs://`` or ``abfs://`` URIs (pyarrow filesystems, configured by the standard
+environment); workers read and write them, the driver only plans and counts.
 The only package that imports ``ray`` (inside functions: importing it costs nothing until a run).
 """
 
 from attnseg.cluster.inputs import InputPlan, plan_inputs
-from attnseg.cluster.job import segment_dataset, start_local_ray
-from attnseg.cluster.manifest import MANIFEST_NAME, Manifest
+from attnseg.cluster.job import check_address, segment_dataset, start_local_ray
+from attnseg.cluster.manifest import MANIFEST_NAME, read_records
+from attnseg.cluster.storage import Location, Store
 from attnseg.cluster.options import ClusterError, ClusterOptions, ClusterSummary, ImagesFailedError
 
 __all__ = ["MANIFEST_NAME", "ClusterError", "ClusterOptions", "ClusterSummary", "ImagesFailedError", "InputPlan",
-           "Manifest", "plan_inputs", "segment_dataset",
+           "Location", "Store", "check_address", "plan_inputs", "read_records", "segment_dataset",
            "start_local_ray"]

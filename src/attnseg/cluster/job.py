@@ -1,97 +1,153 @@
-"""``segment_dataset``: the driver of a cluster run.
+"""``segment_dataset``: the driver of a cluster run. It plans and reports; workers read and write.
 
-The driver lists the input (names and paths only), drops what an earlier run finished, and
-hands the rest to Ray Data: ``from_items`` rows -> ``map_batches`` over a pool of
-``SegmentWorker`` actors (one ``Segmenter`` each) -> encoded files back to the driver, which
-writes each file atomically into OUT and then appends the image's manifest line. OUT thus
-needs to exist only where the driver runs; the model and the inputs must be readable at the
-same paths on every node (a shared filesystem).
+The driver lists the input (names only, through ``pyarrow.fs``: local folders, ``s3://``,
+``gs://``, ``abfs://``), takes the output's lock, and builds one Ray Data pipeline:
 
-Video inputs: frames are segmented in ranges on the workers and their masks and JSON are
-written as local ``seg-infer`` writes them; the overlay video is not (frames finish out of
-order on many machines, and a resumable job cannot append to an mp4; run local ``seg-infer``
+    read_binary_files(paths, filesystem=...)          read tasks on the workers
+      -> map_batches(SegmentWorker, ActorPoolStrategy)  one Segmenter per actor: hash, skip what is
+                                                        done, segment, write pictures and a manifest
+                                                        shard straight to OUT
+      -> small status rows back to the driver           (key, status, error): counts and progress
+
+Two Ray tasks bracket it: one builds the index of finished images from OUT's manifest (resume by
+content, ``attnseg.cluster.manifest``), one merges the shards into ``manifest.jsonl`` and writes
+``summary.json``. No image or mask bytes pass through the driver, and it keeps no per-image
+state while the pipeline runs (counts, and the first few failures).
+
+Video inputs (local files): frames are segmented in ranges on the workers and their masks and
+JSON are written as local ``seg-infer`` writes them; the overlay video is not (frames finish out
+of order on many machines, and a resumable job cannot append to an mp4; run local ``seg-infer``
 for it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import shutil
+import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from attnseg.atomic import output_lock, sweep_stale
-from attnseg.cluster.inputs import InputPlan, Unit, plan_inputs
-from attnseg.cluster.manifest import MANIFEST_NAME, Manifest
+from attnseg.cluster.inputs import InputPlan, key_of, plan_inputs
+from attnseg.cluster.manifest import MANIFEST_NAME, RUN_MARKER, SHARDS, build_index, merge, signature
 from attnseg.cluster.options import LOCAL, ClusterError, ClusterOptions, ClusterSummary, ImagesFailedError
-from attnseg.cluster.worker import SegmentWorker, worker_kwargs
+from attnseg.cluster.storage import Location, Store
+from attnseg.cluster.worker import AttemptTracker, SegmentWorker, worker_kwargs
 from attnseg.errors import AttnsegError, InputFileError, OutputExistsError, short_message
 from attnseg.runtime import outputs
 
 log = logging.getLogger(__name__)
 
 WORKER_HINT = "latency"  # one image at a time per worker; more workers, not more streams
+#: Read tasks reserve no CPU: they only move bytes, and 1-CPU actors filling a small cluster
+#: would otherwise starve them (the pipeline would stall with every actor idle).
+READ_CPUS = 0
+#: Files per read task, at most (few, large read tasks keep the driver's scheduling cost low).
+MAX_FILES_PER_READ = 64
+#: Failures the driver keeps for its report (the manifest has them all).
+KEEP_FAILURES = 20
+#: A worker death while segmenting an image counts against it; at this many it is recorded failed.
+MAX_ATTEMPTS = 3
+
+RAY_CLIENT_REFUSAL = (
+    "{address}: Ray Data does not run over Ray Client (ray://), the driver must be part of the cluster "
+    "(ray-project/ray#42739). Run the driver on the cluster: submit it as a Ray Job, e.g.\n"
+    "  ray job submit --address http://HEAD:8265 -- seg-infer MODEL INPUT -o OUTPUT --ray auto\n"
+    "(with the model where every node can read it, and INPUT/OUTPUT as s3://, gs://, abfs:// URIs or on a "
+    "shared filesystem), or run seg-infer ... --ray auto on a node of the cluster."
+)
 
 
 def segment_dataset(model: str | Path, inputs: str | Path, output: str | Path,
                     options: ClusterOptions | None = None) -> ClusterSummary:
     """Segment every image of ``inputs`` on a Ray cluster into ``output``, resuming a killed run.
 
+    ``inputs`` and ``output`` are local paths or ``s3://`` / ``gs://`` / ``abfs://`` URIs.
     ``output`` gets exactly what local ``seg-infer`` writes (``masks/``, ``overlays/``,
     ``attention/``, ``summary.json``) plus ``manifest.jsonl``. Raises ``ImagesFailedError``
     after recording the first failed image unless ``options.skip_errors``.
     """
     options = options or ClusterOptions()
+    check_address(options.address)
     model_path = _check_model(model, options)
     plan = plan_inputs(inputs, options.max_frames)
-    out = Path(output).expanduser()
+    dest = Location.of(output)
+    with _output_lock(dest):  # one writer per output folder, whatever path names it
+        return _segment(model_path, plan, dest, options)
+
+
+def check_address(address: str) -> None:
+    """Refuse Ray Client addresses (Ray Data cannot run over them) with how to run instead."""
+    env = os.environ.get("RAY_ADDRESS", "")
+    if str(address).startswith("ray://"):
+        raise ClusterError(RAY_CLIENT_REFUSAL.format(address=address))
+    if address != LOCAL and env.startswith("ray://"):
+        raise ClusterError(RAY_CLIENT_REFUSAL.format(address=f"RAY_ADDRESS={env}"))
+
+
+@contextmanager
+def _output_lock(dest: Location) -> Iterator[None]:
+    if dest.remote:  # object stores have no locks: see the README (one run per output prefix)
+        yield
+        return
+    from attnseg.atomic import output_lock
+
+    out = dest.local_path  # resolved: a symlink or ../ spelling of the folder takes the same lock
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputFileError(f"Cannot create output folder {out.parent}: {exc.strerror}.") from None
-    with output_lock(out):  # one writer per output folder: a second run fails at once
-        return _segment(model_path, plan, out, options)
+    with output_lock(out):
+        yield
 
 
-def _segment(model_path: Path, plan: InputPlan, out: Path, options: ClusterOptions) -> ClusterSummary:
+def _segment(model_path: Path, plan: InputPlan, dest: Location, options: ClusterOptions) -> ClusterSummary:
     out_options = options.outputs
     if plan.is_video and (out_options.overlays or out_options.attention):
         log.info("video on the cluster: writing masks and JSON, not overlay videos (see attnseg.cluster)")
         out_options = replace(out_options, overlays=False, attention=False)
-    out = _prepare_output(out, options.force, out_options, plan)
-    manifest = Manifest(out)
-    _check_same_model(manifest, model_path)
-    todo = [u for u in plan.units if not manifest.done(u.key, _expected(u, manifest, out_options, plan))]
-    resumed = len(plan.units) - len(todo)
-    failed: list[tuple[str, str]] = []
-    workers = segmented = 0
+    store = Store(dest)
+    _prepare_output(store, options.force, out_options, plan)
+    sig = signature(asdict(out_options), options.resize_policy, options.inference_precision, options.device)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     t0 = time.perf_counter()
-    try:
-        if todo:
-            with _ray_session(options) as ray:
-                workers = _pool_size(ray, options)
-                kwargs = worker_kwargs(str(model_path), replace(options, outputs=out_options), WORKER_HINT)
-                segmented, failed = _run(ray, _rows(todo, plan, options), len(todo), workers, kwargs, out, manifest,
-                              options)
+    with _ray_session(options) as ray:
+        workers = _pool_size(ray, options)
+        index_ref, meta_ref = ray.remote(build_index).options(num_cpus=0, num_returns=2).remote(dest.uri, sig)
+        _check_same_model(ray.get(meta_ref)["models"], model_path, dest)
+        tracker = ray.remote(AttemptTracker).options(num_cpus=0).remote()
+        kwargs = {**worker_kwargs(str(model_path), replace(options, outputs=out_options), WORKER_HINT),
+                  "output_uri": dest.uri, "signature": sig, "run_id": run_id, "index": [index_ref],
+                  "tracker": [tracker], "max_attempts": MAX_ATTEMPTS, "content": plan.identity}
+        counts = _run(ray, plan, workers, kwargs, options)
         seconds = time.perf_counter() - t0
-    finally:
-        manifest.close()
-    if not options.skip_errors and failed:
+        order = ray.put([u.key for u in plan.units] if plan.is_video else [key_of(p) for p in plan.paths])
+        stop = counts["failed"] and not options.skip_errors
+        report = ray.get(ray.remote(finalize).options(num_cpus=0).remote(
+            dest.uri, [order], str(model_path), plan.description, counts["segmented"], seconds,
+            not stop, WORKER_HINT))
+    failed = counts["failures"]
+    if stop:
         key, error = failed[0]
         raise ImagesFailedError(
-            f"{key} failed: {error} (recorded in {manifest.path}; fix or remove it and re-run to resume, "
-            "or pass --skip-errors to go past failures)."
+            f"{key} failed: {error} (recorded in {dest.uri_of(MANIFEST_NAME)}; fix or remove it and re-run to "
+            "resume, or pass --skip-errors to go past failures)."
         )
-    _write_summary(out, model_path, plan, manifest, segmented, seconds)
-    return ClusterSummary(output=out, manifest=manifest.path, total=len(plan.units), segmented=segmented,
-                          resumed=resumed, failed=failed, workers=workers, seconds=seconds,
-                          address=options.address)
+    if report["ok"] == 0:
+        raise InputFileError(f"No image of {plan.description} could be segmented (see "
+                             f"{dest.uri_of(MANIFEST_NAME)}).")
+    return ClusterSummary(output=Path(dest.path) if not dest.remote else dest.uri,  # type: ignore[arg-type]
+                          manifest=dest.uri_of(MANIFEST_NAME) if dest.remote else Path(dest.path) / MANIFEST_NAME,
+                          total=plan.total, segmented=counts["segmented"], resumed=counts["resumed"],
+                          failed=failed, failed_count=counts["failed"], workers=workers, seconds=seconds,
+                          address=options.address, driver_result_bytes=counts["bytes"])
 
 
 # ---------------------------------------------------------------------- before the run
@@ -112,55 +168,45 @@ def _check_model(model: str | Path, options: ClusterOptions) -> Path:
     return path.resolve()
 
 
-def _prepare_output(out: Path, force: bool, out_options: outputs.OutputOptions, plan: InputPlan) -> Path:
-    if out.exists() and force:
-        shutil.rmtree(out)
-    elif out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
+def _prepare_output(store: Store, force: bool, out_options: outputs.OutputOptions, plan: InputPlan) -> None:
+    """Start afresh (``force``), or resume a folder an earlier run marked as its own."""
+    loc = store.location
+    if force and store.exists():
+        store.clear()
+    elif store.exists() and _has_entries(store) and not _is_ours(store):
         raise OutputExistsError(
-            f"{out} exists and holds no {MANIFEST_NAME} of an earlier --ray run; pass --force to replace it."
+            f"{loc.uri} exists and holds no {MANIFEST_NAME} of an earlier --ray run; pass --force to replace it."
         )
-    try:
-        for name in out_options.folders(plan.is_video):
-            (out / name).mkdir(parents=True, exist_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputFileError(f"Cannot create output folder {out}: {exc.strerror}.") from None
-    for folder in (out, *(out / n for n in out_options.folders(plan.is_video))):
-        sweep_stale(folder)  # a killed run's unfinished files, never renamed into place
-    return out
+    folders = out_options.folders(plan.is_video)
+    store.make_folders([SHARDS, *folders])
+    store.write(RUN_MARKER, json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                        "started": time.time()}).encode())
+    if not loc.remote:
+        from attnseg.atomic import sweep_stale
+
+        for name in ("", SHARDS, *folders):
+            sweep_stale(loc.join(name) if name else loc.path)  # a killed run's unrenamed temporaries
 
 
-def _check_same_model(manifest: Manifest, model_path: Path) -> None:
-    used = {r.get("model") for r in manifest.records.values()} - {None}
-    if used and used != {str(model_path)}:
+def _has_entries(store: Store) -> bool:
+    if not store.location.remote:
+        return any(os.scandir(store.location.path))
+    import pyarrow.fs as pafs
+
+    infos = store.fs.get_file_info(pafs.FileSelector(store.location.path, recursive=False, allow_not_found=True))
+    return bool(infos)
+
+
+def _is_ours(store: Store) -> bool:
+    return store.read(MANIFEST_NAME) is not None or store.read(RUN_MARKER) is not None
+
+
+def _check_same_model(used: list[str], model_path: Path, dest: Location) -> None:
+    if used and set(used) != {str(model_path)}:
         raise OutputExistsError(
-            f"{manifest.path.parent} holds results of another model ({', '.join(sorted(used))}); "
+            f"{dest.uri} holds results of another model ({', '.join(sorted(used))}); "
             "pass --force to start afresh or choose another output folder."
         )
-
-
-def _expected(unit: Unit, manifest: Manifest, out_options: outputs.OutputOptions, plan: InputPlan) -> list[str]:
-    """Files a finished unit must have for these options (attention gates as recorded)."""
-    stem = outputs.output_stem(unit.key, plan.is_video)
-    kinds = (["mask"] if out_options.masks else []) + (["overlay"] if out_options.overlays else [])
-    if out_options.attention:
-        record = manifest.records.get(unit.key) or {}
-        kinds += [f"attention_{g}" for g in record.get("attention_maps", [])]
-    return [outputs.relative_path(k, stem) for k in kinds]
-
-
-def _rows(todo: list[Unit], plan: InputPlan, options: ClusterOptions) -> list[dict[str, Any]]:
-    """One row per image; consecutive video frames grouped into ranges of ``video_chunk``."""
-    if not plan.is_video:
-        return [{"key": u.key, "kind": "image", "path": u.path, "start": 0, "stop": 0} for u in todo]
-    rows: list[dict[str, Any]] = []
-    for u in todo:
-        last = rows[-1] if rows else None
-        if last and last["stop"] == u.frame and last["stop"] - last["start"] < options.video_chunk:
-            last["stop"] += 1
-        else:
-            rows.append({"key": u.key, "kind": "video", "path": u.path, "start": u.frame, "stop": u.frame + 1})
-    return rows
 
 
 # ---------------------------------------------------------------------- Ray
@@ -175,12 +221,11 @@ def _ray_session(options: ClusterOptions) -> Iterator[Any]:
     started = False
     if not ray.is_initialized():
         quiet = not options.progress
-        kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": not quiet}
         if options.address == LOCAL:
             start_local_ray(options.num_cpus or os.cpu_count() or 1, quiet=quiet)
         else:
             try:
-                ray.init(address=options.address, **kwargs)
+                ray.init(address=options.address, logging_level=logging.WARNING, log_to_driver=not quiet)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ClusterError(
                     f"Cannot reach the Ray cluster at {options.address!r}: {short_message(exc)}") from None
@@ -230,36 +275,52 @@ def _pool_size(ray: Any, options: ClusterOptions) -> int:
     return max(1, int(cpus // options.cpus_per_worker))
 
 
-def _run(ray: Any, rows: list[dict[str, Any]], total: int, workers: int, kwargs: dict[str, Any], out: Path,
-         manifest: Manifest, options: ClusterOptions) -> tuple[int, list[tuple[str, str]]]:
-    """Stream results back, write files then the manifest line; stop at a failure unless skipping."""
-    # Small blocks for small inputs so every worker gets some (a video range is one row already).
-    per_block = 1 if rows[0]["kind"] == "video" else max(1, min(options.batch_size, -(-len(rows) // workers)))
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // per_block)))
+def _dataset(ray: Any, plan: InputPlan, workers: int, options: ClusterOptions) -> tuple[Any, int]:
+    """The input as a Ray Data dataset (bytes read on the workers) and the actors' batch size."""
+    if plan.is_video:
+        rows: list[dict[str, Any]] = []
+        for u in plan.units:
+            last = rows[-1] if rows else None
+            if last and last["stop"] == u.frame and last["stop"] - last["start"] < options.video_chunk:
+                last["stop"] += 1
+            else:
+                rows.append({"key": u.key, "kind": "video", "path": u.path, "start": u.frame, "stop": u.frame + 1})
+        return ray.data.from_items(rows, override_num_blocks=len(rows)), 1
+    n = len(plan.paths)
+    batch = max(1, min(options.batch_size, -(-n // workers)))  # small inputs: every worker gets some
+    per_read = max(1, min(MAX_FILES_PER_READ, -(-n // (2 * workers))))
+    ds = ray.data.read_binary_files(plan.paths, include_paths=True, filesystem=plan.filesystem(),
+                                    num_cpus=READ_CPUS, override_num_blocks=max(1, -(-n // per_read)))
+    return ds, batch
+
+
+def _run(ray: Any, plan: InputPlan, workers: int, kwargs: dict[str, Any], options: ClusterOptions) -> dict[str, Any]:
+    """Stream the status rows; stop at a failure unless skipping."""
+    ds, batch = _dataset(ray, plan, workers, options)
     ds = ds.map_batches(
-        SegmentWorker, batch_format="pyarrow", batch_size=per_block, zero_copy_batch=True,
+        SegmentWorker, batch_format="pyarrow", batch_size=batch, zero_copy_batch=True,
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=options.cpus_per_worker,
         fn_constructor_kwargs=kwargs,
     )
-    progress = _progress(total, options.progress)
-    failed: list[tuple[str, str]] = []
-    done = 0
-    model = kwargs["model"]
+    progress = _progress(plan.total, options.progress)
+    counts: dict[str, Any] = {"segmented": 0, "resumed": 0, "failed": 0, "failures": [], "bytes": 0}
     batches = ds.iter_batches(batch_format="pyarrow", batch_size=None)
     try:
-        for batch in batches:
-            for row in batch.to_pylist():
-                record = {**json.loads(row["record"]), "model": model, "time": round(time.time(), 3)}
-                if row["status"] == "ok":
-                    outputs.write_files(out, dict(zip(row["paths"], row["blobs"])))
-                    done += 1
+        for table in batches:
+            counts["bytes"] += table.nbytes
+            for key, status, error in zip(*(table.column(c).to_pylist() for c in ("key", "status", "error"))):
+                if status == "ok":
+                    counts["segmented"] += 1
+                elif status == "resumed":
+                    counts["resumed"] += 1
                 else:
-                    failed.append((row["key"], record["error"]))
-                    log.warning("%s failed: %s", row["key"], record["error"])
-                manifest.append(record)
-                if progress is not None:
-                    progress.update(1)
-            if failed and not options.skip_errors:
+                    counts["failed"] += 1
+                    if len(counts["failures"]) < KEEP_FAILURES:
+                        counts["failures"].append((key, error))
+                    log.warning("%s failed: %s", key, error)
+            if progress is not None:
+                progress.update(table.num_rows)
+            if counts["failed"] and not options.skip_errors:
                 break
     except AttnsegError:
         raise
@@ -271,34 +332,41 @@ def _run(ray: Any, rows: list[dict[str, Any]], total: int, workers: int, kwargs:
     finally:
         close = getattr(batches, "close", None)
         if close is not None:
-            close()
+            with contextlib.suppress(Exception):
+                close()
         if progress is not None:
             progress.close()
-    return done, failed
+    return counts
 
 
-# ---------------------------------------------------------------------- after the run
-def _write_summary(out: Path, model_path: Path, plan: InputPlan, manifest: Manifest, segmented: int,
-                   seconds: float) -> None:
-    """``summary.json`` as local seg-infer writes it, over every image done by any run.
+# ---------------------------------------------------------------------- after the run (a Ray task)
+def finalize(out_uri: str, order: list[Any], model: str, description: str, segmented: int, seconds: float,
+             write_summary: bool, hint: str) -> dict[str, int]:
+    """Merge the shards into ``manifest.jsonl``; write ``summary.json`` as local seg-infer writes it.
 
+    Runs as a Ray task next to the data, so the driver never holds every image's record.
     ``seconds`` and ``fps`` are this run's (a resumed run counts only what it segmented).
     """
-    records = [manifest.records[u.key] for u in plan.units if u.key in manifest.records]
-    ok = [r for r in records if r.get("status") == "ok"]
-    if not ok:
-        raise InputFileError(f"No image of {plan.description} could be segmented (see {manifest.path}).")
-    images = [_local_entry(r) for r in ok]
-    latencies = [r["timings"]["total_ms"] for r in ok]
-    skipped = [r["key"] for r in records if r.get("status") != "ok"]
-    summary = outputs.run_summary(images, latencies, seconds, ok[0]["classes"], skipped)
-    summary["fps"] = round(segmented / seconds, 3) if seconds > 0 else 0.0
-    report = {"model": str(model_path), "device": _device_of(ok), "hint": WORKER_HINT,
-              "resize_policy": ok[0].get("resize_policy", "stretch"), "tiling": None,  # never tiled on Ray
-              "inference_precision": ok[0].get("inference_precision"),  # the first worker's (each decides)
-              "precision_choice": ok[0].get("precision_choice"),
-              "input": plan.description, "output": str(out), "summary": summary, "images": images}
-    outputs.write_report(out, report)
+    import ray
+
+    store = Store(Location.of(out_uri))
+    records = merge(store)
+    keys = ray.get(order[0]) if order and isinstance(order[0], ray.ObjectRef) else order
+    mine = [records[k] for k in keys if k in records]
+    ok = [r for r in mine if r.get("status") == "ok"]
+    if write_summary and ok:
+        images = [_local_entry(r) for r in ok]
+        latencies = [r["timings"]["total_ms"] for r in ok]
+        skipped = [r["key"] for r in mine if r.get("status") != "ok"]
+        summary = outputs.run_summary(images, latencies, seconds, ok[0]["classes"], skipped)
+        summary["fps"] = round(segmented / seconds, 3) if seconds > 0 else 0.0
+        report = {"model": model, "device": str(ok[0].get("device", "CPU")), "hint": hint,
+                  "resize_policy": ok[0].get("resize_policy", "stretch"), "tiling": None,  # never tiled on Ray
+                  "inference_precision": ok[0].get("inference_precision"),  # the first worker's (each decides)
+                  "precision_choice": ok[0].get("precision_choice"),
+                  "input": description, "output": out_uri, "summary": summary, "images": images}
+        store.write(outputs.SUMMARY_NAME, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
+    return {"ok": len(ok), "failed": len(mine) - len(ok)}
 
 
 def _local_entry(record: dict[str, Any]) -> dict[str, Any]:
@@ -308,10 +376,6 @@ def _local_entry(record: dict[str, Any]) -> dict[str, Any]:
     entry["timings"] = {k: record["timings"][k] for k in ("preprocess_ms", "infer_ms", "postprocess_ms",
                                                           "total_ms")}
     return entry
-
-
-def _device_of(records: list[dict[str, Any]]) -> str:
-    return str(records[0].get("device", "CPU"))
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -28,7 +28,8 @@ class ClusterOptions:
 
     ``address``: ``"local"`` starts a private Ray instance on this machine (loopback only, no
     dashboard, usage stats off), ``"auto"`` joins the cluster this machine belongs to, and
-    ``"ray://host:port"`` (or ``host:port``) joins that one.
+    ``host:port`` joins the cluster whose head (GCS) is there. ``ray://`` (Ray Client) is refused:
+    Ray Data does not run over it; submit the run as a Ray Job instead (see ``attnseg.cluster.job``).
     ``concurrency``: workers (actors), each holding one ``Segmenter``; default: the cluster's CPUs
     divided by ``cpus_per_worker``. ``cpus_per_worker`` is both what each worker reserves from
     Ray and the OpenVINO thread count it runs with on CPU.
@@ -69,15 +70,17 @@ class ClusterOptions:
 class ClusterSummary:
     """What a run did: counts, failures, speed, and where everything is."""
 
-    output: Path
-    manifest: Path
+    output: Path | str  # a local folder, or the URI of an object-store prefix
+    manifest: Path | str
     total: int  # images (or video frames) in the input
     segmented: int  # segmented by this run
-    resumed: int  # already done by an earlier run, skipped
-    failed: list[tuple[str, str]]  # (image, error) of this run
+    resumed: int  # already done by an earlier run with the same content, skipped
+    failed: list[tuple[str, str]]  # (image, error) of this run (the first few; all are in the manifest)
     workers: int
     seconds: float
     address: str
+    failed_count: int = 0  # images that failed in this run
+    driver_result_bytes: int = 0  # bytes of the status rows the driver received (no pixels)
 
     @property
     def images_per_second(self) -> float:
@@ -87,7 +90,8 @@ class ClusterSummary:
         return {
             "output": str(self.output), "manifest": str(self.manifest), "total": self.total,
             "segmented": self.segmented, "resumed": self.resumed,
-            "failed": [{"image": k, "error": e} for k, e in self.failed],
+            "failed": [{"image": k, "error": e} for k, e in self.failed], "failed_count": self.failed_count,
+            "driver_result_bytes": self.driver_result_bytes,
             "workers": self.workers, "seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 3), "address": self.address,
         }

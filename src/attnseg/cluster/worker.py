@@ -1,32 +1,68 @@
-"""The Ray Data actor: one ``Segmenter`` per worker; read, decode, segment and encode on the worker.
+"""The Ray Data actor: one ``Segmenter`` per worker; decode, segment, encode and write on the worker.
 
-Each input row names one image (or a range of video frames). Each output row carries the
-image's record for the manifest and its encoded files (``{relative path: bytes}``, produced by
-``attnseg.runtime.outputs`` exactly as local ``seg-infer`` produces them); the driver writes the
-files and appends the record. A failing image becomes a row with ``status="error"``, never an
-exception that would take the whole job down.
+Input rows come from ``ray.data.read_binary_files`` (``bytes`` and ``path``), or, for a video,
+name a range of frames. For each image the worker hashes the bytes (resume by content, see
+``attnseg.cluster.manifest``), skips it if the index of finished images has it, and otherwise
+segments it, writes its pictures straight to the output (``attnseg.cluster.storage``: local
+rename or one upload) and, once the whole batch is written, one manifest shard. It returns one
+small status row per image (key, status, error): no pixels, no encoded files leave the worker.
+
+A failing image becomes a ``status="error"`` record, never an exception that would take the job
+down. An image that kills its worker process (a native crash, out of memory) is caught by the
+run's ``AttemptTracker``: Ray restarts the actor and retries the batch; a retried batch goes
+one image at a time, and an image that was being segmented when a worker died
+``max_attempts`` times is recorded failed instead of being tried again.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import socket
 import time
-from dataclasses import asdict
+import uuid
+from dataclasses import asdict, replace
 from typing import Any
 
 from attnseg.errors import AttnsegError
 
 #: Columns of the rows workers return.
-COLUMNS = ("key", "status", "record", "paths", "blobs")
+COLUMNS = ("key", "status", "error")
+
+
+class AttemptTracker:
+    """A per-run Ray actor: which images were in flight when a worker died, and how often."""
+
+    def __init__(self) -> None:
+        self.pending: set[str] = set()
+        self.crashes: dict[str, int] = {}
+
+    def begin_batch(self, keys: list[str]) -> bool:
+        """True when some key was in flight before (this batch is a retry after a worker died)."""
+        retry = any(k in self.pending or k in self.crashes for k in keys)
+        self.pending.update(keys)
+        return retry
+
+    def begin_one(self, key: str) -> int:
+        """Times ``key`` was being segmented alone when a worker died; counts this attempt."""
+        n = self.crashes.get(key, 0)
+        self.crashes[key] = n + 1
+        return n
+
+    def end(self, keys: list[str]) -> None:
+        for k in keys:
+            self.pending.discard(k)
+            self.crashes.pop(k, None)
 
 
 class SegmentWorker:
     """Callable class for ``Dataset.map_batches`` (pyarrow batches in and out)."""
 
     def __init__(self, model: str, device: str, threads: int | None, inference_precision: str,
-                 outputs: dict[str, Any], hint: str = "latency", resize_policy: str | None = None) -> None:
+                 outputs: dict[str, Any], hint: str = "latency", resize_policy: str | None = None, *,
+                 output_uri: str, signature: str, run_id: str, index: list[Any] | None = None,
+                 tracker: list[Any] | None = None, max_attempts: int = 3, content: str | None = None) -> None:
+        from attnseg.cluster.storage import Location, Store
         from attnseg.runtime import Segmenter
         from attnseg.runtime.outputs import OutputOptions
 
@@ -34,45 +70,91 @@ class SegmentWorker:
         self.seg = Segmenter(model, device=device, hint=hint, config=config,
                              inference_precision=inference_precision, resize_policy=resize_policy)
         self.options = OutputOptions(**outputs)
+        self.model = model
+        self.store = Store(Location.of(output_uri))
+        self.signature = signature
+        self.content = content  # videos: the file's identity (frames are not hashed one by one)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.node = _node_id()
+        self.shard_prefix = f"{run_id}-{uuid.uuid4().hex[:12]}"
+        self.shards = 0
+        self.tracker = tracker[0] if tracker else None
+        self.max_attempts = int(max_attempts)
+        self.done = None
+        if index:
+            import numpy as np
+            import ray
 
+            self.done = np.asarray(ray.get(index[0]))  # zero-copy from the node's object store
+
+    # ------------------------------------------------------------------ a batch
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
+        columns = batch.column_names
+        items = batch.to_pylist() if "bytes" not in columns else None
+        keys = (self._video_keys(items) if items is not None
+                else [os.path.basename(p) for p in batch.column("path").to_pylist()])
+        retry = self.tracker is not None and _call(self.tracker.begin_batch, keys)
         rows: list[dict[str, Any]] = []
-        for item in batch.to_pylist():
-            if item["kind"] == "video":
-                rows.extend(self._video(item))
-            else:
-                rows.append(self._image(item["key"], item["path"]))
+        records: list[dict[str, Any]] = []
+        if items is not None:
+            for item in items:
+                rows.extend(self._video(item, records, retry))
+        else:
+            data, paths = batch.column("bytes"), batch.column("path").to_pylist()
+            for i, path in enumerate(paths):
+                rows.append(self._guarded(keys[i], path, lambda i=i, path=path: self._image(
+                    keys[i], path, data[i].as_py(), records), retry, records))
+        if records:
+            from attnseg.cluster.manifest import SHARDS, dumps_shard
+
+            self.shards += 1
+            self.store.write(f"{SHARDS}/{self.shard_prefix}-{self.shards:06d}.jsonl", dumps_shard(records))
+        if self.tracker is not None:
+            self.tracker.end.remote(keys)  # fire and forget: a lost message only means a slower retry
         return pa.table({
             "key": pa.array([r["key"] for r in rows], pa.string()),
             "status": pa.array([r["status"] for r in rows], pa.string()),
-            "record": pa.array([json.dumps(r["record"]) for r in rows], pa.string()),
-            "paths": pa.array([list(r["files"]) for r in rows], pa.list_(pa.string())),
-            "blobs": pa.array([list(r["files"].values()) for r in rows], pa.list_(pa.binary())),
+            "error": pa.array([r.get("error") for r in rows], pa.string()),
         })
 
+    def _guarded(self, key: str, path: str, run: Any, retry: bool, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run one image; in a retried batch, alone and at most ``max_attempts`` times."""
+        if retry:
+            died = _call(self.tracker.begin_one, key)
+            if died >= self.max_attempts:
+                return self._failed(key, path, AttnsegError(
+                    f"the worker process died {died} times while segmenting it (crash or out of memory); "
+                    "not tried again"), time.perf_counter(), None, records)
+        return run()
+
     # ------------------------------------------------------------------ one image
-    def _image(self, key: str, path: str) -> dict[str, Any]:
+    def _image(self, key: str, path: str, data: bytes, records: list[dict[str, Any]]) -> dict[str, Any]:
         import numpy as np
 
+        from attnseg.cluster.manifest import digest
         from attnseg.imaging import decode_image
 
         t0 = time.perf_counter()
+        content = hashlib.sha256(data).hexdigest()
+        if self.done is not None and self.done.size:
+            d = np.uint64(digest(key, content, self.signature))
+            i = int(np.searchsorted(self.done, d))
+            if i < self.done.size and self.done[i] == d:
+                return {"key": key, "status": "resumed", "error": None}
+        t1 = time.perf_counter()
         try:
-            try:
-                data = np.fromfile(path, dtype=np.uint8)
-            except OSError as exc:
-                raise AttnsegError(f"Image {path} cannot be read: {exc.strerror or exc}.") from None
-            t1 = time.perf_counter()
             image = decode_image(data, source=path)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a manifest record
-            return self._failed(key, path, exc, t0)
-        return self._segment(key, path, image, read_ms=(t1 - t0) * 1e3,
-                             decode_ms=(time.perf_counter() - t1) * 1e3, t0=t0, video=False)
+            return self._failed(key, path, exc, t0, content, records)
+        return self._segment(key, path, image, read_ms=(t1 - t0) * 1e3, decode_ms=(time.perf_counter() - t1) * 1e3,
+                             t0=t0, video=False, content=content, records=records)
 
-    def _video(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+    def _video_keys(self, items: list[dict[str, Any]]) -> list[str]:
+        return [f"frame_{i:06d}" for item in items for i in range(int(item["start"]), int(item["stop"]))]
+
+    def _video(self, item: dict[str, Any], records: list[dict[str, Any]], retry: bool) -> list[dict[str, Any]]:
         """Frames ``start..stop-1`` of a video: seek once, then decode in order."""
         import cv2
 
@@ -87,52 +169,73 @@ class SegmentWorker:
                 t0 = time.perf_counter()
                 ok, frame = cap.read() if cap.isOpened() else (False, None)
                 if not ok or frame is None:
-                    out.append(self._failed(key, path, AttnsegError(f"{path}: frame {i} cannot be read."), t0))
+                    out.append(self._failed(key, path, AttnsegError(f"{path}: frame {i} cannot be read."), t0,
+                                            self.content, records))
                     continue
                 t1 = time.perf_counter()
                 # A video frame is read and decoded in one call: all of it counts as decode.
-                out.append(self._segment(key, f"{path}#{i}", frame, read_ms=0.0,
-                                         decode_ms=(t1 - t0) * 1e3, t0=t0, video=True))
+                out.append(self._guarded(key, path, lambda key=key, frame=frame, t0=t0, t1=t1, i=i: self._segment(
+                    key, f"{path}#{i}", frame, read_ms=0.0, decode_ms=(t1 - t0) * 1e3, t0=t0, video=True,
+                    content=self.content, records=records), retry, records))
         finally:
             cap.release()
         return out
 
     def _segment(self, key: str, path: str, image: Any, read_ms: float, decode_ms: float, t0: float,
-                 video: bool) -> dict[str, Any]:
+                 video: bool, content: str | None, records: list[dict[str, Any]]) -> dict[str, Any]:
         from attnseg.runtime import outputs
 
         try:
             result = self.seg.predict(image)
             result.source = key
             t2 = time.perf_counter()
-            stem = outputs.output_stem(key, video)
-            files = {}
-            for kind, picture in outputs.render(result, image, self.options).items():
-                if video and kind != "mask":
-                    continue  # videos: masks only on the cluster (see attnseg.cluster.job)
-                rel = outputs.relative_path(kind, stem)
-                files[rel] = outputs.encode(picture, rel)
+            # videos: masks only on the cluster (see attnseg.cluster.job)
+            options = replace(self.options, overlays=False, attention=False) if video else self.options
+            files = outputs.encode_image_outputs(result, image, options, self.seg.codec, outputs.output_stem(key, video))
+            t3 = time.perf_counter()
+            for rel, blob in files.items():
+                self.store.write(rel, blob)
         except Exception as exc:  # noqa: BLE001
-            return self._failed(key, path, exc, t0)
-        t3 = time.perf_counter()
+            return self._failed(key, path, exc, t0, content, records)
+        t4 = time.perf_counter()
         summary = result.summary()
         timings = dict(summary["timings"])
         timings.update(read_ms=round(read_ms, 3), decode_ms=round(decode_ms, 3),
-                       encode_ms=round((t3 - t2) * 1e3, 3), worker_total_ms=round((t3 - t0) * 1e3, 3))
-        record = {**summary, "key": key, "input": path, "status": "ok", "error": None,
-                  "classes": list(result.classes), "device": self.seg.device,
-                  "resize_policy": self.seg.resize_policy.value,
-                  "inference_precision": self.seg.inference_precision,
-                  "precision_choice": self.seg.precision_choice.to_dict(), "outputs": sorted(files), "worker": self.worker,
-                  "timings": timings}
-        return {"key": key, "status": "ok", "record": record, "files": files}
+                       encode_ms=round((t3 - t2) * 1e3, 3), write_ms=round((t4 - t3) * 1e3, 3),
+                       worker_total_ms=round((t4 - t0) * 1e3, 3))
+        records.append({**summary, "key": key, "input": path, "status": "ok", "error": None,
+                        "classes": list(result.classes), "device": self.seg.device,
+                        "resize_policy": self.seg.resize_policy.value,
+                        "inference_precision": self.seg.inference_precision,
+                        "precision_choice": self.seg.precision_choice.to_dict(), "outputs": sorted(files),
+                        "worker": self.worker, "node": self.node, "timings": timings, "content": content,
+                        "signature": self.signature, "model": self.model, "time": time.time()})
+        return {"key": key, "status": "ok", "error": None}
 
-    def _failed(self, key: str, path: str, exc: BaseException, t0: float) -> dict[str, Any]:
+    def _failed(self, key: str, path: str, exc: BaseException, t0: float, content: str | None,
+                records: list[dict[str, Any]] | None) -> dict[str, Any]:
         message = str(exc) if isinstance(exc, AttnsegError) else f"{type(exc).__name__}: {exc}"
-        record = {"key": key, "source": key, "input": path, "status": "error", "error": message,
-                  "outputs": [], "worker": self.worker,
-                  "timings": {"worker_total_ms": round((time.perf_counter() - t0) * 1e3, 3)}}
-        return {"key": key, "status": "error", "record": record, "files": {}}
+        if records is not None:
+            records.append({"key": key, "source": key, "input": path, "status": "error", "error": message,
+                            "outputs": [], "worker": self.worker, "content": content, "signature": self.signature,
+                            "model": self.model, "time": time.time(),
+                            "timings": {"worker_total_ms": round((time.perf_counter() - t0) * 1e3, 3)}})
+        return {"key": key, "status": "error", "error": message}
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()[:12]
+    except Exception:  # noqa: BLE001 - outside Ray (tests calling the worker directly)
+        return None
+
+
+def _call(method: Any, *args: Any) -> Any:
+    import ray
+
+    return ray.get(method.remote(*args))
 
 
 def worker_kwargs(model: str, options: Any, hint: str = "latency") -> dict[str, Any]:
