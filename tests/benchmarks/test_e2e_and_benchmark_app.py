@@ -31,7 +31,7 @@ def test_end_to_end_through_the_segmenter(exported_ir, few_images):
 def test_end_to_end_on_a_bare_ir(bare_ir, few_images):
     cfg = BenchmarkConfig(bare_ir, hint="latency").resolved()
     e2e = benchmark_end_to_end(cfg, few_images, inference_only_median_ms=1.5)  # default: every image once
-    assert e2e.timing_source.startswith("attnseg.imaging")
+    assert e2e.timing_source.startswith("attnseg.runtime.ModelCodec")
     _check_stages(e2e, 3, 3)
 
 

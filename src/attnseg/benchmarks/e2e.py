@@ -2,13 +2,13 @@
 
 Inference-only figures flatter a deployment: a 2-core edge box may spend as long decoding
 and resizing a JPEG as running the network. This times each stage separately on real
-files, with the same preprocessing the model was trained with (``attnseg.imaging``).
+files, preparing and decoding through the model's own ``ModelCodec`` (``attnseg.runtime``),
+the code an application runs.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,29 +45,6 @@ def _input_size(model: Any, meta: Any) -> list[int]:
     if ps.rank.is_static and ps.rank.get_length() == 4 and ps[h_idx].is_static and ps[w_idx].is_static:
         return [ps[h_idx].get_length(), ps[w_idx].get_length()]
     raise BenchmarkError("The model has a dynamic spatial size and no input_size in its metadata; pass -shape.")
-
-
-def make_postprocess(meta: Any) -> Callable[[Any, tuple[int, int]], Any]:
-    """Model output -> uint8 label mask at the original image size."""
-    import numpy as np
-
-    from attnseg.imaging import resize_mask
-
-    thr = float(meta.threshold)
-    if meta.output == "logits":
-        thr = math.log(thr / (1.0 - thr)) if 0.0 < thr < 1.0 else 0.0
-
-    def post(out: Any, size: tuple[int, int]) -> Any:
-        scores = out[0]
-        if meta.output == "mask":
-            mask = scores.reshape(scores.shape[-2:]).astype(np.uint8)
-        elif scores.shape[0] == 1:
-            mask = (scores[0] > thr).astype(np.uint8)
-        else:
-            mask = scores.argmax(axis=0).astype(np.uint8)
-        return resize_mask(mask, size)
-
-    return post
 
 
 StageFn = Callable[[Path], dict[str, float]]
@@ -108,14 +85,17 @@ def _segmenter_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str] | 
 
 
 def _local_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str]:
-    """Stages for a bare IR: attnseg.imaging pre-processing and a compiled model."""
+    """Stages for a bare IR (no attnseg metadata, a ``Segmenter`` refuses it): the codec of the
+    description ``model_metadata`` infers, around a compiled model."""
     import openvino as ov
 
     from attnseg.benchmarks.openvino_bench import benchmark_properties
     from attnseg.devices import validate_device
     from attnseg.errors import short_message
-    from attnseg.imaging import read_image, resize_image, to_model_input
+    from attnseg.imaging import read_image
     from attnseg.runtime.adapter import read_model
+    from attnseg.runtime.codec import ModelCodec
+    from attnseg.runtime.ports import Port
 
     core = ov.Core()
     validate_device(cfg.device, core)
@@ -133,24 +113,23 @@ def _local_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str]:
     except RuntimeError as exc:
         raise BenchmarkError(f"{cfg.device} cannot compile {cfg.model_path}: {short_message(exc)}") from None
     request = compiled.create_infer_request()
-    post = make_postprocess(meta)
-    embedded = bool(meta.preprocessing_embedded)
+    codec = ModelCodec.from_metadata(meta, Port.of(compiled.inputs[0]), Port.of(compiled.outputs[0]))
 
     def one(path: Path) -> dict[str, float]:
         t0 = time.perf_counter()
         bgr = read_image(path)
         t1 = time.perf_counter()
-        x = resize_image(bgr, size)[None] if embedded else to_model_input(bgr, size, meta.normalization)
+        prepared = codec.prepare(bgr)
         t2 = time.perf_counter()
-        out = request.infer({0: x})[compiled.outputs[0]].copy()
+        out = request.infer({0: prepared.tensor})[compiled.outputs[0]]
         t3 = time.perf_counter()
-        post(out, bgr.shape[:2])
+        codec.decode(prepared, [out])
         t4 = time.perf_counter()
         ms = lambda a, b: (b - a) * 1000.0
         return {"decode": ms(t0, t1), "preprocess": ms(t1, t2), "infer": ms(t2, t3),
                 "postprocess": ms(t3, t4), "total": ms(t0, t4)}
 
-    return one, size, "attnseg.imaging + OpenVINO compiled model (sync, hint latency)"
+    return one, size, "attnseg.runtime.ModelCodec + OpenVINO compiled model (sync, hint latency)"
 
 
 def benchmark_end_to_end(

@@ -234,7 +234,7 @@ def _export_loaded(plan: _ExportPlan) -> ExportResult:
         t = time.perf_counter()
         inputs = make_inputs(
             size=size, batch=batch, norm=src.normalization, samples=samples, count=adv.parity_batches,
-            volumetric_shape=tuple(example.shape[1:]) if src.volumetric else None,
+            volumetric_shape=tuple(example.shape[1:]) if src.volumetric else None, resize_policy=src.resize_policy,
         )
         parity = check_parity(
             module=module, onnx_path=onnx_path, xml_path=xml_path, inputs=inputs, kind=kind,

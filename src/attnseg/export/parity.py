@@ -1,9 +1,12 @@
 """Parity: the same inputs through PyTorch, ONNX Runtime and the saved OpenVINO IR.
 
-OpenVINO is fed exactly what the runtime will feed it: u8 NHWC BGR images when preprocessing
-is embedded (PyTorch and ONNX Runtime get ``attnseg.imaging.normalize`` of the same resized
-pixels), the normalized f32 tensor otherwise. The IR is read back from disk, so the check
-covers the file that ships. Figures: max |logit diff|, share of equal mask pixels, Dice.
+OpenVINO is fed exactly what the runtime will feed it: images fitted to the model by the
+runtime's ``ModelCodec`` (the checkpoint's resize policy, letterbox padding included), as u8
+NHWC BGR pixels when preprocessing is embedded (PyTorch and ONNX Runtime get
+``attnseg.imaging.normalize`` of the same pixels), the normalized f32 tensor otherwise. Masks
+are decided by the codec too (the exported threshold, the IR's own output head). The IR is
+read back from disk, so the check covers the file that ships. Figures: max |logit diff|, share
+of equal mask pixels, Dice.
 
 CPUs with bf16 units (and GPUs) compute in reduced precision by default; the enforced FP32
 check compiles with ``INFERENCE_PRECISION_HINT=f32`` and the device default is reported too.
@@ -27,9 +30,11 @@ from attnseg.export.options import (
     OutputKind,
     ParityReport,
 )
-from attnseg.export.to_openvino import logit, raw_logits_name
-from attnseg.imaging import list_images, normalize, read_image, resize_image
-from attnseg.metadata import Normalization
+from attnseg.export.to_openvino import raw_logits_name
+from attnseg.imaging import list_images, normalize, read_image
+from attnseg.metadata import ModelMetadata, Normalization
+from attnseg.runtime.codec import ModelCodec
+from attnseg.runtime.ports import Port
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +49,10 @@ class ParityInputs:
 
 
 def make_inputs(*, size: tuple[int, int], batch: int, norm: Normalization, samples: str | Path | None = None,
-                count: int = 2, volumetric_shape: Sequence[int] | None = None, seed: int = 0) -> ParityInputs:
-    """``count`` batches: real images from ``samples`` (resized with ``resize_image``) or random ones."""
+                count: int = 2, volumetric_shape: Sequence[int] | None = None, seed: int = 0,
+                resize_policy: str = "stretch") -> ParityInputs:
+    """``count`` batches: real images from ``samples`` (fitted to ``size`` by the codec, under
+    ``resize_policy``) or random ones."""
     rng = np.random.default_rng(seed)
     if volumetric_shape is not None:
         tensors = [rng.standard_normal((batch, *volumetric_shape)).astype(np.float32) for _ in range(count)]
@@ -56,7 +63,8 @@ def make_inputs(*, size: tuple[int, int], batch: int, norm: Normalization, sampl
             from attnseg.errors import InputFileError
 
             raise InputFileError(f"No images in {samples} for the parity check.")
-        images = [resize_image(read_image(p), size) for p in paths[: count * batch]]
+        pixels = _pixel_codec(size, norm, resize_policy)
+        images = [pixels.tensor(read_image(p))[0] for p in paths[: count * batch]]
         source = f"images:{samples}"
         while len(images) % batch:
             images.append(images[len(images) % len(paths)])
@@ -71,14 +79,25 @@ def make_inputs(*, size: tuple[int, int], batch: int, norm: Normalization, sampl
     return ParityInputs(raw, tensor, source)
 
 
-def masks_from(values: np.ndarray, kind: OutputKind, threshold: float) -> np.ndarray:
-    """Mask from logits / probabilities (channel axis 1) or a mask as is."""
-    if kind == OutputKind.MASK:
-        return values.astype(np.int64)
-    if values.shape[1] == 1:
-        cut = logit(threshold) if kind == OutputKind.LOGITS else threshold
-        return (values[:, 0] > cut).astype(np.int64)
-    return values.argmax(axis=1).astype(np.int64)
+def _pixel_codec(size: tuple[int, int], norm: Normalization, resize_policy: str) -> ModelCodec:
+    """A codec whose input is the fitted u8 BGR image itself (as an IR with embedded preprocessing takes it)."""
+    meta = ModelMetadata(input_size=list(size), input_layout="NHWC", input_dtype="u8", normalization=norm,
+                         preprocessing_embedded=True, resize_policy=resize_policy)
+    return ModelCodec.from_metadata(meta, Port((1, int(size[0]), int(size[1]), 3), np.dtype(np.uint8)))
+
+
+def masks_from(values: np.ndarray, kind: OutputKind, threshold: float, network_channels: int = 1) -> np.ndarray:
+    """Masks of a batch of one output (logits / probabilities with channel axis 1, or a mask) of
+    a network with ``network_channels`` logits (1 = binary), decided by the codec of that output
+    at its own size. Class-score vectors (N, C) of patch classifiers are arg-maxed."""
+    if kind != OutputKind.MASK and values.ndim == 2:
+        return values.argmax(axis=1).astype(np.int64)
+    binary = network_channels == 1
+    classes = ["foreground"] if binary else [f"class_{i}" for i in range(network_channels)]
+    meta = ModelMetadata(task="binary" if binary else "multiclass", classes=classes, output=kind.value,
+                         threshold=threshold)
+    codec = ModelCodec.from_metadata(meta, None, Port(tuple(values.shape), values.dtype))
+    return np.stack([codec.decide_at_output_size(values[i:i + 1]) for i in range(len(values))]).astype(np.int64)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -175,9 +194,10 @@ def compare(reference: list[list[np.ndarray]], candidate_logits: list[np.ndarray
     if ref.shape != got.shape:
         raise ExportError(f"{backend} returns logits of shape {got.shape}, PyTorch {ref.shape}.")
     diff = np.abs(ref - got)
-    ref_mask = masks_from(ref, OutputKind.LOGITS, threshold)
+    channels = int(ref.shape[1]) if ref.ndim >= 2 else 1
+    ref_mask = masks_from(ref, OutputKind.LOGITS, threshold, channels)
     main = np.concatenate(candidate_main)
-    got_mask = masks_from(main.astype(np.float32) if kind != OutputKind.MASK else main, kind, threshold)
+    got_mask = masks_from(main.astype(np.float32) if kind != OutputKind.MASK else main, kind, threshold, channels)
     if got_mask.shape != ref_mask.shape:
         got_mask = got_mask.reshape(ref_mask.shape)
     att = None

@@ -105,6 +105,9 @@ def add_output_head(model: Any, kind: OutputKind, num_outputs: int, threshold: f
     if kind == OutputKind.LOGITS and not binary_pair:
         return model
     cut = ops.constant(np.float32(logit(threshold)))
+    # The network's logits stay reachable by name inside the IR (parity exposes them): the torch
+    # route names only the Result being replaced, the ONNX route the tensor itself.
+    logits.get_tensor().add_names({"logits"})
     if binary_pair:
         if kind == OutputKind.LOGITS:
             logits.get_tensor().set_names({RAW_LOGITS})

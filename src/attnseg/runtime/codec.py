@@ -63,6 +63,22 @@ class ModelCodec:
         return cls(spec, post.output_spec(output_port or _described_output(meta), meta), tuple(attention))
 
     @classmethod
+    def for_network(cls, *, task: str, classes: Sequence[str], input_size: Sequence[int], normalization: Any,
+                    threshold: float = 0.5, resize_policy: str | ResizePolicy = "stretch", in_channels: int = 3,
+                    out_channels: int | None = None) -> ModelCodec:
+        """The codec of a network's own logits, fed normalized f32 NCHW at ``input_size``: how the
+        measuring code (seg-eval, parity, compare) feeds PyTorch and ONNX Runtime exactly as an
+        exported IR of the same checkpoint is fed, and decides their outputs by the same rule."""
+        h, w = int(input_size[0]), int(input_size[1])
+        meta = ModelMetadata(task=task, classes=list(classes), input_size=[h, w], input_channels=int(in_channels),
+                             input_layout="NCHW", input_dtype="f32", normalization=normalization,
+                             preprocessing_embedded=False, output="logits", threshold=float(threshold),
+                             resize_policy=ResizePolicy.parse(resize_policy).value)
+        out = int(out_channels or (1 if task == "binary" else len(classes)))
+        f32 = np.dtype(np.float32)
+        return cls.from_metadata(meta, Port((1, int(in_channels), h, w), f32), Port((1, out, h, w), f32))
+
+    @classmethod
     def for_served_masks(cls, classes: Sequence[str], background: int | None, binary: bool,
                          attention: Sequence[str] = ()) -> ModelCodec:
         """The codec of masks a seg-serve server already decided (its response names the classes,
@@ -125,6 +141,13 @@ class ModelCodec:
         attention = {name: post.attention_map(a, prepared) for name, a in zip(self.attention, raw_outputs[1:])}
         ms = (time.perf_counter() - t0) * 1e3
         return self.result(mask, probs, attention, prepared.source, StageTimings(postprocess=ms, total=ms))
+
+    def decide_at_output_size(self, raw: np.ndarray) -> np.ndarray:
+        """The mask of one raw main output (1, C, h, w) / (1, h, w) at the output's own size, no
+        image geometry: comparing backends pixel for pixel in model space (the parity check)."""
+        size = tuple(int(v) for v in np.shape(raw)[-2:])
+        prepared = Prepared(tensor=np.empty(0), original_size=size, input_size=size, valid_size=size)
+        return post.decode(raw, prepared, self.output, False)[0]
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """(K, H, W) probabilities merged from several passes (tiles, flips) -> class ids, by the

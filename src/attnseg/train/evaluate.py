@@ -1,5 +1,7 @@
-"""Evaluate a checkpoint the way users meet it: each image resized to the model size, the
-logits resized back to the image's own size, metrics against the original mask."""
+"""Evaluate a checkpoint the way users meet it: each image prepared and each output decided by
+the runtime's ``ModelCodec`` (the checkpoint's resize policy, letterbox padding included; logits
+resized back to the image's own size; the checkpoint's threshold), metrics against the original
+mask. An exported IR of the checkpoint is fed and decoded by the same codec."""
 
 from __future__ import annotations
 
@@ -9,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from attnseg.errors import DataError
-from attnseg.imaging import to_model_input
 from attnseg.models import load_checkpoint
+from attnseg.runtime.codec import ModelCodec
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,40 @@ class EvaluationResult:
     per_image: list[dict] = field(default_factory=list)
 
 
+def checkpoint_codec(info, input_size, task: str | None = None) -> ModelCodec:
+    """The codec an exported IR of checkpoint ``info`` would have, for its raw network at ``input_size``."""
+    task = task or ("binary" if len(info.classes) <= 1 else "multiclass")
+    return ModelCodec.for_network(task=task, classes=info.classes, input_size=input_size,
+                                  normalization=info.normalization, threshold=info.threshold,
+                                  resize_policy=getattr(info, "resize_policy", None) or "stretch",
+                                  in_channels=getattr(info, "in_channels", 3) or 3)
+
+
+def predict_with_codec(model: torch.nn.Module, image_bgr: np.ndarray, codec: ModelCodec) -> np.ndarray:
+    """Class-id mask (H, W) uint8 at the image's own size: the codec prepares, the network runs."""
+    prepared = codec.prepare(image_bgr)
+    return codec.decode(prepared, [_logits(model, prepared.tensor)]).mask
+
+
 def predict_full_resolution(model: torch.nn.Module, image_bgr: np.ndarray, input_size, normalization,
-                            task: str, threshold: float) -> np.ndarray:
-    """Class-id mask (H, W) uint8 at the image's own size."""
-    x = torch.from_numpy(to_model_input(image_bgr, input_size, normalization))
+                            task: str, threshold: float, resize_policy: str = "stretch") -> np.ndarray:
+    """Class-id mask (H, W) uint8 at the image's own size, for callers without a checkpoint's
+    description (``predict_with_codec`` with the codec of these settings)."""
+    def codec(classes: list[str]) -> ModelCodec:
+        return ModelCodec.for_network(task=task, classes=classes, input_size=input_size,
+                                      normalization=normalization, threshold=threshold, resize_policy=resize_policy)
+
+    prepared = codec(["foreground"]).prepare(image_bgr)  # the input side does not depend on the classes
+    logits = _logits(model, prepared.tensor)
+    classes = ["foreground"] if task == "binary" else [f"class_{i}" for i in range(logits.shape[1])]
+    return codec(classes).decode(prepared, [logits]).mask
+
+
+def _logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        logits = model(x).float()
-        logits = F.interpolate(logits, size=image_bgr.shape[:2], mode="bilinear", align_corners=False)
-    if task == "binary":
-        return (torch.sigmoid(logits[0, 0]) > threshold).to(torch.uint8).numpy()
-    return logits[0].argmax(dim=0).to(torch.uint8).numpy()
+        out = model(torch.from_numpy(x))
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    return out.float().numpy()
 
 
 def run_split_file(info, checkpoint: str | Path) -> Path | None:
@@ -91,9 +116,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, split_file: str | Pat
     size = tuple(input_size or ck.input_size or info.suggested_size)
     ignore = 255 if info.ignore_index is None else info.ignore_index
     acc = BinaryMetrics() if task == "binary" else MulticlassMetrics(len(ck.classes), ignore, ck.classes)
+    codec = checkpoint_codec(ck, size, task)
     for sample in tqdm(samples, desc="evaluate", disable=not show_progress, leave=False):
         image, mask = load_pair(sample, info.task, info.num_classes, ignore)
-        pred = predict_full_resolution(model, image, size, ck.normalization, task, ck.threshold)
+        pred = predict_with_codec(model, image, codec)
         if task == "binary":
             acc.update(pred[None], mask[None], names=[sample.name])
         else:

@@ -8,7 +8,6 @@ last. The baseline is PyTorch eager fp32 when it runs.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,11 +31,11 @@ log = logging.getLogger(__name__)
 CALIBRATION_IMAGES = 128
 
 
-def _dataset(data: str, info: Any, size: tuple[int, int], max_images: int | None, split: str | None,
-             split_name: str) -> tuple[Any, str, list[Any]]:
-    """The evaluation set at the model's size, normalised as the checkpoint was trained, and
-    the INT8 calibration images (the split's ``train`` part when a split file is given)."""
-    from attnseg.data import DatasetSpec, SegmentationDataset, apply_split, open_dataset, read_split
+def _dataset(data: str, info: Any, max_images: int | None, split: str | None,
+             split_name: str) -> tuple[list[Any], Any, str, list[Any]]:
+    """The scored samples and their data set, its description, and the INT8 calibration images
+    (the split's ``train`` part when a split file is given)."""
+    from attnseg.data import DatasetSpec, apply_split, open_dataset, read_split
 
     spec_text = data if ":" in data and not Path(data).exists() else f"folder:{data}"
     ds_info = open_dataset(DatasetSpec.parse(spec_text))
@@ -54,34 +53,48 @@ def _dataset(data: str, info: Any, size: tuple[int, int], max_images: int | None
     samples = samples[:max_images] if max_images else samples
     if not split:
         calib = samples
-    dataset = SegmentationDataset(
-        samples, size, info.normalization, task,
-        num_classes=len(info.classes) if task == "multiclass" else None,
-        ignore_index=ds_info.ignore_index if ds_info.ignore_index is not None else 255,
-        in_channels=info.in_channels,
-    )
-    return dataset, desc, [c.image for c in calib[:CALIBRATION_IMAGES]]
+    return samples, ds_info, desc, [c.image for c in calib[:CALIBRATION_IMAGES]]
 
 
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p)) if 0 < p < 1 else 0.0
+class _Codecs:
+    """The checkpoint's codec (an exported IR's preparation and decision) for each output width
+    a backend returns: the network's logits, or a binary IR's pair ``[logit(t), logit]``."""
+
+    def __init__(self, info: Any, size: tuple[int, int]) -> None:
+        self.info, self.size = info, size
+        self._by_channels: dict[int, Any] = {}
+
+    def __call__(self, channels: int | None = None) -> Any:
+        from attnseg.runtime.codec import ModelCodec
+
+        info = self.info
+        if channels not in self._by_channels:
+            self._by_channels[channels] = ModelCodec.for_network(
+                task=info.task, classes=info.classes, input_size=self.size, normalization=info.normalization,
+                threshold=info.threshold, resize_policy=getattr(info, "resize_policy", None) or "stretch",
+                in_channels=info.in_channels, out_channels=channels)
+        return self._by_channels[channels]
+
+    def mask(self, out: Any) -> Any:
+        """A backend's output (1, C, h, w) -> its mask at the output's size."""
+        return self(int(out.shape[1])).decide_at_output_size(out)
 
 
-def _mask(out: Any, threshold_logit: float) -> Any:
-    return out[:, 0] > threshold_logit if out.shape[1] == 1 else out.argmax(axis=1)
+def _accuracy(backend: Backend, samples: list[Any], ds_info: Any, info: Any, codecs: _Codecs) -> dict[str, Any]:
+    """Scored as deployed: each image prepared by the codec, each output decided at the image's size."""
+    from attnseg.data import BinaryMetrics, MulticlassMetrics, load_pair
 
-
-def _accuracy(backend: Backend, dataset: Any, info: Any, threshold_logit: float) -> dict[str, Any]:
-    from attnseg.data import BinaryMetrics, MulticlassMetrics
-
+    ignore = ds_info.ignore_index if ds_info.ignore_index is not None else 255
     if info.task == "binary":
         metrics: Any = BinaryMetrics()
     else:
-        metrics = MulticlassMetrics(len(info.classes), dataset.ignore_index, list(info.classes))
-    for i in range(len(dataset)):
-        x, y = dataset[i]
-        pred = _mask(backend(x[None]), threshold_logit)
-        metrics.update(pred.astype("uint8"), y[None])
+        metrics = MulticlassMetrics(len(info.classes), ignore, list(info.classes))
+    for sample in samples:
+        image, y = load_pair(sample, info.task, len(info.classes) if info.task == "multiclass" else 2, ignore)
+        prepared = codecs().prepare(image)
+        out = backend(prepared.tensor)
+        pred = codecs(int(out.shape[1])).decode(prepared, [out]).mask
+        metrics.update(pred[None], y[None])
     values = metrics.compute()
     if info.task == "binary":
         return {"metric": "dice", "value": values["dice"], "jaccard": values["jaccard"], "count": values["count"]}
@@ -136,14 +149,16 @@ def compare_backends(
     checkpoint = Path(checkpoint)
     model, info = load_checkpoint(checkpoint, arch=arch)
     size = check_input_size(input_size or info.input_size or (256, 256), int(getattr(model, "input_divisor", 16)))
-    dataset, data_desc, calib_images = None, None, None
+    dataset, ds_info, data_desc, calib_images = None, None, None, None
     if split and not data:
         raise BenchmarkError("--split needs --data (the data set the split file describes).")
     if data:
-        dataset, data_desc, calib_images = _dataset(data, info, size, max_images, split, split_name)
-    thr = _logit(float(info.threshold))
-    if dataset is not None:
-        x = np.ascontiguousarray(dataset[0][0][None], dtype=np.float32)
+        dataset, ds_info, data_desc, calib_images = _dataset(data, info, max_images, split, split_name)
+    codecs = _Codecs(info, size)
+    if dataset:
+        from attnseg.imaging import read_image
+
+        x = codecs().tensor(read_image(dataset[0].image))
     else:
         x = np.random.default_rng(seed).standard_normal((1, info.in_channels, *size)).astype(np.float32)
 
@@ -187,7 +202,7 @@ def compare_backends(
 
         base = next((b for b in runners if b.name is BackendName.TORCH_FP32), runners[0])
         ref = base(x)
-        ref_mask = _mask(ref, thr)
+        ref_mask = codecs.mask(ref)
         for b in runners:
             out = b(x)
             if out.ndim == 4 and ref.ndim == 4 and out.shape[1] == 2 and ref.shape[1] == 1:
@@ -196,12 +211,12 @@ def compare_backends(
                 b.result.note = (b.result.note + "; " if b.result.note else "") + f"output shape {out.shape} != {ref.shape}"
                 continue
             b.result.max_abs_diff = float(np.max(np.abs(out.astype(np.float32) - ref)))
-            b.result.mask_agreement = float(np.mean(_mask(out, thr) == ref_mask))
+            b.result.mask_agreement = float(np.mean(codecs.mask(out) == ref_mask))
             b.result.speedup = base.result.latency.median_ms / b.result.latency.median_ms
         if dataset is not None:
             for b in runners:
                 log.info("Scoring %s on %d images ...", b.result.label, len(dataset))
-                b.result.accuracy = _accuracy(b, dataset, info, thr)
+                b.result.accuracy = _accuracy(b, dataset, ds_info, info, codecs)
 
         results = [b.result for b in every]  # skipped / failed rows keep their place
         for res in results:
