@@ -186,6 +186,14 @@ def decide(probabilities: np.ndarray, spec: OutputSpec) -> np.ndarray:
     return argmax_planes(probabilities, dtype)
 
 
+def one_hot(mask: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, H, W) float32 votes of a class-id mask (K at least 2): merging passes of mask models."""
+    out = np.zeros((max(2, num_classes), *mask.shape), dtype=np.float32)
+    for c in range(out.shape[0]):
+        out[c] = mask == c
+    return out
+
+
 def _decode_pair(scores: np.ndarray, spec: OutputSpec, dtype: type,
                  want_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Binary scores exported as a pair (channel 1 beats channel 0 exactly where the logit beats

@@ -26,11 +26,14 @@ from attnseg.runtime.autotune import PrecisionChoice
 from attnseg.runtime.codec import ModelCodec
 from attnseg.runtime.options import Hint
 from attnseg.runtime.pipeline import ordered_async
-from attnseg.runtime.prefetch import DEFAULT_WORKERS as DEFAULT_PREFETCH
 from attnseg.runtime.ports import Port
 from attnseg.runtime.postprocess import OutputSpec
+from attnseg.runtime.prefetch import DEFAULT_WORKERS as DEFAULT_PREFETCH
+from attnseg.runtime.prefetch import prefetch as prefetch_map
 from attnseg.runtime.preprocess import ImageLike, Prepared
 from attnseg.runtime.result import SegmentationResult
+from attnseg.runtime.tta import TTA, mirrored, unmirrored
+from attnseg.runtime.tta import merge as merge_passes
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Segmenter:
         config: Mapping[str, Any] | None = None,
         inference_precision: str | None = "auto",
         resize_policy: str | ResizePolicy | None = None,
+        tta: str | TTA | None = None,
     ) -> None:
         """``hint``: ``latency`` (default), ``throughput`` or ``cumulative_throughput``; None takes
         the tuned configuration's hint (``MODEL.load_config.json`` beside the IR, written by
@@ -68,8 +72,12 @@ class Segmenter:
         ``f16``. An ``INFERENCE_PRECISION_HINT`` in ``config`` wins over everything.
 
         ``resize_policy``: how images are fitted to a static model input (``stretch`` |
-        ``letterbox``); default: the policy the model was trained with, from its metadata."""
+        ``letterbox``); default: the policy the model was trained with, from its metadata.
+
+        ``tta``: ``flip`` also runs each image mirrored left-right (twice the inference) and
+        averages the two passes' probabilities before the model's threshold decides the mask."""
         policy = None if resize_policy is None else ResizePolicy.parse(resize_policy)
+        self._tta = TTA.parse(tta)
         if isinstance(model, OpenVINOAdapter):
             given = {"device": device != "CPU", "hint": hint is not None, "num_streams": num_streams is not None,
                      "cache_dir": cache_dir is not None, "config": config is not None,
@@ -105,6 +113,11 @@ class Segmenter:
     def codec(self) -> ModelCodec:
         """How images become this model's input and its outputs become results (shared by every front end)."""
         return self._codec
+
+    @property
+    def tta(self) -> TTA:
+        """Test-time augmentation applied to every prediction (``none`` or ``flip``)."""
+        return self._tta
 
     @property
     def classes(self) -> list[str]:
@@ -191,6 +204,8 @@ class Segmenter:
         t0 = time.perf_counter()
         prep = self.preprocess(image)
         t1 = time.perf_counter()
+        if self._tta is TTA.FLIP:
+            return self._predict_flipped(prep, return_probabilities, t0, t1)
         inferred: list[float] = []
 
         def decode(raw: list[np.ndarray]) -> SegmentationResult:
@@ -228,6 +243,8 @@ class Segmenter:
         workers = DEFAULT_PREFETCH if prefetch is None else int(prefetch)
         if workers < 0:
             raise InvalidOptionError(f"prefetch must be >= 0 threads, got {prefetch}.")
+        if self._tta is not TTA.NONE:  # each item is two requests: predict() on a bounded ordered pool
+            return self._stream_predict(images, return_probabilities, max(1, jobs // 2))
 
         def prep_item(x: Any) -> tuple[Prepared, np.ndarray]:
             name = None
@@ -250,6 +267,29 @@ class Segmenter:
         return self.predict(image, return_probabilities)
 
     # ------------------------------------------------------------------ internals
+    def _predict_flipped(self, prep: Prepared, return_probabilities: bool, t0: float,
+                         t1: float) -> SegmentationResult:
+        """Two passes (the image and its mirror), merged in probability space by the codec."""
+        passes = [self.infer(prep)]
+        passes.append(unmirrored(self._adapter.infer({self._in_index: mirrored(prep.tensor, self._codec.input.layout)},
+                                                     self._out_indices)))
+        t2 = time.perf_counter()
+        return _timed(merge_passes(self._codec, prep, passes, return_probabilities), t0, t1, t2)
+
+    def _stream_predict(self, images: Iterable[Any], return_probabilities: bool,
+                        jobs: int) -> Iterator[SegmentationResult]:
+        def one(x: Any) -> SegmentationResult:
+            name = None
+            if isinstance(x, tuple) and len(x) == 2 and not isinstance(x[0], np.ndarray):
+                name, x = x
+            result = self.predict(x, return_probabilities)
+            if name is not None:
+                result.source = str(name)
+            return result
+
+        for future in prefetch_map(images, one, workers=jobs, depth=jobs):
+            yield future.result()
+
     def _bind_ports(self, policy: ResizePolicy | None = None) -> None:
         """Find the image input, the main output and the attention outputs; check the IR."""
         meta, name = self._meta, self._adapter.name

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from attnseg.errors import InvalidOptionError, ModelConfigError, parse_enum
-from attnseg.runtime.preprocess import ImageLike, load_image
 from attnseg.runtime.codec import ModelCodec
+from attnseg.runtime.postprocess import one_hot
+from attnseg.runtime.preprocess import ImageLike, load_image
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
 #: Standard deviation of the Gaussian window as a share of the tile side (as nnU-Net and MONAI).
@@ -210,7 +211,7 @@ class TiledSegmenter:
                                    max_in_flight=jobs, return_probabilities=True)
         for t, win, r in zip(tiles, weights, results):
             share = win / total[t.region]
-            probs = r.probabilities if r.probabilities is not None else _one_hot(r.mask, len(r.classes))
+            probs = r.probabilities if r.probabilities is not None else one_hot(r.mask, len(r.classes))
             if scores is None:
                 scores = np.zeros((probs.shape[0], h, w), dtype=np.float32)
             scores[(slice(None), *t.region)] += probs * share
@@ -230,13 +231,6 @@ class TiledSegmenter:
         if win is None:
             win = self._windows[size] = blend_window(size, self._opts.blend)
         return win
-
-
-def _one_hot(mask: np.ndarray, num_classes: int) -> np.ndarray:
-    out = np.zeros((max(2, num_classes), *mask.shape), dtype=np.float32)
-    for c in range(out.shape[0]):
-        out[c] = mask == c
-    return out
 
 
 __all__ = ["GAUSSIAN_SIGMA", "Blend", "Tile", "TileOptions", "TiledSegmenter", "blend_window", "tile_grid",
