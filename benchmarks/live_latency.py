@@ -4,8 +4,8 @@ A real video is built from Kvasir-SEG frames (``--frames`` images of the data se
 622x530, the data set's most common size, one image per frame, 30 fps, mp4v) and played at its
 own frame rate, as a camera would deliver it, through:
 
-* ``live``: ``seg-infer --live``'s path (``attnseg.runtime.live.run_live``, latency hint, the
-  newest frame wins, ``--no-show`` outputs written);
+* ``live``: ``seg-infer MODEL VIDEO --live --no-show -o OUT --json`` run as a command (latency
+  hint, one request in flight, the newest frame wins; per-frame latencies from ``OUT/frames.json``);
 * ``queued``: what an ordered stream does with a live feed: every captured frame waits in a
   capture queue and ``Segmenter.stream`` takes them in order (the same Segmenter, the same
   requests in flight).
@@ -99,15 +99,16 @@ def drift(e2e: list[float]) -> dict:
 
 
 def run_live_mode(xml: Path, video: Path, precision: str) -> dict:
-    from attnseg.runtime import Segmenter
-    from attnseg.runtime.live import run_live
-
-    seg = Segmenter(xml, hint="latency", inference_precision=precision)
+    """``seg-infer MODEL VIDEO --live --no-show -o OUT --json``, as a user runs it."""
     with tempfile.TemporaryDirectory() as tmp:
-        summary = run_live(seg, video, output=Path(tmp))
-        rows = json.loads((Path(tmp) / "frames.json").read_text())
+        out = Path(tmp) / "live"
+        cmd = [sys.executable, "-m", "attnseg.cli.infer", str(xml), str(video), "--live", "--no-show", "-o", str(out),
+               "--json", "--infer-precision", precision]
+        summary = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        rows = json.loads((out / "frames.json").read_text())
     e2e = [r["end_to_end_ms"] for r in rows]
-    return {**summary, **drift(e2e)}
+    return {**summary, **drift(e2e), "command": "seg-infer MODEL VIDEO --live --no-show -o OUT --json "
+                                                f"--infer-precision {precision}"}
 
 
 def run_queued(xml: Path, video: Path, precision: str, max_frames: int | None = None) -> dict:

@@ -167,3 +167,29 @@ def test_cpp_refuses_a_newer_metadata_schema(cpp_app, binary_ir, kvasir_images, 
     res = subprocess.run([str(cpp_app), str(xml), str(kvasir_images[0]), "-o", str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 2 and "schema_version 99" in res.stderr, res.stderr
+
+
+def test_cpp_video_frames_match_seg_infer(cpp_app, binary_ir, kvasir_images, tmp_path):
+    """A video (real Kvasir-SEG frames, mp4v) gives seg-infer's masks/frame_NNNNNN.png, pixel for pixel
+    (both decode it with FFmpeg: the wheel's in Python, Debian's in C++)."""
+    import cv2
+
+    from attnseg.cli.infer import main
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30, (320, 256))
+    for p in kvasir_images[:5]:
+        writer.write(cv2.resize(cv2.imread(str(p)), (320, 256), interpolation=cv2.INTER_AREA))
+    writer.release()
+    res = subprocess.run([str(cpp_app), str(binary_ir), str(video), "-o", str(tmp_path / "cpp"),
+                          "--inference-precision", "f32"], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    assert main([str(binary_ir), str(video), "-o", str(tmp_path / "py"), "--infer-precision", "f32", "-q",
+                 "--no-overlays"]) == 0
+    names = sorted(p.name for p in (tmp_path / "py" / "masks").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "cpp" / "masks").iterdir()) == \
+        [f"frame_{i:06d}.png" for i in range(5)]
+    for name in names:
+        a = cv2.imread(str(tmp_path / "py" / "masks" / name), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(tmp_path / "cpp" / "masks" / name), cv2.IMREAD_UNCHANGED)
+        assert a.shape == b.shape and float((a == b).mean()) >= MIN_EQUAL, name

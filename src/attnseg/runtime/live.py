@@ -193,9 +193,12 @@ class _LatestSlot:
                     return None
                 self._cond.wait(0.05)
 
-    def close(self) -> None:
+    def close(self, discard: bool = False) -> None:
+        """No more frames; ``discard`` also drops the one waiting (the run is stopping)."""
         with self._cond:
             self._closed = True
+            if discard:
+                self._item = None
             self._cond.notify_all()
 
 
@@ -408,7 +411,7 @@ class LiveSegmenter:
         finally:
             stats.ended = time.perf_counter()
             stop.set()
-            slot.close()
+            slot.close(discard=True)
             for t in threads:
                 t.join(timeout=10.0)
             src.close()
