@@ -566,7 +566,7 @@ def test_a_full_disk_while_packaging_leaves_no_export_behind(wide_ckpt, tmp_path
 def test_an_iostream_error_while_saving_the_ir_is_named_a_full_disk(wide_ckpt, tmp_path):
     import openvino as ov
 
-    from attnseg.atomic import DiskFullError
+    from attnseg.atomic import DiskFullError, disk_full_guard
     from attnseg.export.to_openvino import save_ir
     from attnseg.models import load_checkpoint
 
@@ -575,7 +575,7 @@ def test_an_iostream_error_while_saving_the_ir_is_named_a_full_disk(wide_ckpt, t
 
     ov_model = ov.convert_model(model, example_input=torch.zeros(1, 3, 64, 64))
     with _tmpfs(tmp_path / "small", "1500k") as disk:  # the ~2.2 MB of weights do not fit
-        with pytest.raises(DiskFullError, match="No space left on device"):
+        with pytest.raises(DiskFullError, match="No space left on device"), disk_full_guard(disk, disk / "out"):
             save_ir(ov_model, disk / "model.xml", fp16=False)
         assert list(disk.iterdir()) == []
 

@@ -215,9 +215,11 @@ def save_ir(model: Any, xml_path: Path, fp16: bool) -> None:
     ``ov.save_model`` reports a full disk as ``basic_ios::clear: iostream error`` and may delete
     its partial ``.bin`` first, so the free space looks fine afterwards: a failed save is blamed
     on the disk when what is free (partial files removed) is less than the weights need."""
+    import errno
+
     import openvino as ov
 
-    from attnseg.atomic import DiskFullError, free_bytes
+    from attnseg.atomic import free_bytes
 
     try:
         # ov.save_model compresses to FP16 by default: say so explicitly either way.
@@ -226,11 +228,9 @@ def save_ir(model: Any, xml_path: Path, fp16: bool) -> None:
         for partial in (xml_path, xml_path.with_suffix(".bin")):
             partial.unlink(missing_ok=True)
         need, free = weight_bytes(model) // (2 if fp16 else 1), free_bytes(xml_path.parent)
-        if free is not None and free < need:
-            raise DiskFullError(
-                f"No space left on device while writing {xml_path.with_suffix('.bin')} (the weights need about "
-                f"{need // 1024} KiB, {free // 1024} KiB free); free some space or write to another disk. "
-                "Nothing was left behind.") from None
+        if free is not None and free < need:  # ENOSPC: the caller's disk_full_guard names its output
+            raise OSError(errno.ENOSPC, f"No space left on device (the weights need about {need // 1024} KiB, "
+                          f"{free // 1024} KiB free)", str(xml_path.with_suffix(".bin"))) from None
         raise ExportError(f"OpenVINO could not write {xml_path}: {short_message(exc)}") from None
 
 
