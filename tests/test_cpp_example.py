@@ -193,3 +193,38 @@ def test_cpp_video_frames_match_seg_infer(cpp_app, binary_ir, kvasir_images, tmp
         a = cv2.imread(str(tmp_path / "py" / "masks" / name), cv2.IMREAD_UNCHANGED)
         b = cv2.imread(str(tmp_path / "cpp" / "masks" / name), cv2.IMREAD_UNCHANGED)
         assert a.shape == b.shape and float((a == b).mean()) >= MIN_EQUAL, name
+
+
+@pytest.fixture(scope="module")
+def grey_ir(tmp_path_factory) -> Path:
+    """A one-channel (grey) AttU_Net with raw f32 input: the C++ side converts BGR to grey itself."""
+    import openvino as ov
+    import torch
+
+    from attnseg.export.options import OutputKind
+    from attnseg.export.to_openvino import add_output_head
+    from attnseg.metadata import ModelMetadata, Normalization
+    from attnseg.models import AttU_Net
+    from tests.runtime._irs import SIZE, save
+
+    torch.manual_seed(0)
+    net = AttU_Net(img_ch=1, output_ch=1, base_width=4)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(4, 1, *SIZE))
+        net.eval()
+        net.Conv_1x1.bias -= net(torch.randn(4, 1, *SIZE)).median()
+    m = ov.convert_model(net, example_input=torch.randn(1, 1, *SIZE), input=[ov.PartialShape([1, 1, *SIZE])])
+    m.inputs[0].get_tensor().set_names({"image"})
+    m.outputs[0].get_tensor().set_names({"logits"})
+    m = add_output_head(m, OutputKind.LOGITS, 1, 0.5)
+    meta = ModelMetadata(task="binary", classes=["membrane"], arch="AttU_Net", input_size=list(SIZE),
+                         input_layout="NCHW", input_dtype="f32", input_channels=1, batch=1,
+                         normalization=Normalization(mean=(0.5,), std=(0.25,), channel_order="GRAY"),
+                         output="logits", input_divisor=16)
+    return save(m, meta, tmp_path_factory.mktemp("grey") / "model.xml")
+
+
+def test_cpp_masks_match_segmenter_on_a_grey_model(cpp_app, grey_ir, kvasir_images, tmp_path):
+    _compare(cpp_app, grey_ir, kvasir_images[:4], tmp_path)

@@ -155,27 +155,29 @@ static Prepared prepare(const cv::Mat& bgr, const Metadata& m, const ov::Partial
         p.input = fed.size();
     }
     const size_t H = fed.rows, W = fed.cols;
-    Prepared out{ov::Tensor(type, nhwc ? ov::Shape{1, H, W, 3} : ov::Shape{1, 3, H, W}), p};
-    if (m.embedded) {  // the IR normalizes u8 BGR itself
+    const auto& cd = shape[nhwc ? 3 : 1];
+    const size_t C = cd.is_static() ? size_t(cd.get_length()) : 3;  // 1: a grey model
+    if (C != 1 && C != 3) throw std::runtime_error("the image input must have 1 or 3 channels");
+    Prepared out{ov::Tensor(type, nhwc ? ov::Shape{1, H, W, C} : ov::Shape{1, C, H, W}), p};
+    cv::Mat img = fed;  // attnseg.imaging.normalize: channel order, / pixel_scale, - mean, / std (float32)
+    if (C == 1) cv::cvtColor(fed, img, cv::COLOR_BGR2GRAY);
+    else if (!m.embedded && m.channel_order == "RGB") cv::cvtColor(fed, img, cv::COLOR_BGR2RGB);
+    if (m.embedded) {  // the IR normalizes u8 BGR (or grey) pixels itself
         if (type != ov::element::u8 || !nhwc) throw std::runtime_error("embedded preprocessing expects u8 NHWC");
-        cv::Mat dst(fed.size(), CV_8UC3, out.tensor.data<uint8_t>());
-        fed.copyTo(dst);
+        img.copyTo(cv::Mat(img.size(), CV_8UC(int(C)), out.tensor.data<uint8_t>()));
         return out;
     }
     if (type != ov::element::f32) throw std::runtime_error("a raw-input IR must take f32");
-    // attnseg.imaging.normalize: channel order, / pixel_scale, - mean, / std (float32), NCHW
-    cv::Mat img = fed;
-    if (m.channel_order == "RGB") cv::cvtColor(fed, img, cv::COLOR_BGR2RGB);
     std::vector<cv::Mat> planes;
     cv::split(img, planes);
     float* data = out.tensor.data<float>();
-    for (int c = 0; c < 3; ++c) {
+    for (size_t c = 0; c < C; ++c) {
         cv::Mat f;
         planes[c].convertTo(f, CV_32F);
         for (size_t i = 0; i < H * W; ++i) {
             const float x = f.ptr<float>()[i] / m.pixel_scale;
             const float v = (x - m.mean[c]) / m.std[c];
-            if (nhwc) data[i * 3 + c] = v; else data[c * H * W + i] = v;
+            if (nhwc) data[i * C + c] = v; else data[c * H * W + i] = v;
         }
     }
     return out;
@@ -274,6 +276,9 @@ static Args parse_args(int argc, char** argv) {
     if (pos.size() != 2 || a.out.empty()) throw std::runtime_error("usage: attnseg_infer MODEL INPUT -o OUT");
     a.model = pos[0];
     a.input = pos[1];
+    if (a.precision == "auto")
+        throw std::runtime_error("--inference-precision auto is measured by the Python runtime; pass the precision "
+                                 "seg-infer reports (inference_precision in its summary.json), or default");
     if (a.precision != "default" && a.precision != "f32" && a.precision != "bf16" && a.precision != "f16")
         throw std::runtime_error("--inference-precision takes default, f32, bf16 or f16");
     return a;
