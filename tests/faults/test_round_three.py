@@ -175,6 +175,12 @@ def test_a_forced_run_that_fails_early_gives_the_old_run_back(kvasir12, finished
     assert not list(finished_run.glob(".*"))
 
 
+def test_train_refuses_negative_recurrences_before_making_the_run_folder(kvasir12, tmp_path, capsys):
+    code, err = _train(capsys, kvasir12, tmp_path / "deep" / "run", "--arch", "R2U_Net", "--t", "-1")
+    one_clear_error((code, err), "--t")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_in_place_is_allowed_but_not_together_with_force(kvasir12, finished_run, capsys):
     import json
 

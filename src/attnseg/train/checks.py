@@ -73,6 +73,9 @@ def check_train_config(cfg) -> None:
     if isinstance(cfg.test_count, bool) or not isinstance(cfg.test_count, int) or cfg.test_count < 0:
         raise ModelConfigError(f"--test-count must be 0 or more, got {cfg.test_count!r}.")
     _positive_int(cfg.base_width, "--base-width")
+    for name, value in (cfg.arch_kwargs or {}).items():  # --t: a count, like the width
+        if isinstance(value, int) and not isinstance(value, bool):
+            _positive_int(value, f"--{name.replace('_', '-')}")
     if cfg.resume and cfg.init_from:
         raise ModelConfigError("--resume continues a run and --init-from starts one: give one of them.")
     cls = get_model_class(cfg.arch)  # unknown names fail here, before any data is read
