@@ -31,7 +31,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from live_latency import machine  # noqa: E402
+from live_latency import machine
 
 
 def build(work: Path) -> Path:
@@ -77,10 +77,10 @@ def compare(app: Path, xml: Path, images: list[Path], work: Path, precision: str
 
 def markdown(r: dict) -> str:
     lines = ["# C++ example vs Segmenter (benchmarks/cpp_parity.py)", "", f"`{r['command']}`", "",
-             f"CPU: {r['machine']['cpu']}, {r['machine']['cores']} cores, shared (load average "
+             (f"CPU: {r['machine']['cpu']}, {r['machine']['cores']} cores, shared (load average "
              f"{r['load_average_start'][0]:.1f} at the start). Shipped model, FP32 IR from seg-export; the first "
              f"{r['runs'][0]['images']} Kvasir-SEG images (sorted by name; 332-1920 px wide). C++: Debian OpenCV "
-             f"{r['opencv_cpp']}; Python: opencv-python {r['opencv_python']}; OpenVINO {r['openvino']} on both sides.",
+             f"{r['opencv_cpp']}; Python: opencv-python {r['opencv_python']}; OpenVINO {r['openvino']} on both sides."),
              "", "| precision | images | equal pixels min | mean | images < 100% | C++ median ms | Python median ms |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for x in r["runs"]:
@@ -91,8 +91,8 @@ def markdown(r: dict) -> str:
         for b in x["images_below_100pct"]:
             lines.append(f"- {x['precision']} {b['image']}: {b['equal']:.4%} equal, {b['differ']} pixels differ, "
                          f"{b['on_boundary']} on a region boundary")
-    lines += ["", "Latency per image: C++ = preprocess + infer + decode (its latency line); Python = "
-              "`SegmentationResult.timings.total` (the same stages). Both exclude reading the file.", ""]
+    lines += ["", ("Latency per image: C++ = preprocess + infer + decode (its latency line); Python = "
+              "`SegmentationResult.timings.total` (the same stages). Both exclude reading the file."), ""]
     return "\n".join(lines)
 
 

@@ -161,13 +161,13 @@ def markdown(report: dict) -> str:
     lines = [
         "# Live mode: bounded end-to-end latency (benchmarks/live_latency.py)", "",
         f"`{report['command']}`", "",
-        f"Video: {report['frames']} Kvasir-SEG frames at {SIZE[0]}x{SIZE[1]}, {FPS:.0f} fps "
+        (f"Video: {report['frames']} Kvasir-SEG frames at {SIZE[0]}x{SIZE[1]}, {FPS:.0f} fps "
         f"({report['frames'] / FPS:.0f} s; queued runs: the first {report['queued_frames']}), played at its own rate. CPU: {m['cpu']}, {m['cores']} cores, shared "
         f"(load average {report['load_average_start'][0]:.1f} at the start, {report['load_average_end'][0]:.1f} at "
         f"the end). Precision {report['precision']}, latency hint, one request in flight. End-to-end = frame "
-        "delivered by the capture -> result ready.", "",
-        "| model | mode | read | segmented | dropped | segmented FPS | e2e p50 ms | e2e p95 ms | e2e max ms "
-        "| p50 first 20% | p50 last 20% | infer p50 ms | wait p95 ms |",
+        "delivered by the capture -> result ready."), "",
+        ("| model | mode | read | segmented | dropped | segmented FPS | e2e p50 ms | e2e p95 ms | e2e max ms "
+        "| p50 first 20% | p50 last 20% | infer p50 ms | wait p95 ms |"),
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["runs"]:
@@ -177,12 +177,12 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['model']} | {r['mode']} | {r['frames_read']} | {r['frames_segmented']} | "
                      f"{r['frames_dropped']} | {r['segmented_fps']:.1f} | {e['p50']:.0f} | {e['p95']:.0f} | "
                      f"{e['max']:.0f} | {r['first_20pct_p50']:.0f} | {r['last_20pct_p50']:.0f} | {infer} | {wait} |")
-    lines += ["", "`live` drops frames the model cannot keep up with and its latency stays about one inference "
+    lines += ["", ("`live` drops frames the model cannot keep up with and its latency stays about one inference "
               "plus the wait in the one-frame slot (a frame interval, 33 ms, plus scheduling on a loaded machine; the "
               "video's last frame, which no newer frame replaces, waits until the request is free) from the first "
               "to the last frames; `queued` (an ordered stream over a buffered feed) "
               "segments every frame, and when the model is slower than the video its latency grows for as long "
-              "as the video runs. Wait = frame delivered by the capture -> inference starts.", ""]
+              "as the video runs. Wait = frame delivered by the capture -> inference starts."), ""]
     return "\n".join(lines)
 
 

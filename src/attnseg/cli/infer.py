@@ -215,8 +215,8 @@ def _run_live(args: argparse.Namespace) -> int:
         log.info("%s on %s (%s, %s), live input %s (%s, %s FPS)", seg.model_path.name, seg.device, seg.hint.value,
                  seg.inference_precision, source.description, source.kind, source.fps or "?")
     options = OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays, alpha=args.alpha)
-    kwargs = dict(show=not args.no_show, max_in_flight=args.max_in_flight, max_age_ms=args.max_age_ms,
-                  max_frames=args.max_frames, output_options=options)
+    kwargs = {"show": not args.no_show, "max_in_flight": args.max_in_flight, "max_age_ms": args.max_age_ms,
+              "max_frames": args.max_frames, "output_options": options}
     if args.no_show or args.output is not None:
         out = args.output or Path.cwd() / f"{_stem(source.description)}_live"
         with atomic_dir(out, force=args.force) as tmp:
