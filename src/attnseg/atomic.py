@@ -323,6 +323,8 @@ def atomic_dir(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
             with disk_full_guard(path.parent, path):
                 yield tmp
                 _publish(tmp, path, force)
+        except DiskFullError as exc:  # a file inside was named by its temporary path: name the output
+            raise DiskFullError(str(exc).replace(str(tmp), str(path))) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
