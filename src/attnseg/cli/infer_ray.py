@@ -81,7 +81,8 @@ def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
     saved = os.dup(1)
     try:
         os.dup2(2, 1)
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()

@@ -127,22 +127,19 @@ class SegmentWorker:
                 return self._failed(key, path, AttnsegError(
                     f"the worker process died {died} times while segmenting it (crash or out of memory); "
                     "not tried again"), time.perf_counter(), None, records)
+            row = run()
+            _call(self.tracker.end, [key])  # it survived: only the image that kills the worker counts
+            return row
         return run()
 
     # ------------------------------------------------------------------ one image
     def _image(self, key: str, path: str, data: bytes, records: list[dict[str, Any]]) -> dict[str, Any]:
-        import numpy as np
-
-        from attnseg.cluster.manifest import digest
         from attnseg.imaging import decode_image
 
         t0 = time.perf_counter()
         content = hashlib.sha256(data).hexdigest()
-        if self.done is not None and self.done.size:
-            d = np.uint64(digest(key, content, self.signature))
-            i = int(np.searchsorted(self.done, d))
-            if i < self.done.size and self.done[i] == d:
-                return {"key": key, "status": "resumed", "error": None}
+        if self._is_done(key, content):
+            return {"key": key, "status": "resumed", "error": None}
         t1 = time.perf_counter()
         try:
             image = decode_image(data, source=path)
@@ -150,6 +147,18 @@ class SegmentWorker:
             return self._failed(key, path, exc, t0, content, records)
         return self._segment(key, path, image, read_ms=(t1 - t0) * 1e3, decode_ms=(time.perf_counter() - t1) * 1e3,
                              t0=t0, video=False, content=content, records=records)
+
+    def _is_done(self, key: str, content: str | None) -> bool:
+        """Finished by an earlier run with this content and these settings (the index's digests)."""
+        import numpy as np
+
+        from attnseg.cluster.manifest import digest
+
+        if self.done is None or not self.done.size or content is None:
+            return False
+        d = np.uint64(digest(key, content, self.signature))
+        i = int(np.searchsorted(self.done, d))
+        return i < self.done.size and self.done[i] == d
 
     def _video_keys(self, items: list[dict[str, Any]]) -> list[str]:
         return [f"frame_{i:06d}" for item in items for i in range(int(item["start"]), int(item["stop"]))]
@@ -166,6 +175,11 @@ class SegmentWorker:
                 cap.set(cv2.CAP_PROP_POS_FRAMES, start)
             for i in range(start, stop):
                 key = f"frame_{i:06d}"
+                if self._is_done(key, self.content):
+                    if not cap.grab():  # keep the decoder's position; no need to decode a done frame
+                        break
+                    out.append({"key": key, "status": "resumed", "error": None})
+                    continue
                 t0 = time.perf_counter()
                 ok, frame = cap.read() if cap.isOpened() else (False, None)
                 if not ok or frame is None:
