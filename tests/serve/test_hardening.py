@@ -279,7 +279,7 @@ def guarded(zoo_export, tmp_path_factory):
     (root / "token").write_text(TOKEN + "\n", encoding="utf-8")
     srv = start_server(zoo_export["repo"], root / "server.log", [
         "--auth-token-file", str(root / "token"), "--model-control", "explicit", "--header-timeout", "2",
-        "--body-timeout", "3", "--idle-timeout", "3", "--max-connections", "12"])
+        "--body-timeout", "3", "--idle-timeout", "3", "--max-connections", "12", "--max-inflight-body-mb", "1"])
     yield srv
     srv.stop()
 
@@ -389,6 +389,24 @@ def test_slow_clients_are_answered_and_closed(guarded):
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000)
     out = _read_until_closed(s)
     assert out.startswith(b"HTTP/1.1 431"), out[:100]
+
+
+def test_bodies_being_received_are_bounded(guarded, reference, jpegs):
+    """--max-inflight-body-mb 1: while 1.5 MB of one body is still coming, a second body gets 429."""
+    port = guarded.http_port
+    slow = socket.create_connection(("127.0.0.1", port))
+    try:
+        slow.sendall(b"POST " + INFER.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                     + b"\r\nContent-Length: 1500000\r\n\r\n{")
+        for _ in range(100):  # bounded: until the server has seen the first request
+            time.sleep(0.05)
+            status, h, data = request(port, "POST", INFER, b"{}" * 50_000, AUTH)
+            if status == 429:
+                break
+        assert status == 429 and "--max-inflight-body-mb" in json.loads(data)["error"] and h["retry-after"] == "1"
+    finally:
+        slow.close()
+    good_mask_check(port, reference, jpegs[0], AUTH)  # accepted again once that body is gone
 
 
 def test_connection_limit(guarded):

@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "4096x4096; 413)")
     g.add_argument("--max-request-pixels", type=int, default=64 * 1024 * 1024,
                    help="most pixels of all images of one request (default 67108864; 413)")
-    g.add_argument("--max-inflight-pixels", type=int,
-                   help="pixels being served at once, all requests together; more wait their turn "
-                        "(default: --max-request-pixels)")
+    g.add_argument("--max-inflight-mb", type=float, default=1024.0,
+                   help="memory the requests being served may hold together (decoded images and outputs, "
+                        "estimated before decoding), MiB; more wait their turn (default 1024)")
+    g.add_argument("--max-inflight-body-mb", type=float, default=256.0,
+                   help="request bodies being received at once, MiB; more get 429 and retry (default 256)")
     g.add_argument("--max-response-mb", type=float, default=256.0,
                    help="largest response, MiB, estimated before inference (default 256; 413)")
     g.add_argument("--max-json-values", type=int, default=1 << 20,
@@ -90,7 +92,8 @@ def options_from_args(args: argparse.Namespace):
         grpc_port=args.grpc_port, enable_grpc=not args.no_grpc, device=args.device, hint=args.hint,
         num_streams=args.num_streams, cache_dir=args.cache_dir, inference_precision=args.inference_precision,
         threads=args.threads, max_request_mb=args.max_request_mb, max_image_pixels=args.max_image_pixels,
-        max_request_pixels=args.max_request_pixels, max_inflight_pixels=args.max_inflight_pixels,
+        max_request_pixels=args.max_request_pixels, max_inflight_mb=args.max_inflight_mb,
+        max_inflight_body_mb=args.max_inflight_body_mb,
         max_response_mb=args.max_response_mb, max_json_values=args.max_json_values, max_json_mb=args.max_json_mb,
         header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout, idle_timeout_s=args.idle_timeout,
         max_connections=args.max_connections, model_control=args.model_control,

@@ -49,7 +49,7 @@ class SegmentationModel(Model):
     """One exported IR served under ``name``; ``load()`` compiles it, then it is ready."""
 
     def __init__(self, name: str, model_path: str | Path, settings: SegmenterSettings | None = None,
-                 threads: int | None = None, limits: Limits | None = None, budget: PixelBudget | None = None,
+                 threads: int | None = None, limits: Limits | None = None, budget: MemoryBudget | None = None,
                  version: str = "1") -> None:
         super().__init__(name)
         self.model_path = Path(model_path)
@@ -136,7 +136,7 @@ class SegmentationModel(Model):
                 else await loop.run_in_executor(self._executor, self._plan, payload, seg))
         encode = encode_grpc if payload.grpc else encode_rest
         budget = self.budget or _NO_BUDGET
-        async with budget.hold(todo.pixels):
+        async with budget.hold(todo.memory):
             if len(todo.images) == 1:  # the common case: one hand-off segments and encodes
                 response = await loop.run_in_executor(self._executor, self._segment_and_encode, seg, payload,
                                                       todo, encode)
@@ -182,21 +182,22 @@ class SegmentationModel(Model):
         return result, png
 
 
-class PixelBudget:
-    """Server-wide cap on the pixels of requests being served at once: a request waits (never
-    fails) until its pixels fit, so the memory of decoded images and outputs stays bounded."""
+class MemoryBudget:
+    """Server-wide cap on the memory requests being served hold at once (decoded images and
+    outputs, estimated by ``request.plan`` before anything is decoded): a request waits (never
+    fails) until its estimate fits, so the process stays under a known bound."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, int(capacity))
         self.used = 0
         self._cond: asyncio.Condition | None = None
 
-    def hold(self, pixels: int) -> _Hold:
-        return _Hold(self, min(int(pixels), self.capacity))
+    def hold(self, nbytes: int) -> _Hold:
+        return _Hold(self, min(int(nbytes), self.capacity))
 
 
 class _Hold:
-    def __init__(self, budget: PixelBudget, pixels: int) -> None:
+    def __init__(self, budget: MemoryBudget, pixels: int) -> None:
         self.budget, self.pixels = budget, pixels
 
     async def __aenter__(self) -> None:
@@ -215,7 +216,7 @@ class _Hold:
             b._cond.notify_all()
 
 
-_NO_BUDGET = PixelBudget(1 << 62)
+_NO_BUDGET = MemoryBudget(1 << 62)
 
 
 @dataclass

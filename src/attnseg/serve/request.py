@@ -67,6 +67,7 @@ class Plan:
     wanted: list[str]
     binary: dict[str, bool]
     pixels: int
+    memory: int = 0  # bytes this request will hold while served (decoded images + outputs, estimated)
 
 
 # ---------------------------------------------------------------------------------------- REST
@@ -239,7 +240,8 @@ def plan(req: WireRequest, limits: Limits, classes: int, attention_names: list[s
         raise TooLarge(f"The response would be about {response:,} bytes, over the limit of "
                        f"{limits.max_response_bytes:,} (seg-serve --max-response-mb); ask for fewer outputs "
                        "(mask only is the smallest) or send fewer or smaller images per request.")
-    return Plan(images, sizes, wanted, binary, pixels)
+    # Decoded BGR + mask per pixel, the outputs twice (arrays, then the encoded response).
+    return Plan(images, sizes, wanted, binary, pixels, memory=4 * pixels + 2 * response)
 
 
 def _check_request_pixels(total: int, limits: Limits) -> None:

@@ -18,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
+import socket
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 from kserve.errors import ModelNotFound, ModelNotReady
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from attnseg.errors import AttnsegError
 from attnseg.serve.errors import Forbidden, NotFound, RequestError
@@ -35,6 +39,7 @@ from attnseg.serve.request import Limits, parse_rest
 log = logging.getLogger("attnseg.serve")
 
 PUBLIC_PATHS = frozenset({"/v2/health/live"})
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 MAX_HEADER_BYTES = 64 * 1024
 #: A JSON part over this many bytes is parsed on a worker thread, not on the event loop.
 PARSE_INLINE_BYTES = 256 * 1024
@@ -71,9 +76,13 @@ class _BodyTimeout(Exception):
 class Guard:
     """ASGI middleware: token, body size, body deadline, shutdown cut-off (see the module docstring)."""
 
-    def __init__(self, app: Any, max_bytes: int, token: str | None = None, body_timeout_s: float = 60.0) -> None:
+    def __init__(self, app: Any, max_bytes: int, token: str | None = None, body_timeout_s: float = 60.0,
+                 max_inflight_bytes: int | None = None, dataplane: Any = None, limits: Limits | None = None) -> None:
         self.app = app
+        self.dataplane, self.limits = dataplane, limits
         self.max_bytes = int(max_bytes)
+        self.max_inflight = int(max_inflight_bytes or 4 * max_bytes)
+        self.inflight = 0  # bytes of bodies of requests in progress (declared, or seen when chunked)
         self.token = None if not token else ("Bearer " + token).encode("utf-8")
         self.body_timeout_s = float(body_timeout_s)
 
@@ -115,13 +124,21 @@ class Guard:
                                                         "limit": self.max_bytes})
                 await reply(413, self._too_large(size))
                 return
+        else:
+            size = 0
+        if size and self.inflight and self.inflight + size > self.max_inflight:
+            await reply(429, f"The server is receiving {self.inflight} bytes of other requests, near its limit of "
+                             f"{self.max_inflight} (seg-serve --max-inflight-body-mb); retry shortly.",
+                        [(b"retry-after", b"1")])
+            return
+        self.inflight += size
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_timeout_s
-        seen = 0
+        seen = counted = 0
         done = False
 
         async def guarded_receive() -> dict:
-            nonlocal seen, done
+            nonlocal seen, done, counted
             if done:  # the body is in: later calls only wait for a disconnect
                 return await receive()
             remaining = deadline - loop.time()
@@ -130,16 +147,27 @@ class Guard:
             except asyncio.TimeoutError:
                 raise _BodyTimeout from None
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = len(message.get("body", b""))
+                seen += chunk
                 if seen > self.max_bytes:
                     raise _TooLarge
+                if not size:  # chunked: counted as it arrives
+                    self.inflight += chunk
+                    counted += chunk
                 done = not message.get("more_body", False)
             return message
 
         try:
-            await self.app(scope, guarded_receive, tracking_send)
+            match = (_INFER_PATH.match(scope.get("path", "")) if self.dataplane is not None
+                     and scope.get("method") == "POST" else None)
+            if match is None:
+                await self.app(scope, guarded_receive, tracking_send)
+            else:
+                await self._infer(match, headers, guarded_receive, tracking_send)
         except _TooLarge:
             await reply(413, self._too_large(seen))
+        except ClientDisconnect:
+            log.info("client went away before sending its whole body", extra={"path": scope.get("path"), "bytes": seen})
         except _BodyTimeout:
             await reply(408, f"The request body did not arrive within {self.body_timeout_s:g} s (seg-serve "
                              f"--body-timeout); {seen} bytes came. Send the whole body promptly, as many bytes as "
@@ -150,6 +178,42 @@ class Guard:
             # uvicorn cancels what is still running when the shutdown grace period ends.
             await reply(503, "The server shut down before this request finished (seg-serve --grace-period); "
                              "send it again to another replica.", [(b"retry-after", b"1")])
+        finally:
+            self.inflight -= size or counted
+
+    async def _infer(self, match: re.Match, headers: dict, receive: Any, send: Any) -> None:
+        """``POST /v2/models/NAME[/versions/V]/infer`` answered here, without the web framework's
+        routing, dependency solving and exception layers: the Python work per request on the event
+        loop (which holds the GIL the inference threads need) drops by about half."""
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        header_len = headers.get(INFERENCE_CONTENT_LENGTH_HEADER.lower().encode())
+        try:
+            status, extra, content = await infer_bytes(
+                self.dataplane, self.limits, unquote(match.group(1)),
+                None if match.group(2) is None else unquote(match.group(2)), body,
+                None if header_len is None else header_len.decode("latin-1"))
+        except Exception as exc:
+            answer = error_answer(exc)
+            if answer is None:
+                raise
+            if answer[0] < 500:
+                log.info("request refused", extra={"status": answer[0], "error": answer[1][:300]})
+            start, message = json_error(answer[0], answer[1], close=False)
+            await send(start)
+            await send(message)
+            return
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+                    + [(b"content-length", str(len(content)).encode())]})
+        await send({"type": "http.response.body", "body": content})
 
     def _too_large(self, size: int) -> str:
         return (f"Request body of {size} bytes is over the server's limit of {self.max_bytes} bytes "
@@ -164,6 +228,7 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type:
         _header_timer: asyncio.TimerHandle | None = None
         _awaiting_headers = True
         _header_bytes = 0
+        _quickack: Any = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -176,6 +241,17 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type:
                 transport.close()
                 return
             self._arm()
+            sock = transport.get_extra_info("socket")
+            self._quickack = sock if (_QUICKACK is not None and sock is not None) else None
+
+        def _ack_now(self) -> None:
+            """ACK what was read at once (Linux TCP_QUICKACK). Many clients (Python's http.client among
+            them) send the headers and the body in two writes without TCP_NODELAY: Nagle holds the body
+            until the headers are acknowledged, and a delayed ACK made every such request wait up to 40 ms."""
+            try:
+                self._quickack.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except (OSError, AttributeError):
+                self._quickack = None
 
         def _arm(self) -> None:
             self._awaiting_headers = True
@@ -204,6 +280,8 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type:
             if self._awaiting_headers:
                 self._header_bytes += len(data)
             super().data_received(data)
+            if self._quickack is not None:
+                self._ack_now()
             if (self._awaiting_headers and self._header_bytes > MAX_HEADER_BYTES
                     and not self.transport.is_closing()):
                 self.transport.write(raw_json_response(
@@ -246,22 +324,10 @@ def make_routes(dataplane: Any, limits: Limits, model_control: bool) -> dict[str
     """The handlers attnseg serves itself (see ``install_routes`` in server.py)."""
 
     async def infer(request: Request, model_name: str, model_version: str | None = None) -> Response:
-        _model(dataplane, model_name, model_version)
-        header_len = request.headers.get(INFERENCE_CONTENT_LENGTH_HEADER)
-        try:
-            json_length = None if header_len is None else int(header_len)
-        except ValueError:
-            raise RequestError(f"{INFERENCE_CONTENT_LENGTH_HEADER} is not a number: {header_len[:32]!r}.") from None
         body = await request.body()
-        if (json_length or len(body)) > PARSE_INLINE_BYTES:
-            wire = await asyncio.get_running_loop().run_in_executor(None, parse_rest, body, json_length, limits)
-        else:
-            wire = parse_rest(body, json_length, limits)
-        answer, _ = await dataplane.infer(model_name=model_name, request=wire, headers=None)
-        if answer.json_length is None:
-            return Response(content=answer.body, media_type="application/json")
-        return Response(content=answer.body, media_type="application/octet-stream",
-                        headers={INFERENCE_CONTENT_LENGTH_HEADER: str(answer.json_length)})
+        status, headers, content = await infer_bytes(dataplane, limits, model_name, model_version, body,
+                                                     request.headers.get(INFERENCE_CONTENT_LENGTH_HEADER))
+        return Response(content=content, status_code=status, headers=dict(headers))
 
     async def metadata(model_name: str, model_version: str | None = None) -> JSONResponse:
         return JSONResponse(_model(dataplane, model_name, model_version).metadata())
@@ -304,6 +370,41 @@ def make_routes(dataplane: Any, limits: Limits, model_control: bool) -> dict[str
         return _model(dataplane, model_name, need_ready=False)
 
     return {"infer": infer, "metadata": metadata, "ready": ready, "index": index, "load": load, "unload": unload}
+
+
+async def infer_bytes(dataplane: Any, limits: Limits, model_name: str, model_version: str | None, body: bytes,
+                      header_len: str | None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One v2 REST infer: (status, headers, body). Request errors are raised (the caller answers them)."""
+    _model(dataplane, model_name, model_version)
+    try:
+        json_length = None if header_len is None else int(header_len)
+    except ValueError:
+        raise RequestError(f"{INFERENCE_CONTENT_LENGTH_HEADER} is not a number: {header_len[:32]!r}.") from None
+    if (json_length or len(body)) > PARSE_INLINE_BYTES:
+        wire = await asyncio.get_running_loop().run_in_executor(None, parse_rest, body, json_length, limits)
+    else:
+        wire = parse_rest(body, json_length, limits)
+    answer, _ = await dataplane.infer(model_name=model_name, request=wire, headers=None)
+    if answer.json_length is None:
+        return 200, [("content-type", "application/json")], answer.body
+    return 200, [("content-type", "application/octet-stream"),
+                 (INFERENCE_CONTENT_LENGTH_HEADER.lower(), str(answer.json_length))], answer.body
+
+
+_INFER_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
+
+
+def error_answer(exc: BaseException) -> tuple[int, str] | None:
+    """(status, message) of an error a request can cause; None for a bug (the caller lets it raise)."""
+    if isinstance(exc, RequestError):
+        return exc.status, str(exc)
+    if isinstance(exc, ModelNotFound):
+        return 404, str(exc)
+    if isinstance(exc, ModelNotReady):
+        return 503, str(exc)
+    if isinstance(exc, AttnsegError):
+        return int(getattr(exc, "http_status", 400)), str(exc)
+    return None
 
 
 def repository_index(dataplane: Any, ready_only: bool = False) -> list[dict[str, str]]:

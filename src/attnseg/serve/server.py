@@ -78,7 +78,8 @@ class ServeOptions:
     max_request_mb: float = DEFAULT_MAX_REQUEST_MB
     max_image_pixels: int = 4096 * 4096
     max_request_pixels: int = 64 * 1024 * 1024
-    max_inflight_pixels: int | None = None  # default: max_request_pixels
+    max_inflight_mb: float = 1024.0  # memory held by requests being served, all together
+    max_inflight_body_mb: float = 256.0  # request bodies being received, all together
     max_response_mb: float = 256.0
     max_json_values: int = 1 << 20
     max_json_mb: float = 16.0
@@ -111,8 +112,8 @@ class ServeOptions:
                     "--max-json-values": self.max_json_values, "--max-json-mb": self.max_json_mb,
                     "--header-timeout": self.header_timeout_s, "--body-timeout": self.body_timeout_s,
                     "--idle-timeout": self.idle_timeout_s, "--max-connections": self.max_connections}
-        if self.max_inflight_pixels is not None:
-            positive["--max-inflight-pixels"] = self.max_inflight_pixels
+        positive["--max-inflight-mb"] = self.max_inflight_mb
+        positive["--max-inflight-body-mb"] = self.max_inflight_body_mb
         for flag, value in positive.items():
             if not value > 0:
                 raise ServeError(f"{flag} must be > 0, got {value}.")
@@ -152,12 +153,12 @@ def check_port_free(host: str, port: int, flag: str) -> None:
 
 def load_models(options: ServeOptions) -> list[Any]:
     """Resolve and compile every model (the server starts listening only after this)."""
-    from attnseg.serve.model import PixelBudget, SegmentationModel, SegmenterSettings
+    from attnseg.serve.model import MemoryBudget, SegmentationModel, SegmenterSettings
     from attnseg.serve.repository import resolve_models
 
     settings = SegmenterSettings(device=options.device, hint=options.hint, num_streams=options.num_streams,
                                  cache_dir=options.cache_dir, inference_precision=options.inference_precision)
-    budget = PixelBudget(options.max_inflight_pixels or options.max_request_pixels)
+    budget = MemoryBudget(int(options.max_inflight_mb * 1024 * 1024))
     limits = options.limits
     models = []
     for m in resolve_models(options.models, options.name):
@@ -406,7 +407,18 @@ class SegModelServer(ModelServer):
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
         self.register_signal_handler()
+        _use_uvloop()
         asyncio.run(self._serve())
+
+
+def _use_uvloop() -> None:
+    """uvloop when installed (uvicorn's own choice for "auto"): kserve runs its servers under
+    ``asyncio.run``, which would otherwise give uvicorn the pure-Python selector loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def install_routes(dataplane: Any, options: ServeOptions) -> None:
@@ -436,5 +448,7 @@ def install_routes(dataplane: Any, options: ServeOptions) -> None:
     app.add_exception_handler(StarletteHTTPException, rest.http_exception_handler)
     app.add_exception_handler(RequestValidationError, rest.validation_error_handler)
     app.add_middleware(rest.Guard, max_bytes=options.max_request_bytes, token=options.auth_token,
-                       body_timeout_s=options.body_timeout_s)
+                       body_timeout_s=options.body_timeout_s,
+                       max_inflight_bytes=int(options.max_inflight_body_mb * 1024 * 1024),
+                       dataplane=dataplane, limits=options.limits)
     app.state.attnseg_installed = True
