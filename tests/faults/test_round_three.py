@@ -181,6 +181,19 @@ def test_train_refuses_negative_recurrences_before_making_the_run_folder(kvasir1
     assert list(tmp_path.iterdir()) == []
 
 
+def test_resuming_a_checkpoint_that_records_a_huge_input_is_refused(kvasir12, finished_run, tmp_path, capsys):
+    import torch
+
+    raw = torch.load(finished_run / "last.pt", weights_only=True)
+    raw["input_size"] = [100000, 100000]
+    raw["trained_with"]["config"]["input_size"] = [100000, 100000]
+    bad = tmp_path / "bad_last.pt"
+    torch.save(raw, bad)
+    code, err = _train(capsys, kvasir12, tmp_path / "r2", "--resume", bad, "--epochs", "2")
+    one_clear_error((code, err), "input")
+    assert not (tmp_path / "r2").exists()
+
+
 def test_resume_in_place_is_allowed_but_not_together_with_force(kvasir12, finished_run, capsys):
     import json
 

@@ -188,6 +188,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     raw = read_checkpoint_file(cfg.resume) if cfg.resume else None
     if raw is not None:
         cfg = _resumed(cfg, raw)
+        check_train_config(cfg)  # the settings taken from the checkpoint pass the same checks (input size, ...)
     # read (and fail) before any file of the run is written
     source_weights = read_weights(cfg.init_from) if cfg.init_from else None
     out = Path(cfg.output_dir)
