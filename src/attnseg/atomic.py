@@ -167,7 +167,6 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     writers never both hold "the" lock.
     """
     import fcntl
-
     import time
 
     path = Path(path)

@@ -610,16 +610,17 @@ def test_waiting_on_another_process_s_precision_cache_lock_says_who_and_what(tmp
 
     from attnseg.user_cache import JsonCache
 
+    code = ("import sys; from pathlib import Path; from attnseg.user_cache import JsonCache\n"
+            f"with JsonCache('precision.json', Path({str(tmp_path)!r})).locked():\n"
+            "    print('held', flush=True); sys.stdin.readline()")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from pathlib import Path; from attnseg.user_cache import JsonCache\n"
-         f"with JsonCache('precision.json', Path({str(tmp_path)!r})).locked():\n"
-         "    print('held', flush=True); sys.stdin.readline()"],
+        [sys.executable, "-c", code],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     try:
         assert holder.stdout.readline().strip() == "held"
-        with caplog.at_level(logging.WARNING, logger="attnseg.user_cache"):
-            with JsonCache("precision.json", tmp_path).locked(timeout_s=0.3):
-                pass
+        with caplog.at_level(logging.WARNING, logger="attnseg.user_cache"), \
+                JsonCache("precision.json", tmp_path).locked(timeout_s=0.3):
+            pass
     finally:
         holder.communicate("\n", timeout=60)
     waits = [r.getMessage() for r in caplog.records if "Waiting" in r.getMessage()]
