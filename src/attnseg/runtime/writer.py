@@ -75,10 +75,10 @@ class OutputWriter:
             writer.release()
         self._videos.clear()
 
-    def __enter__(self) -> OutputWriter:
+    def __enter__(self) -> OutputWriter:  # noqa: PYI034 - not subclassed
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
