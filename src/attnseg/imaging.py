@@ -108,12 +108,13 @@ def to_bgr8(img: np.ndarray, source: str = "image") -> np.ndarray:
     raise InputFileError(f"{source}: {channels} channels is not an image (expected 1, 3 or 4).")
 
 
-def resize_image(img: np.ndarray, size: Sequence[int]) -> np.ndarray:
-    """Stretch-resize to ``size`` = (H, W) with bilinear interpolation (area when shrinking)."""
+def resize_image(img: np.ndarray, size: Sequence[int], interpolation: str = "area") -> np.ndarray:
+    """Stretch-resize to ``size`` = (H, W) with bilinear interpolation (``area``: area averaging
+    when shrinking, as training does; ``linear``: bilinear always)."""
     h, w = int(size[0]), int(size[1])
     if img.shape[:2] == (h, w):
         return img
-    shrink = img.shape[0] > h and img.shape[1] > w
+    shrink = interpolation != "linear" and img.shape[0] > h and img.shape[1] > w
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 

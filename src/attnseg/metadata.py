@@ -34,6 +34,10 @@ PRECISIONS = ("fp32", "fp16", "int8", "int8_acq")
 #: How images are fitted to a static model input (``attnseg.resize_policy.ResizePolicy``);
 #: models exported before the field existed were trained with ``stretch``.
 RESIZE_POLICIES = ("stretch", "letterbox")
+#: How images are resized to the model input: ``area`` (OpenCV area averaging when shrinking,
+#: bilinear when enlarging: what training does) or ``linear`` (bilinear always, far cheaper on
+#: large frames). Read by the runtime's codec; models exported before the field existed use ``area``.
+INTERPOLATIONS = ("area", "linear")
 #: The largest model input attnseg builds: 4096 x 4096 (a base-width-64 U-Net needs ~4 GB of f32
 #: activations per 1024 x 1024 image). A flag, a checkpoint or an IR asking for more is refused
 #: before anything is allocated.
@@ -218,6 +222,8 @@ class ModelMetadata:
                                               doc="name, dtype, shape, channels, meaning of the main output")
     resize_policy: str = spec("stretch", kind="str", choices=RESIZE_POLICIES,
                               doc="how images are brought to input_size: stretch or letterbox (pad)")
+    input_interpolation: str = spec("area", kind="str", choices=INTERPOLATIONS,
+                                    doc="how images are resized to input_size: area (shrinking) or linear")
     arch_kwargs: dict[str, Any] = spec(factory=dict, kind="dict")
     source: str = spec("", kind="str", doc="checkpoint path, zoo:<path> or module:<Class>")
     onnx: dict[str, Any] | None = spec(None, kind="dict", nullable=True)

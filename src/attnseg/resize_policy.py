@@ -103,11 +103,14 @@ def place_image(img: np.ndarray, placement: Placement, pad_value: float | Sequen
                 interpolation: str = "image") -> np.ndarray:
     """Resize ``img`` into its content box and pad the rest with ``pad_value``.
 
-    ``interpolation="image"`` resizes like training images (area when shrinking, bilinear
-    otherwise); ``"nearest"`` keeps label masks as labels.
+    ``interpolation="image"`` (or ``"area"``) resizes like training images (area when shrinking,
+    bilinear otherwise); ``"linear"`` is bilinear always; ``"nearest"`` keeps label masks as labels.
     """
     box = (placement.height, placement.width)
-    content = resize_mask(img, box) if interpolation == "nearest" else resize_image(img, box)
+    if interpolation == "nearest":
+        content = resize_mask(img, box)
+    else:
+        content = resize_image(img, box, "linear" if interpolation == "linear" else "area")
     if not placement.padded:
         return content
     ih, iw = placement.input_size

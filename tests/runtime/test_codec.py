@@ -87,3 +87,18 @@ def test_a_served_mask_codec_cannot_prepare_images():
 def test_non_image_models_are_refused():
     with pytest.raises(ModelConfigError, match="pixel_classification"):
         ModelCodec.from_metadata(ModelMetadata(task="pixel_classification", classes=["a", "b"]), None, LOGITS_1)
+
+
+@pytest.mark.parametrize(("recorded", "flag"), [("area", "INTER_AREA"), ("linear", "INTER_LINEAR")])
+def test_codec_resizes_with_the_recorded_interpolation(recorded, flag, kvasir_images):
+    import cv2
+
+    from attnseg.imaging import read_image
+
+    meta = ModelMetadata(input_size=[64, 64], preprocessing_embedded=True, input_layout="NHWC",
+                         input_interpolation=recorded)
+    codec = ModelCodec.from_metadata(meta, Port((1, 64, 64, 3), np.dtype(np.uint8)))
+    bgr = read_image(kvasir_images[0])
+    want = cv2.resize(bgr, (64, 64), interpolation=getattr(cv2, flag))
+    assert np.array_equal(codec.tensor(bgr)[0], want)
+    assert ModelMetadata.from_dict(meta.to_dict()).input_interpolation == recorded  # travels with the model

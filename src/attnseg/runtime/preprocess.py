@@ -39,6 +39,7 @@ class InputSpec:
     divisor: int = 16
     resize_policy: ResizePolicy = ResizePolicy.STRETCH  # static models only
     pad_value: tuple[int, ...] = (0, 0, 0)  # BGR uint8 colour of letterbox padding
+    interpolation: str = "area"  # how images are resized to the input (metadata ``input_interpolation``)
 
 
 @dataclass
@@ -88,6 +89,7 @@ def input_spec(port: Port, meta: ModelMetadata, name: str, policy: ResizePolicy 
         divisor=int(meta.input_divisor),
         resize_policy=policy or ResizePolicy.parse(meta.resize_policy),
         pad_value=pad_color(meta.normalization, channels),
+        interpolation=str(meta.input_interpolation),
     )
 
 
@@ -115,7 +117,7 @@ def prepare(image: ImageLike, spec: InputSpec) -> Prepared:
     offset = (0, 0)
     if spec.size is not None:
         placement = fit((h, w), spec.size, spec.resize_policy)
-        fed = place_image(bgr, placement, spec.pad_value)
+        fed = place_image(bgr, placement, spec.pad_value, spec.interpolation)
         valid = (placement.height, placement.width)
         offset = (placement.top, placement.left)
     else:
