@@ -9,7 +9,7 @@ The driver lists the input (names only, through ``pyarrow.fs``: local folders, `
                                                         shard straight to OUT
       -> small status rows back to the driver           (key, status, error): counts and progress
 
-Two Ray tasks bracket it: one builds the index of finished images from OUT's manifest (resume by
+Two steps on the run's helper actor bracket it: one builds the index of finished images from OUT's manifest (resume by
 content, ``attnseg.cluster.manifest``), one merges the shards into ``manifest.jsonl`` and writes
 ``summary.json``. No image or mask bytes pass through the driver, and it keeps no per-image
 state while the pipeline runs (counts, and the first few failures).
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from attnseg.cluster.inputs import InputPlan, key_of, plan_inputs
-from attnseg.cluster.manifest import MANIFEST_NAME, RUN_MARKER, SHARDS, build_index, merge, signature
+from attnseg.cluster.manifest import MANIFEST_NAME, RUN_MARKER, SHARDS, merge, signature
 from attnseg.cluster.options import LOCAL, ClusterError, ClusterOptions, ClusterSummary, ImagesFailedError
 from attnseg.cluster.storage import Location, Store
 from attnseg.cluster.worker import AttemptTracker, SegmentWorker, worker_kwargs
@@ -120,9 +120,9 @@ def _segment(model_path: Path, plan: InputPlan, dest: Location, options: Cluster
     t0 = time.perf_counter()
     with _ray_session(options) as ray:
         workers = _pool_size(ray, options)
-        index_ref, meta_ref = ray.remote(build_index).options(num_cpus=0, num_returns=2).remote(dest.uri, sig)
-        _check_same_model(ray.get(meta_ref)["models"], model_path, dest)
         tracker = ray.remote(AttemptTracker).options(num_cpus=0).remote()
+        index_ref, meta_ref = tracker.build_index.options(num_returns=2).remote(dest.uri, sig)
+        _check_same_model(ray.get(meta_ref)["models"], model_path, dest)
         kwargs = {**worker_kwargs(str(model_path), replace(options, outputs=out_options), WORKER_HINT),
                   "output_uri": dest.uri, "signature": sig, "run_id": run_id, "index": [index_ref],
                   "tracker": [tracker], "max_attempts": MAX_ATTEMPTS, "content": plan.identity}
@@ -130,9 +130,8 @@ def _segment(model_path: Path, plan: InputPlan, dest: Location, options: Cluster
         seconds = time.perf_counter() - t0
         order = ray.put([u.key for u in plan.units] if plan.is_video else [key_of(p) for p in plan.paths])
         stop = counts["failed"] and not options.skip_errors
-        report = ray.get(ray.remote(finalize).options(num_cpus=0).remote(
-            dest.uri, [order], str(model_path), plan.description, counts["segmented"], seconds,
-            not stop, WORKER_HINT))
+        report = ray.get(tracker.finalize.remote(dest.uri, [order], str(model_path), plan.description,
+                                                 counts["segmented"], seconds, not stop, WORKER_HINT))
     failed = counts["failures"]
     if stop:
         key, error = failed[0]
@@ -344,7 +343,7 @@ def finalize(out_uri: str, order: list[Any], model: str, description: str, segme
              write_summary: bool, hint: str) -> dict[str, int]:
     """Merge the shards into ``manifest.jsonl``; write ``summary.json`` as local seg-infer writes it.
 
-    Runs as a Ray task next to the data, so the driver never holds every image's record.
+    Runs on the run's helper actor (``AttemptTracker``), next to the data, so the driver never holds every image's record.
     ``seconds`` and ``fps`` are this run's (a resumed run counts only what it segmented).
     """
     import ray

@@ -31,11 +31,31 @@ COLUMNS = ("key", "status", "error")
 
 
 class AttemptTracker:
-    """A per-run Ray actor: which images were in flight when a worker died, and how often."""
+    """A per-run Ray actor: which images were in flight when a worker died, and how often.
+
+    It also runs the run's two bookkeeping steps next to the data, so they cost no extra worker
+    process: building the index of finished images before the pipeline, and merging the manifest
+    and writing ``summary.json`` after it (``attnseg.cluster.manifest.build_index``,
+    ``attnseg.cluster.job.finalize``).
+    """
 
     def __init__(self) -> None:
+        import threading
+
         self.pending: set[str] = set()
         self.crashes: dict[str, int] = {}
+        # finalize needs attnseg.runtime (OpenVINO): import it while the pipeline runs, not after.
+        threading.Thread(target=_warm_imports, daemon=True).start()
+
+    def build_index(self, out_uri: str, sig: str) -> tuple[Any, dict[str, Any]]:
+        from attnseg.cluster.manifest import build_index
+
+        return build_index(out_uri, sig)
+
+    def finalize(self, *args: Any) -> dict[str, int]:
+        from attnseg.cluster.job import finalize
+
+        return finalize(*args)
 
     def begin_batch(self, keys: list[str]) -> bool:
         """True when some key was in flight before (this batch is a retry after a worker died)."""
@@ -235,6 +255,13 @@ class SegmentWorker:
                             "model": self.model, "time": time.time(),
                             "timings": {"worker_total_ms": round((time.perf_counter() - t0) * 1e3, 3)}})
         return {"key": key, "status": "error", "error": message}
+
+
+def _warm_imports() -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):
+        import attnseg.cluster.job  # noqa: F401
 
 
 def _node_id() -> str | None:
