@@ -24,6 +24,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -255,6 +256,11 @@ class RemoteSegmenter:
         for attempt in (0, 1):
             conn = self._connection()
             try:
+                if conn.sock is None:
+                    conn.connect()
+                    # http.client writes the headers and the body separately: without TCP_NODELAY, Nagle
+                    # holds the body until the server acknowledges the headers (urllib3 and curl disable it too).
+                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn.request(method, self._prefix + path, body=body, headers={**self._auth, **(headers or {})})
                 resp = conn.getresponse()
                 data = resp.read()
