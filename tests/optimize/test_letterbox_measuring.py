@@ -58,3 +58,31 @@ def test_scorer_scores_a_letterbox_ir_as_the_runtime_segments_it(shipped_letterb
         want = seg.predict(bgr).mask
         assert got.shape == bgr.shape[:2] and (got == want).mean() > 0.999
     assert any(p.offset != (0, 0) for p in vset.prepared)  # the letterbox really pads these images
+
+
+def test_a_letterbox_int8_model_is_calibrated_and_scored_letterboxed(letterbox_ir, kvasir, kvasir_names, calib_dir,
+                                                                     tmp_path):
+    """Validation masks are the FP32 letterbox IR's own runtime masks: scored as deployed (letterboxed,
+    padding cropped), the FP32 model agrees with them exactly; the INT8 model is calibrated on letterboxed
+    images and scored the same way."""
+    import shutil
+
+    import cv2
+
+    from attnseg.optimize import quantize
+    from attnseg.runtime import Segmenter
+    from tests.optimize._optimize_models import copy_ir
+
+    agreement = tmp_path / "agreement"
+    (agreement / "images").mkdir(parents=True)
+    (agreement / "masks").mkdir()
+    seg = Segmenter(letterbox_ir, inference_precision="f32")
+    for name in kvasir_names[20:26]:
+        shutil.copy2(kvasir / "images" / name, agreement / "images" / name)
+        mask = seg.predict(agreement / "images" / name).mask
+        cv2.imwrite(str(agreement / "masks" / (name.rsplit(".", 1)[0] + ".png")), mask * 255)
+    xml = copy_ir(letterbox_ir, tmp_path / "int8")
+    res = quantize(xml, calibration=calib_dir, validation=agreement, quiet=True)
+    assert "letterbox" in res.calibration.model_input
+    assert res.accuracy.inference_precision == "f32" and res.accuracy.before == 1.0
+    assert res.accuracy.after > 0.9
