@@ -7,7 +7,7 @@
 One ``seg-serve --hint throughput`` on 127.0.0.1 (REST and gRPC). Each round runs three things
 one after the other, in a rotating order so no side always goes first: ``--clients`` threads
 posting real Kvasir-SEG JPEGs over REST (BYTES [1], the mask asked for as binary, http.client
-keep-alive connections, bodies built before timing), the same over gRPC (kserve's stubs,
+keep-alive connections with TCP_NODELAY, bodies built before timing), the same over gRPC (kserve's stubs,
 ``raw_input_contents``), and in-process ``Segmenter.stream()`` on the same images (same IR,
 device and hint; paths in, so it decodes the JPEGs too). Each run is ``--per-run`` images.
 Reported: the median throughput of each side over the rounds, the median of the per-round
@@ -112,6 +112,8 @@ def run_clients(kind: str, port: int, name: str, payloads: list, start: int, cou
         own: list[float] = []
         if kind == "http":
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            conn.connect()  # TCP_NODELAY, as urllib3/requests, curl and RemoteSegmenter set it
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def one(i: int) -> bool:
                 body, headers = payloads[i % len(payloads)]

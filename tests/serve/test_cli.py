@@ -39,5 +39,19 @@ def test_help_lists_the_flags():
     proc = subprocess.run([sys.executable, "-m", "attnseg.cli.serve", "--help"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0
-    for flag in ("--http-port", "--grpc-port", "--device", "--hint", "--name", "--max-request-mb"):
+    for flag in ("--http-port", "--grpc-port", "--device", "--hint", "--name", "--max-request-mb",
+                 "--max-image-pixels", "--max-request-pixels", "--max-response-mb", "--max-json-values",
+                 "--max-inflight-mb", "--header-timeout", "--body-timeout", "--idle-timeout", "--max-connections",
+                 "--auth-token-file", "--model-control"):
         assert flag in proc.stdout
+    assert "default 127.0.0.1" in proc.stdout
+
+
+def test_bad_token_file_and_limits_are_one_clear_line(tmp_path, zoo_export):
+    proc = run(str(zoo_export["xml"]), "--auth-token-file", str(tmp_path / "nope.txt"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--auth-token-file" in proc.stderr
+    (tmp_path / "empty.txt").write_text("\n")
+    proc = run(str(zoo_export["xml"]), "--auth-token-file", str(tmp_path / "empty.txt"))
+    assert proc.returncode == 2 and "is empty" in proc.stderr
+    proc = run(str(zoo_export["xml"]), "--max-image-pixels", "0")
+    assert proc.returncode == 2 and "--max-image-pixels must be > 0" in proc.stderr
