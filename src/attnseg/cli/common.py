@@ -1,12 +1,17 @@
-"""What every ``seg-*`` command shares: error handling, logging, JSON output."""
+"""What every ``seg-*`` command shares: error handling, logging, JSON output, flags generated
+from options dataclasses, and old flag spellings that still parse for one release (with a warning)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 from attnseg.errors import AttnsegError
 
@@ -64,3 +69,101 @@ def run_command(body: Callable[[argparse.Namespace], int | None], parser: argpar
 
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+# ---------------------------------------------------------------------------- flags from dataclasses
+def flag_name(field_name: str) -> str:
+    """The long flag of a field: ``inference_precision`` -> ``--inference-precision``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser | Any, cls: type, title: str | None = None,
+                        exclude: Sequence[str] = ()) -> argparse._ActionsContainer:
+    """One flag per field of ``cls`` that declares a ``help`` (``runtime.options.cli_field``):
+    ``--<name>`` plus the field's aliases, its default, choices and type; every deprecated
+    spelling is a hidden alias that warns (anomalib's idiom: the flags are the options object)."""
+    group = parser.add_argument_group(title) if title else parser
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if "help" not in meta or f.name in exclude:
+            continue
+        default = f.default
+        default = getattr(default, "value", default)
+        kw = dict(meta.get("argparse", {}))
+        help_text = meta["help"] + ("" if default is None else " (default: %(default)s)")
+        names = (*meta.get("aliases", ()), flag_name(f.name))
+        group.add_argument(*names, dest=f.name, default=default, help=help_text, **kw)
+        for old in meta.get("deprecated", ()):
+            add_deprecated_alias(group, old, flag_name(f.name), dest=f.name, **kw)
+    return group
+
+
+def options_from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
+    """Build ``cls`` back from the parsed flags ``add_dataclass_flags`` added (``overrides`` win)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if "help" in f.metadata and hasattr(args, f.name)}
+    values.update(overrides)
+    return cls(**values)
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old spelling: stores like the new flag and says on stderr which flag replaces it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, new: str = "", **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        warn_deprecated(parser.prog, option_string or self.option_strings[0], self.new)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def warn_deprecated(prog: str, old: str, new: str) -> None:
+    """One line on stderr; the old spelling still works until the next release."""
+    print(f"{prog}: warning: {old} is deprecated and will be removed in the next release; use {new}",
+          file=sys.stderr)
+
+
+def add_deprecated_alias(parser: argparse._ActionsContainer, old: str, new: str, dest: str,
+                         flag: bool = False, **kwargs: Any) -> None:
+    """``old`` parses like ``new`` (same ``dest``, type and choices), hidden from --help, and warns.
+    ``flag``: a switch that takes no value."""
+    kwargs.pop("default", None)
+    if flag:
+        kwargs = {"nargs": 0}
+    parser.add_argument(old, dest=dest, action=_DeprecatedAlias, new=new, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS, **kwargs)
+
+
+# ---------------------------------------------------------------------------- one grammar for splits
+def add_split_flag(parser: argparse._ActionsContainer, default_name: str, what: str) -> None:
+    """``--split FILE:NAME`` (a seg-train split file and the split in it); the old
+    ``--split FILE --split-name NAME`` still parses and warns."""
+    parser.add_argument("--split", metavar="FILE:NAME", default=None,
+                        help=f"split file (seg-train writes RUN/split.json) and the split {what}, e.g. "
+                             f"split.json:{default_name} (NAME defaults to {default_name})")
+    add_deprecated_alias(parser, "--split-name", "--split FILE:NAME", dest="split_name")
+
+
+def split_from_args(args: argparse.Namespace, default_name: str) -> tuple[str | None, str]:
+    """``(file or None, name)`` from ``--split FILE:NAME`` (or the old ``--split-name``)."""
+    file, name = parse_split(getattr(args, "split", None))
+    old = getattr(args, "split_name", None)
+    if old is not None:
+        if name is not None and name != old:
+            from attnseg.errors import InvalidOptionError
+
+            raise InvalidOptionError(f"--split names split {name!r} and --split-name {old!r}; give --split FILE:NAME.")
+        name = old
+    return file, name or default_name
+
+
+def parse_split(value: str | None) -> tuple[str | None, str | None]:
+    """``FILE:NAME`` -> (FILE, NAME); ``FILE`` -> (FILE, None). A drive letter or URL colon is not a name."""
+    if not value:
+        return None, None
+    head, sep, tail = str(value).rpartition(":")
+    if sep and head and tail and "/" not in tail and "\\" not in tail and "." not in tail:
+        return head, tail
+    return str(value), None

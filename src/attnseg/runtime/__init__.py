@@ -14,7 +14,8 @@ codec around the adapter) -> front ends (``seg-infer``, the server, the Ray path
 ``RemoteSegmenter``) that share the Segmenter's codec.
 
 Names are loaded on first use, so ``attnseg.runtime.options`` (``Hint``, ``compile_config``)
-imports without openvino. Never imports torch, nncf or onnx (a test runs it with those
+imports without openvino; ``RuntimeOptions`` there is what every front end holds.
+Never imports torch, nncf or onnx (a test runs it with those
 imports blocked).
 """
 
@@ -27,6 +28,8 @@ _EXPORTS = {
     "FrameSource": "attnseg.runtime.sources",
     "open_source": "attnseg.runtime.sources",
     "Hint": "attnseg.runtime.options",
+    "RuntimeOptions": "attnseg.runtime.options",
+    "TTA": "attnseg.runtime.options",
     "compile_config": "attnseg.runtime.options",
     "OpenVINOAdapter": "attnseg.runtime.adapter",
     "LiveSegmenter": "attnseg.runtime.live",
@@ -44,8 +47,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Blend", "FrameSource", "Hint", "LiveSegmenter", "LiveSource", "ModelCodec", "OpenVINOAdapter", "Port", "RemoteError", "RemoteSegmenter", "SegmentationResult",
-    "Segmenter", "StageTimings", "TileOptions", "TiledSegmenter", "compile_config", "open_source", "overlay",
+    "TTA", "Blend", "FrameSource", "Hint", "LiveSegmenter", "LiveSource", "ModelCodec", "OpenVINOAdapter", "Port",
+    "RemoteError", "RemoteSegmenter", "RuntimeOptions", "SegmentationResult", "Segmenter", "StageTimings",
+    "TileOptions", "TiledSegmenter", "compile_config", "open_source", "overlay",
 ]
 
 

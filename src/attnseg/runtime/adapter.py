@@ -130,6 +130,7 @@ class OpenVINOAdapter:
         cache_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
         inference_precision: str | None = "auto",
+        num_requests: int | None = None,
         core: ov.Core | None = None,
         require_metadata: bool = True,
         compile: bool = True,
@@ -154,7 +155,8 @@ class OpenVINOAdapter:
         tuned = read_tuned_config(self._path, self._device) if self._path is not None else {}
         self._hint = Hint.parse(hint if hint is not None else tuned.get("PERFORMANCE_HINT", Hint.LATENCY))
         self._props = {**applicable(tuned, None if hint is None else self._hint.value),
-                       **compile_config(self._hint, num_streams=num_streams, cache_dir=cache_dir, config=config)}
+                       **compile_config(self._hint, num_streams=num_streams, num_requests=num_requests,
+                                       cache_dir=cache_dir, config=config)}
         self._requested_precision, self._config = inference_precision, config
         self._precision: PrecisionChoice | None = None
         self._compiled: ov.CompiledModel | None = None

@@ -31,8 +31,15 @@ def tuned_config_path(xml_path: str | Path) -> Path:
 def read_tuned_config(xml_path: str | Path, device: str) -> dict[str, str]:
     """The section for ``device`` of the file beside ``xml_path`` ({} if there is none)."""
     path = tuned_config_path(xml_path)
+    return read_config_file(path, device) if path.is_file() else {}
+
+
+def read_config_file(path: str | Path, device: str) -> dict[str, str]:
+    """The section for ``device`` of a ``-load_config`` JSON file ({} if it has none)."""
+    path = Path(path)
     if not path.is_file():
-        return {}
+        raise InputFileError(f"Config file {path} does not exist; give a JSON file such as "
+                             '{"CPU": {"NUM_STREAMS": "2"}} (seg-benchmark --tune writes MODEL.load_config.json).')
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

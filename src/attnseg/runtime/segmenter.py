@@ -24,7 +24,8 @@ from attnseg.resize_policy import ResizePolicy
 from attnseg.runtime.adapter import Completed, OpenVINOAdapter
 from attnseg.runtime.autotune import PrecisionChoice
 from attnseg.runtime.codec import ModelCodec
-from attnseg.runtime.options import Hint
+from attnseg.runtime.config_file import read_config_file
+from attnseg.runtime.options import TTA, Hint, RuntimeOptions
 from attnseg.runtime.pipeline import ordered_async
 from attnseg.runtime.ports import Port
 from attnseg.runtime.postprocess import OutputSpec
@@ -32,12 +33,13 @@ from attnseg.runtime.prefetch import DEFAULT_WORKERS as DEFAULT_PREFETCH
 from attnseg.runtime.prefetch import prefetch as prefetch_map
 from attnseg.runtime.preprocess import ImageLike, Prepared
 from attnseg.runtime.result import SegmentationResult
-from attnseg.runtime.tta import TTA, mirrored, unmirrored
 from attnseg.runtime.tta import merge as merge_passes
+from attnseg.runtime.tta import mirrored, unmirrored
 
 log = logging.getLogger(__name__)
 
 ATTENTION_PREFIX = "attention_"
+_DEFAULTS = RuntimeOptions()
 
 
 class Segmenter:
@@ -60,8 +62,14 @@ class Segmenter:
         inference_precision: str | None = "auto",
         resize_policy: str | ResizePolicy | None = None,
         tta: str | TTA | None = None,
+        *,
+        options: RuntimeOptions | None = None,
     ) -> None:
-        """``hint``: ``latency`` (default), ``throughput`` or ``cumulative_throughput``; None takes
+        """``options``: every runtime setting at once (``RuntimeOptions``, what the front ends hold);
+        the keyword arguments are the same settings one by one (not both). ``config``: OpenVINO
+        properties that win over everything, e.g. ``{"INFERENCE_PRECISION_HINT": "f32"}``.
+
+        ``hint``: ``latency`` (default), ``throughput`` or ``cumulative_throughput``; None takes
         the tuned configuration's hint (``MODEL.load_config.json`` beside the IR, written by
         ``seg-benchmark --tune``), else latency. The tuned file's properties apply unless an
         argument overrides them (its streams only under its own hint).
@@ -76,21 +84,36 @@ class Segmenter:
 
         ``tta``: ``flip`` also runs each image mirrored left-right (twice the inference) and
         averages the two passes' probabilities before the model's threshold decides the mask."""
-        policy = None if resize_policy is None else ResizePolicy.parse(resize_policy)
-        self._tta = TTA.parse(tta)
+        given = {"device": device != "CPU", "hint": hint is not None, "num_streams": num_streams is not None,
+                 "cache_dir": cache_dir is not None, "inference_precision": inference_precision != "auto",
+                 "resize_policy": resize_policy is not None, "tta": tta is not None}
+        if options is None:
+            options = RuntimeOptions(device=device, hint=hint, num_streams=num_streams, cache_dir=cache_dir,
+                                     inference_precision=inference_precision, resize_policy=resize_policy, tta=tta)
+        elif any(given.values()):
+            raise InvalidOptionError(f"Segmenter takes options= or keyword settings, not both; move "
+                                     f"{', '.join(k for k, v in given.items() if v)} into the RuntimeOptions.")
+        self._options = options
+        policy = None if options.resize_policy is None else ResizePolicy.parse(options.resize_policy)
+        self._tta = options.tta
         if isinstance(model, OpenVINOAdapter):
-            given = {"device": device != "CPU", "hint": hint is not None, "num_streams": num_streams is not None,
-                     "cache_dir": cache_dir is not None, "config": config is not None,
-                     "inference_precision": inference_precision != "auto"}
-            if any(given.values()):
+            compile_given = {**{k: v for k, v in given.items() if k not in ("resize_policy", "tta")},
+                             "config": config is not None,
+                             **{f: getattr(options, f) != getattr(_DEFAULTS, f)
+                                for f in ("device", "hint", "num_streams", "num_requests", "cache_dir",
+                                          "inference_precision", "config_file")}}
+            if any(compile_given.values()):
                 raise InvalidOptionError(
                     f"Segmenter(adapter) takes its device and compile options from the adapter; "
-                    f"drop {', '.join(k for k, v in given.items() if v)}.")
+                    f"drop {', '.join(k for k, v in compile_given.items() if v)}.")
             self._adapter = model
         else:
-            self._adapter = OpenVINOAdapter(model, device, hint=hint, num_streams=num_streams,
-                                            cache_dir=cache_dir, config=config,
-                                            inference_precision=inference_precision, compile=False)
+            props = dict(read_config_file(options.config_file, options.device)) if options.config_file else {}
+            props.update(config or {})
+            self._adapter = OpenVINOAdapter(model, options.device, hint=options.hint,
+                                            num_streams=options.num_streams, num_requests=options.num_requests,
+                                            cache_dir=options.cache_dir, config=props or None,
+                                            inference_precision=options.inference_precision, compile=False)
         adapter = self._adapter
         meta = adapter.metadata
         if meta is None:
@@ -113,6 +136,11 @@ class Segmenter:
     def codec(self) -> ModelCodec:
         """How images become this model's input and its outputs become results (shared by every front end)."""
         return self._codec
+
+    @property
+    def options(self) -> RuntimeOptions:
+        """The runtime settings this Segmenter was made with (``hint`` None: decided as documented)."""
+        return self._options
 
     @property
     def tta(self) -> TTA:
@@ -337,4 +365,4 @@ def _timed(result: SegmentationResult, t0: float, t1: float, t2: float) -> Segme
     return result
 
 
-__all__ = ["Hint", "Segmenter"]
+__all__ = ["Hint", "RuntimeOptions", "Segmenter"]

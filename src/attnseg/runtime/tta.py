@@ -9,26 +9,14 @@ outputs are mirrored back in model space, so both passes decode through the same
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
 
 import numpy as np
 
-from attnseg.errors import parse_enum
 from attnseg.runtime.codec import ModelCodec
+from attnseg.runtime.options import TTA
 from attnseg.runtime.postprocess import one_hot
 from attnseg.runtime.preprocess import Prepared
 from attnseg.runtime.result import SegmentationResult, StageTimings
-
-
-class TTA(str, Enum):
-    """``none``: one pass; ``flip``: the image and its left-right mirror."""
-
-    NONE = "none"
-    FLIP = "flip"
-
-    @classmethod
-    def parse(cls, value: str | TTA | None) -> TTA:
-        return cls.NONE if value is None else parse_enum(cls, value, "test-time augmentation (tta)")
 
 
 def mirrored(tensor: np.ndarray, layout: str) -> np.ndarray:
