@@ -103,12 +103,12 @@ def run_live_mode(xml: Path, video: Path, precision: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "live"
         cmd = [sys.executable, "-m", "attnseg.cli.infer", str(xml), str(video), "--live", "--no-show", "-o", str(out),
-               "--json", "--infer-precision", precision]
+               "--json", "--inference-precision", precision]
         summary = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
         rows = json.loads((out / "frames.json").read_text())
     e2e = [r["end_to_end_ms"] for r in rows]
     return {**summary, **drift(e2e), "command": "seg-infer MODEL VIDEO --live --no-show -o OUT --json "
-                                                f"--infer-precision {precision}"}
+                                                f"--inference-precision {precision}"}
 
 
 def run_queued(xml: Path, video: Path, precision: str, max_frames: int | None = None) -> dict:

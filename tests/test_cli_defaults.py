@@ -1,5 +1,11 @@
-"""Every seg-* parser derives from the Python API: each flag that sets an API parameter or
-config field defaults to the API's own default, and each choice list is the API's vocabulary."""
+"""Every seg-* parser derives from the Python API.
+
+- Runtime flags (device, hint, streams, requests, cache, precision, resize policy, config file,
+  tta) are generated from ``RuntimeOptions`` in every front end: same names, defaults, choices.
+- Other flags that set an API parameter or config field default to the API's own default, and
+  each choice list is the API's vocabulary.
+- Every old spelling still parses for one release and says on stderr what replaces it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,12 @@ import inspect
 
 import pytest
 
+from attnseg.cli.common import flag_name
+from attnseg.runtime.options import RuntimeOptions
+
+#: front ends whose runtime flags must be RuntimeOptions' (seg-infer --ray is seg-infer's parser)
+RUNTIME_FRONT_ENDS = ["infer"]
+
 #: (CLI module, API object) pairs; flags whose dest names an API parameter / field are checked.
 PAIRS = [
     ("train", "attnseg.train:TrainConfig"),
@@ -18,14 +30,12 @@ PAIRS = [
     ("optimize", "attnseg.optimize:quantize"),
     ("optimize", "attnseg.optimize:AdvancedQuantizationParameters"),
     ("benchmark", "attnseg.benchmarks:BenchmarkConfig"),
-    ("infer", "attnseg.runtime:Segmenter"),
     ("serve", "attnseg.runtime:Segmenter"),
 ]
 #: flag dest -> API name where they differ
 RENAMED = {"infer_precision": "inference_precision"}
 #: deliberate differences, each with its reason
 EXEMPT = {
-    ("infer", "hint"): "seg-infer picks latency for one image / camera, throughput for folders and videos",
     ("serve", "hint"): "a server answers many clients at once: throughput",
 }
 #: flag dest -> the API vocabulary its choices must equal
@@ -39,12 +49,17 @@ VOCABULARY = {
     ("benchmark", "hint"): "attnseg.runtime.options:Hint",
     ("benchmark", "api"): "attnseg.benchmarks.config:Api",
     ("benchmark", "report_type"): "attnseg.benchmarks.config:ReportType",
-    ("infer", "hint"): "attnseg.runtime.options:Hint",
-    ("infer", "infer_precision"): "attnseg.runtime.options:INFERENCE_PRECISIONS",
-    ("infer", "resize_policy"): "attnseg.metadata:RESIZE_POLICIES",
     ("serve", "hint"): "attnseg.runtime.options:Hint",
     ("serve", "inference_precision"): "attnseg.runtime.options:INFERENCE_PRECISIONS",
 }
+#: (CLI, old argv, dest, value it must give, the spelling that replaces it)
+DEPRECATED = [
+    ("infer", ["--infer-precision", "bf16"], "inference_precision", "bf16", "--inference-precision"),
+    ("infer", ["-infer_precision", "f32"], "inference_precision", "f32", "--inference-precision"),
+]
+#: positional arguments each parser needs before flags parse
+POSITIONAL = {"infer": ["m.xml", "in"], "benchmark": ["m.xml"], "eval": ["ck.pt", "--data", "x:y"],
+              "serve": ["m.xml"], "export": [], "optimize": ["m.xml"], "train": ["--data", "x:y", "-o", "o"]}
 
 
 def _load(spec: str):
@@ -75,6 +90,55 @@ def _plain(value):
 
 def _parser(cli: str):
     return importlib.import_module(f"attnseg.cli.{cli}").build_parser()
+
+
+def _visible(parser) -> dict:
+    """dest -> the action --help shows for it (hidden deprecated aliases left out)."""
+    import argparse
+
+    return {a.dest: a for a in parser._actions if a.help is not argparse.SUPPRESS}
+
+
+@pytest.mark.parametrize("cli", RUNTIME_FRONT_ENDS)
+def test_runtime_flags_are_generated_from_runtime_options(cli):
+    actions = _visible(_parser(cli))
+    wrong = []
+    for f in dataclasses.fields(RuntimeOptions):
+        meta = f.metadata
+        action = actions.get(f.name)
+        if action is None:
+            wrong.append(f"{flag_name(f.name)} missing")
+            continue
+        names = {flag_name(f.name), *meta["aliases"]}
+        if not names <= set(action.option_strings):
+            wrong.append(f"{f.name}: spelled {action.option_strings}, expected {sorted(names)}")
+        if _plain(action.default) != _plain(f.default):
+            wrong.append(f"{f.name}: default {action.default!r}, RuntimeOptions {f.default!r}")
+        kw = meta["argparse"]
+        if tuple(action.choices or ()) != tuple(kw.get("choices", ())):
+            wrong.append(f"{f.name}: choices {action.choices}, RuntimeOptions {kw.get('choices')}")
+        if action.type is not kw.get("type"):
+            wrong.append(f"{f.name}: type {action.type}, RuntimeOptions {kw.get('type')}")
+    assert not wrong, f"seg-{cli} drifted from RuntimeOptions: " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize("cli", RUNTIME_FRONT_ENDS)
+def test_runtime_flags_build_runtime_options_back(cli):
+    from attnseg.cli.common import options_from_args
+
+    args = _parser(cli).parse_args([*POSITIONAL[cli], "-d", "CPU", "--hint", "throughput", "--num-streams", "2",
+                                    "--inference-precision", "f32", "--resize-policy", "letterbox", "--tta", "flip"])
+    assert options_from_args(RuntimeOptions, args) == RuntimeOptions(
+        hint="throughput", num_streams=2, inference_precision="f32", resize_policy="letterbox", tta="flip")
+
+
+@pytest.mark.parametrize("cli, argv, dest, value, new", DEPRECATED,
+                         ids=[f"{c}:{a[0]}" for c, a, *_ in DEPRECATED])
+def test_deprecated_spellings_parse_and_warn(cli, argv, dest, value, new, capsys):
+    args = _parser(cli).parse_args([*POSITIONAL[cli], *argv])
+    assert _plain(getattr(args, dest)) == value
+    err = capsys.readouterr().err
+    assert f"{argv[0]} is deprecated" in err and new in err, err
 
 
 @pytest.mark.parametrize("cli, api", PAIRS)

@@ -184,7 +184,7 @@ def test_cpp_video_frames_match_seg_infer(cpp_app, binary_ir, kvasir_images, tmp
     res = subprocess.run([str(cpp_app), str(binary_ir), str(video), "-o", str(tmp_path / "cpp"),
                           "--inference-precision", "f32"], capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
-    assert main([str(binary_ir), str(video), "-o", str(tmp_path / "py"), "--infer-precision", "f32", "-q",
+    assert main([str(binary_ir), str(video), "-o", str(tmp_path / "py"), "--inference-precision", "f32", "-q",
                  "--no-overlays"]) == 0
     names = sorted(p.name for p in (tmp_path / "py" / "masks").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "cpp" / "masks").iterdir()) == \

@@ -53,7 +53,7 @@ def test_folder_writes_masks_overlays_attention_and_summary(embedded_att_ir, fol
 def test_single_image_and_closing_summary(binary_ir, kvasir_images, tmp_path, capsys):
     out = tmp_path / "one"
     assert main([str(binary_ir), str(kvasir_images[0]), "-o", str(out), "--no-overlays",
-                 "--infer-precision", "f32"]) == 0
+                 "--inference-precision", "f32"]) == 0
     printed = capsys.readouterr().out
     assert "1 frames" in printed and "FPS" in printed and "p90" in printed
     assert [p.name for p in (out / "masks").iterdir()] == [kvasir_images[0].stem + ".png"]

@@ -194,7 +194,7 @@ def test_seg_infer_live_no_show_json(binary_ir, kvasir_video, tmp_path, capsys):
 
     out = tmp_path / "live"
     assert main([str(binary_ir), str(kvasir_video), "--live", "--no-show", "-o", str(out), "--json",
-                 "--max-frames", "20", "--infer-precision", "f32"]) == 0
+                 "--max-frames", "20", "--inference-precision", "f32"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["frames_read"] == 20
     assert summary["frames_segmented"] + summary["frames_dropped"] == 20

@@ -221,7 +221,7 @@ def test_seg_infer_uses_the_recorded_policy_by_default(shipped_letterbox_ir, kva
     for name, flags in (("default", []), ("stretch", ["--resize-policy", "stretch"])):
         out = tmp_path / name
         assert main([str(shipped_letterbox_ir), str(src), "-o", str(out), "--no-overlays", "--json",
-                     "--infer-precision", "f32", *flags]) == 0
+                     "--inference-precision", "f32", *flags]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["resize_policy"] == ("letterbox" if name == "default" else "stretch")
         masks[name] = cv2.imread(str(out / "masks" / "wide.png"), cv2.IMREAD_UNCHANGED)

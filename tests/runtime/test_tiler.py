@@ -170,7 +170,7 @@ def test_seg_infer_tile(binary_ir, kvasir_images, tmp_path, capsys):
     src = kvasir_images[2]
     out = tmp_path / "tiled"
     assert main([str(binary_ir), str(src), "-o", str(out), "--tile", "--tile-overlap", "0.5", "--json",
-                 "--no-overlays", "--infer-precision", "f32"]) == 0
+                 "--no-overlays", "--inference-precision", "f32"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["tiling"] == {"tile_size": [64, 64], "overlap": 0.5, "blend": "gaussian"}
     assert report["hint"] == "throughput"

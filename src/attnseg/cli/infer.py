@@ -16,15 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.cli.common import (
+    add_common_flags,
+    add_dataclass_flags,
+    options_from_args,
+    print_json,
+    run_command,
+)
 from attnseg.errors import InputFileError
-from attnseg.metadata import RESIZE_POLICIES
-from attnseg.runtime.options import INFERENCE_PRECISIONS, Hint
+from attnseg.runtime.options import RuntimeOptions
 from attnseg.runtime.tiler import MAX_OVERLAP, Blend, TileOptions
 
 log = logging.getLogger("seg-infer")
-
-HINTS = tuple(h.value for h in Hint)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,23 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output folder (default: ./<input name>_seg)")
     p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
-    p.add_argument("-d", "--device", default="CPU",
-                   help="OpenVINO device: CPU, GPU, NPU, AUTO, HETERO:GPU,CPU, MULTI:GPU,CPU (default CPU)")
-    p.add_argument("--hint", choices=HINTS, default=None,
-                   help="performance hint (default: latency for one image or a camera, "
-                        "throughput for folders and videos)")
-    p.add_argument("--num-streams", type=int, default=None, help="override the device's stream count")
     p.add_argument("--max-in-flight", type=int, default=None,
                    help="requests in flight at once (default: twice the device's optimal number of requests)")
-    p.add_argument("--infer-precision", choices=INFERENCE_PRECISIONS, default="auto",
-                   help="compute precision (default auto: the faster of f32 and bf16 for this model on this CPU, "
-                        "measured on first use and cached; the tuned MODEL.load_config.json if present; the "
-                        "device's own choice on GPU/NPU)")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="OpenVINO model cache folder (faster start-up on GPU/NPU)")
-    p.add_argument("--resize-policy", choices=RESIZE_POLICIES, default=None,
-                   help="how images are fitted to the model input: stretch, or letterbox (keep the aspect "
-                        "ratio, pad) (default: the policy the model was trained with, from its metadata)")
     p.add_argument("--tile", action="store_true",
                    help="sliding-window inference: cut images into overlapping tiles of the model's input size "
                         "and blend them (for images much larger than the model input; keeps small lesions)")
@@ -90,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--max-age-ms", type=float, default=None,
                       help="with --live: also drop a frame that waited longer than this for a request")
     live.add_argument("--loop", action="store_true", help="with --live: restart a video file at its end")
+    add_dataclass_flags(p, RuntimeOptions, "runtime (OpenVINO; --hint default: latency for one image or a camera, "
+                                           "throughput for folders and videos)")
     add_common_flags(p)
     return p
 
@@ -128,9 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     tiling = TileOptions(tile_size=args.tile_size, overlap=args.tile_overlap, blend=args.tile_blend,
                          max_in_flight=args.max_in_flight) if tiled else None  # refused before compiling
     hint = args.hint or ("throughput" if source.kind in ("folder", "video") or tiled else "latency")
-    seg = Segmenter(args.model, device=args.device, hint=hint, num_streams=args.num_streams,
-                    cache_dir=args.cache_dir, inference_precision=args.infer_precision,
-                    resize_policy=args.resize_policy)
+    seg = Segmenter(args.model, options=options_from_args(RuntimeOptions, args, hint=hint))
     if args.attention_maps and not seg.attention_names:
         raise InputFileError(
             f"{seg.model_path.name} has no attention outputs; re-export it with attention maps "
@@ -142,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     out = args.output or Path.cwd() / f"{_stem(source.description)}_seg"
     quiet = args.quiet or args.json
     if not quiet:
-        log.info("%s on %s (%s, %s from %s), input %s: %s", seg.model_path.name, seg.device, hint,
+        log.info("%s on %s (%s, %s from %s), input %s: %s", seg.model_path.name, seg.device, seg.hint.value,
                  seg.inference_precision, seg.precision_choice.source, source.kind, source.description)
 
     with atomic_dir(out, force=args.force) as tmp:
@@ -175,8 +163,8 @@ def _run(args: argparse.Namespace) -> int:
         if not summaries:
             raise InputFileError(f"No image of {source.description} could be segmented.")
         summary = run_summary(summaries, latencies, wall, seg.classes, skipped)
-        report = {"model": str(seg.model_path), "device": seg.device, "hint": hint,
-                  "resize_policy": seg.resize_policy.value,
+        report = {"model": str(seg.model_path), "device": seg.device, "hint": seg.hint.value,
+                  "resize_policy": seg.resize_policy.value, "tta": seg.tta.value,
                   "tiling": _tiling(runner) if tiled else None,
                   "inference_precision": seg.inference_precision,
                   "precision_choice": seg.precision_choice.to_dict(),
@@ -208,9 +196,7 @@ def _run_live(args: argparse.Namespace) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise InputFileError(f"--alpha must be between 0 and 1, got {args.alpha}.")
     source = LiveSource.open(args.input, loop=args.loop)
-    seg = Segmenter(args.model, device=args.device, hint=args.hint or "latency", num_streams=args.num_streams,
-                    cache_dir=args.cache_dir, inference_precision=args.infer_precision,
-                    resize_policy=args.resize_policy)
+    seg = Segmenter(args.model, options=options_from_args(RuntimeOptions, args, hint=args.hint or "latency"))
     if not (args.quiet or args.json):
         log.info("%s on %s (%s, %s), live input %s (%s, %s FPS)", seg.model_path.name, seg.device, seg.hint.value,
                  seg.inference_precision, source.description, source.kind, source.fps or "?")

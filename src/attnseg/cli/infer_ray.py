@@ -51,7 +51,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     options = ClusterOptions(
         address=args.ray, device=args.device, concurrency=args.concurrency, max_frames=args.max_frames,
-        inference_precision=args.infer_precision, resize_policy=args.resize_policy, skip_errors=args.skip_errors,
+        inference_precision=args.inference_precision, resize_policy=args.resize_policy, skip_errors=args.skip_errors,
         force=args.force, progress=not quiet,
         outputs=OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays,
                               attention=bool(args.attention_maps), alpha=args.alpha),
