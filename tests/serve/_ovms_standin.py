@@ -12,19 +12,23 @@ error texts are not OVMS's, and nothing here proves OVMS accepts the same reques
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
 import openvino as ov
-from kserve import InferOutput, InferResponse, Model
-from kserve.errors import InvalidInput
+from kserve import Model
 
 from attnseg.runtime import v2
 from attnseg.serve import _kserve  # noqa: F401 - kserve imported without our argv
+from attnseg.serve.errors import RequestError
+from attnseg.serve.model import RestAnswer
 from attnseg.serve.server import SegModelServer, ServeOptions
 
 
 class RawIR(Model):
+    version = "1"
+
     def __init__(self, name: str, xml: str) -> None:
         super().__init__(name)
         self.xml = xml
@@ -48,22 +52,34 @@ class RawIR(Model):
     def get_output_types(self):
         return [self._describe(p) for p in self.compiled.outputs]
 
+    def metadata(self) -> dict:
+        return {"name": self.name, "versions": [self.version], "platform": "openvino",
+                "inputs": self.get_input_types(), "outputs": self.get_output_types()}
+
     def predict(self, payload, headers=None, response_headers=None):
-        x = payload.inputs[0].as_numpy()
+        """A checked v2 request (seg-serve's ``WireRequest``) in, the IR's raw outputs out (binary)."""
+        inp = payload.inputs[0]
         want = self.get_input_types()[0]
-        if v2.datatype_of(x) != want["datatype"] or list(x.shape) != want["shape"]:
-            raise InvalidInput(f"expected {want}, got {v2.datatype_of(x)} {list(x.shape)}")
+        if inp.datatype != want["datatype"] or inp.shape != want["shape"]:
+            raise RequestError(f"expected {want}, got {inp.datatype} {inp.shape}")
+        dtype = v2.DTYPES[inp.datatype]
+        try:
+            x = (np.frombuffer(inp.raw, dtype) if inp.raw is not None else np.asarray(inp.data, dtype)).reshape(inp.shape)
+        except ValueError as exc:
+            raise RequestError(f"input data does not match its shape: {exc}") from None
         results = self.compiled(x)
-        asked = {o.name for o in payload.request_outputs or []}
-        outputs = []
+        asked = {name for name, _ in payload.outputs}
+        outputs, parts = [], []
         for port in self.compiled.outputs:
             if asked and port.get_any_name() not in asked:
                 continue
             arr = np.ascontiguousarray(results[port])
-            out = InferOutput(port.get_any_name(), list(arr.shape), v2.datatype_of(arr))
-            out.set_data_from_numpy(arr, binary_data=True)
-            outputs.append(out)
-        return InferResponse(payload.id or "", self.name, outputs, use_binary_outputs=True)
+            raw = arr.tobytes()
+            outputs.append({"name": port.get_any_name(), "datatype": v2.datatype_of(arr), "shape": list(arr.shape),
+                            "parameters": {"binary_data_size": len(raw)}})
+            parts.append(raw)
+        head = json.dumps({"model_name": self.name, "id": payload.request_id, "outputs": outputs}).encode()
+        return RestAnswer(b"".join([head, *parts]), len(head))
 
 
 def main() -> None:
