@@ -43,3 +43,21 @@ def test_flip_is_mirror_symmetric_and_stream_equals_predict(letterbox_ir, kvasir
 def test_unknown_tta_is_refused(binary_ir):
     with pytest.raises(InvalidOptionError, match="flip"):
         Segmenter(binary_ir, tta="rotate")
+
+
+def test_flip4_averages_four_flips(threshold_ir, kvasir_images):
+    """flip4: the image, left-right, upside down and both, averaged, then the exported threshold."""
+    plain = Segmenter(threshold_ir, inference_precision="f32")
+    tta = Segmenter(threshold_ir, inference_precision="f32", tta="flip4")
+    bgr = read_image(kvasir_images[0])
+    total = 0
+    for rows, cols in ((False, False), (False, True), (True, False), (True, True)):
+        img = bgr[::-1 if rows else 1, ::-1 if cols else 1]
+        p = plain.predict(np.ascontiguousarray(img), return_probabilities=True).probabilities
+        total = total + p[:, ::-1 if rows else 1, ::-1 if cols else 1]
+    mean = total / 4
+    got = tta.predict(bgr, return_probabilities=True)
+    np.testing.assert_allclose(got.probabilities, mean, atol=1e-4)
+    assert (got.mask == (mean[1] > 0.3)).mean() > 0.999
+    flipped_input = np.ascontiguousarray(bgr[::-1, ::-1])
+    assert (tta.predict(flipped_input).mask[::-1, ::-1] == got.mask).mean() > 0.995  # symmetric by design

@@ -48,10 +48,12 @@ INFERENCE_PRECISIONS = ("auto", "default", "f32", "bf16", "f16")
 
 
 class TTA(str, Enum):
-    """Test-time augmentation. ``none``: one pass; ``flip``: the image and its left-right mirror."""
+    """Test-time augmentation. ``none``: one pass; ``flip``: the image and its left-right mirror
+    (2 passes); ``flip4``: also upside down and both (4 passes)."""
 
     NONE = "none"
     FLIP = "flip"
+    FLIP4 = "flip4"
 
     @classmethod
     def parse(cls, value: str | TTA | None) -> TTA:
@@ -94,7 +96,8 @@ class RuntimeOptions:
     config_file: str | None = cli_field(None, "JSON of OpenVINO properties per device (benchmark_app -load_config "
                                           "layout); applies over the tuned file beside the IR", metavar="FILE")
     tta: TTA = cli_field(TTA.NONE, "test-time augmentation: flip also runs each image mirrored and averages the "
-                               "two passes' probabilities (twice the inference)", choices=tuple(t.value for t in TTA))
+                               "two passes' probabilities (twice the inference); flip4 also upside down "
+                               "and both (four times)", choices=tuple(t.value for t in TTA))
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:

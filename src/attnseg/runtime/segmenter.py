@@ -34,7 +34,7 @@ from attnseg.runtime.prefetch import prefetch as prefetch_map
 from attnseg.runtime.preprocess import ImageLike, Prepared
 from attnseg.runtime.result import SegmentationResult
 from attnseg.runtime.tta import merge as merge_passes
-from attnseg.runtime.tta import mirrored, unmirrored
+from attnseg.runtime.tta import flipped, passes_of, unflipped
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,9 @@ class Segmenter:
         ``resize_policy``: how images are fitted to a static model input (``stretch`` |
         ``letterbox``); default: the policy the model was trained with, from its metadata.
 
-        ``tta``: ``flip`` also runs each image mirrored left-right (twice the inference) and
-        averages the two passes' probabilities before the model's threshold decides the mask."""
+        ``tta``: ``flip`` also runs each image mirrored left-right (twice the inference),
+        ``flip4`` also upside down and both (four times); the passes' probabilities are averaged
+        before the model's threshold decides the mask."""
         given = {"device": device != "CPU", "hint": hint is not None, "num_streams": num_streams is not None,
                  "cache_dir": cache_dir is not None, "inference_precision": inference_precision != "auto",
                  "resize_policy": resize_policy is not None, "tta": tta is not None}
@@ -144,7 +145,7 @@ class Segmenter:
 
     @property
     def tta(self) -> TTA:
-        """Test-time augmentation applied to every prediction (``none`` or ``flip``)."""
+        """Test-time augmentation applied to every prediction (``none``, ``flip`` or ``flip4``)."""
         return self._tta
 
     @property
@@ -232,7 +233,7 @@ class Segmenter:
         t0 = time.perf_counter()
         prep = self.preprocess(image)
         t1 = time.perf_counter()
-        if self._tta is TTA.FLIP:
+        if self._tta is not TTA.NONE:
             return self._predict_flipped(prep, return_probabilities, t0, t1)
         inferred: list[float] = []
 
@@ -297,10 +298,12 @@ class Segmenter:
     # ------------------------------------------------------------------ internals
     def _predict_flipped(self, prep: Prepared, return_probabilities: bool, t0: float,
                          t1: float) -> SegmentationResult:
-        """Two passes (the image and its mirror), merged in probability space by the codec."""
+        """The image and its flips (``tta``), merged in probability space by the codec."""
+        layout = self._codec.input.layout
         passes = [self.infer(prep)]
-        passes.append(unmirrored(self._adapter.infer({self._in_index: mirrored(prep.tensor, self._codec.input.layout)},
-                                                     self._out_indices)))
+        for v, h in passes_of(self._tta)[1:]:
+            outputs = self._adapter.infer({self._in_index: flipped(prep.tensor, layout, v, h)}, self._out_indices)
+            passes.append(unflipped(outputs, v, h))
         t2 = time.perf_counter()
         return _timed(merge_passes(self._codec, prep, passes, return_probabilities), t0, t1, t2)
 

@@ -1,4 +1,5 @@
-"""Test-time augmentation: the model also sees the image mirrored; the passes are averaged in
+"""Test-time augmentation: the model also sees the image mirrored (and, with ``flip4``, upside
+down); the passes are averaged in
 probability space and only then decided by the codec (the exported threshold), never voted.
 
 Mirroring the prepared tensor (not the image) keeps the geometry exact: the mirrored pass's
@@ -19,15 +20,45 @@ from attnseg.runtime.preprocess import Prepared
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
 
+#: (flip rows, flip columns) of every pass of each mode; the first pass is the image itself.
+PASSES: dict[TTA, tuple[tuple[bool, bool], ...]] = {
+    TTA.NONE: ((False, False),),
+    TTA.FLIP: ((False, False), (False, True)),
+    TTA.FLIP4: ((False, False), (False, True), (True, False), (True, True)),
+}
+
+
+def passes_of(tta: TTA) -> tuple[tuple[bool, bool], ...]:
+    """The (flip rows, flip columns) passes that ``tta`` runs."""
+    return PASSES[TTA.parse(tta)]
+
+
+def _axes(vertical: bool, horizontal: bool, height_axis: int, width_axis: int) -> tuple[int, ...]:
+    return tuple(a for a, on in ((height_axis, vertical), (width_axis, horizontal)) if on)
+
+
+def flipped(tensor: np.ndarray, layout: str, vertical: bool = False, horizontal: bool = True) -> np.ndarray:
+    """The input batch flipped (height and width are the last two axes of NCHW, the middle two of NHWC)."""
+    nhwc = layout.upper() == "NHWC"
+    axes = _axes(vertical, horizontal, -3 if nhwc else -2, -2 if nhwc else -1)
+    return np.ascontiguousarray(np.flip(tensor, axis=axes)) if axes else tensor
+
+
+def unflipped(raw_outputs: Sequence[np.ndarray], vertical: bool = False,
+              horizontal: bool = True) -> list[np.ndarray]:
+    """Raw outputs of a flipped pass flipped back (every output's height and width are its last two axes)."""
+    axes = _axes(vertical, horizontal, -2, -1)
+    return [np.ascontiguousarray(np.flip(np.asarray(o), axis=axes)) if axes else np.asarray(o) for o in raw_outputs]
+
+
 def mirrored(tensor: np.ndarray, layout: str) -> np.ndarray:
-    """The input batch mirrored left-right (width is the last axis of NCHW, the third of NHWC)."""
-    axis = -2 if layout.upper() == "NHWC" else -1
-    return np.ascontiguousarray(np.flip(tensor, axis=axis))
+    """The input batch mirrored left-right."""
+    return flipped(tensor, layout, False, True)
 
 
 def unmirrored(raw_outputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Raw outputs of a mirrored pass mirrored back (every output's width is its last axis)."""
-    return [np.ascontiguousarray(np.flip(np.asarray(o), axis=-1)) for o in raw_outputs]
+    """Raw outputs of a left-right mirrored pass mirrored back."""
+    return unflipped(raw_outputs, False, True)
 
 
 def merge(codec: ModelCodec, prepared: Prepared, passes: Sequence[Sequence[np.ndarray]],
@@ -46,4 +77,4 @@ def merge(codec: ModelCodec, prepared: Prepared, passes: Sequence[Sequence[np.nd
                         attention, prepared.source, StageTimings(postprocess=post_ms, total=post_ms))
 
 
-__all__ = ["TTA", "merge", "mirrored", "unmirrored"]
+__all__ = ["PASSES", "TTA", "flipped", "merge", "mirrored", "passes_of", "unflipped", "unmirrored"]
