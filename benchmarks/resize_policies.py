@@ -20,7 +20,7 @@ Reports mean Dice, median Dice, the near-miss rate (share of images with Dice < 
 empty rate (share of images where the model finds no lesion at all) per condition and model, side by side, in ``resize_policies.json`` and ``resize_policies.md``
 under ``--out``:
 
-    python benchmarks/resize_policies.py old=model_old/model.xml new=runs/new/best.pt \
+    python benchmarks/resize_policies.py old=model_old/model.xml new=runs/new/best.pt new_tta=runs/new/best.pt#flip4 \
         --data kvasir:../shared/data/kvasir-seg --split splits/kvasir-seg.json \
         --out benchmarks/results/resize_policies
 
@@ -178,11 +178,13 @@ PROXIES: dict[str, Callable] = {
 
 
 # ---------------------------------------------------------------------- models and data
-def parse_model(spec: str) -> tuple[str, Path]:
+def parse_model(spec: str) -> tuple[str, Path, str]:
+    """``[label=]path[#tta]`` -> (label, path, tta): ``new=best.pt#flip4`` scores with 4-flip TTA."""
+    spec, _, tta = spec.partition("#")
     label, sep, path = spec.partition("=")
     if not sep:
         label, path = Path(spec).stem if Path(spec).suffix else Path(spec).name, spec
-    return label, Path(path)
+    return label, Path(path), tta or "none"
 
 
 def as_ir(path: Path, tmp: Path, label: str) -> Path:
@@ -212,14 +214,14 @@ def conditions(cross: bool, proxies: list[str]) -> list[tuple[str, str | None, s
     return rows
 
 
-def score_model(xml: Path, samples: list, rows: list, device: str, seed: int) -> dict[str, dict]:
+def score_model(xml: Path, samples: list, rows: list, device: str, seed: int, tta: str = "none") -> dict[str, dict]:
     from attnseg.data import binary_metrics, load_pair
     from attnseg.runtime import Segmenter, TiledSegmenter, TileOptions
 
     runners = {}
     recorded = Segmenter(xml, device=device, hint="throughput").resize_policy.value
     for policy in {"stretch", "letterbox"} | {recorded}:
-        runners[policy] = Segmenter(xml, device=device, hint="throughput", resize_policy=policy)
+        runners[policy] = Segmenter(xml, device=device, hint="throughput", resize_policy=policy, tta=tta)
     runners["tiled"] = TiledSegmenter(runners[recorded], TileOptions(overlap=TILE_OVERLAP))
     dice: dict[str, list[float]] = {name: [] for name, _, _ in rows}
     empty: dict[str, list[bool]] = {name: [] for name, _, _ in rows}
@@ -244,7 +246,7 @@ def score_model(xml: Path, samples: list, rows: list, device: str, seed: int) ->
                      "near_miss_rate": round(float((v < NEAR_MISS).mean()), 4), "images": len(v),
                      "empty_rate": round(float(np.mean(empty[name])), 4),
                      "per_image_dice": [round(float(x), 4) for x in v]}
-    return {"recorded_policy": recorded, "conditions": out}
+    return {"recorded_policy": recorded, "tta": tta, "conditions": out}
 
 
 # ---------------------------------------------------------------------- report
@@ -270,7 +272,8 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Models:", ""]
     for lb, m in report["models"].items():
-        lines.append(f"- `{lb}`: `{m['path']}` (recorded policy `{m['recorded_policy']}`)")
+        tta = f", TTA `{m['tta']}`" if m.get("tta", "none") != "none" else ""
+        lines.append(f"- `{lb}`: `{m['path']}` (recorded policy `{m['recorded_policy']}`{tta})")
     lines += ["", "Command:", "", "```", report["command"], "```", ""]
     lines += report["machine"]
     return "\n".join(lines) + "\n"
@@ -284,7 +287,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("models", nargs="+", help="[label=]model.xml | folder | checkpoint.pt (several: side by side)")
+    p.add_argument("models", nargs="+", help="[label=]model.xml | folder | checkpoint.pt, optionally #flip or "
+                                             "#flip4 for test-time augmentation (several: side by side)")
     p.add_argument("--data", default="kvasir:../shared/data/kvasir-seg")
     p.add_argument("--split", default="splits/kvasir-seg.json")
     p.add_argument("--part", default="test", help="which part of the split to score (default test)")
@@ -306,13 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     samples = test_samples(args.data, args.split, args.part, args.limit)
     rows = conditions(args.cross, args.proxies)
     models: dict[str, dict] = {}
+    irs: dict[str, Path] = {}  # one export per path, however many labels score it
     with tempfile.TemporaryDirectory(prefix="resize_policies_") as tmp:
         for spec in args.models:
-            label, path = parse_model(spec)
+            label, path, tta = parse_model(spec)
             if label in models:
                 raise SystemExit(f"two models are labelled {label!r}; name them: label=path")
-            xml = as_ir(path, Path(tmp), label)
-            models[label] = {"path": str(path), **score_model(xml, samples, rows, args.device, args.seed)}
+            key = f"{path}"
+            if key not in irs:
+                irs[key] = as_ir(path, Path(tmp), f"m{len(irs)}")
+            models[label] = {"path": str(path), **score_model(irs[key], samples, rows, args.device, args.seed, tta)}
     report = {
         "data": args.data, "split": args.split, "part": args.part, "images": len(samples),
         "near_miss_below": NEAR_MISS, "tile_overlap": TILE_OVERLAP, "seed": args.seed,

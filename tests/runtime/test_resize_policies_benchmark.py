@@ -62,12 +62,13 @@ def test_endoscope_proxies_change_pixels_and_keep_masks_honest(bench, test_pair)
 
 def test_two_models_side_by_side(bench, binary_ir, shared_data, tmp_path, capsys):
     out = tmp_path / "report"
-    rc = bench.main([f"a={binary_ir}", f"b={binary_ir.parent}", "--data", f"kvasir:{shared_data / 'kvasir-seg'}",
+    rc = bench.main([f"a={binary_ir}", f"b={binary_ir.parent}", f"c={binary_ir}#flip", "--data", f"kvasir:{shared_data / 'kvasir-seg'}",
                      "--split", str(REPO / "splits" / "kvasir-seg.json"), "--limit", "1",
                      "--proxies", "288x384", "jpeg30", "--out", str(out)])
     assert rc == 0
     report = json.loads((out / "resize_policies.json").read_text())
-    assert report["images"] == 1 and list(report["models"]) == ["a", "b"]
+    assert report["images"] == 1 and list(report["models"]) == ["a", "b", "c"]
+    assert [m["tta"] for m in report["models"].values()] == ["none", "none", "flip"]
     assert report["conditions"] == ["stretch", "letterbox", "tiled", "288x384", "jpeg30"]
     for model in report["models"].values():
         assert model["recorded_policy"] == "stretch"
