@@ -153,7 +153,7 @@ def link_images(source: Path, count: int, folder: Path) -> Path:
 class DriverMeter:
     """CPU time, syscall bytes and resident-memory growth of this (driver) process over a block."""
 
-    def __enter__(self) -> DriverMeter:
+    def __enter__(self) -> DriverMeter:  # noqa: PYI034 - Python 3.10 has no typing.Self
         self.rss0 = self.peak = _rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -211,7 +211,7 @@ class PeerWorker:
         self.options = OutputOptions()
         self.out = Path(out)
 
-    def __call__(self, batch):  # noqa: ANN001, ANN204
+    def __call__(self, batch):
         import pyarrow as pa
 
         from attnseg.imaging import decode_image
@@ -293,7 +293,7 @@ def same_files(a: Path, b: Path) -> bool:
 
 # ---------------------------------------------------------------------- the scaling model
 def analysis(report: dict) -> dict:
-    peer, ours, small = report["peer"], report["ours"], report["small"]
+    ours, small = report["ours"], report["small"]
     rounds = [o["images_per_second"] / p["images_per_second"] for p, o in zip(report["peer_runs"], report["ours_runs"])]
     ratio = statistics.geometric_mean(rounds)
     worker_ms = ours["worker_ms_per_image_mean"]
@@ -338,15 +338,15 @@ def markdown(r: dict) -> str:
     lines = [
         "# Cluster throughput: seg-infer --ray against a hand-written Ray Data pipeline",
         "",
-        f"`{r['command']}`: {r['images']} Kvasir-SEG images ({r['input_bytes_per_image'] / 1024:.0f} KiB JPEG "
+        (f"`{r['command']}`: {r['images']} Kvasir-SEG images ({r['input_bytes_per_image'] / 1024:.0f} KiB JPEG "
         f"each), model `{Path(r['model']).name}` (the shipped AttU_Net w16, FP32 IR), {r['workers']} actors of "
         "1 CPU and 1 OpenVINO thread each, on one local Ray instance, the two pipelines side by side in one "
-        "process (after one warm-up run of ours).",
-        f"CPU: **{m['cpu']}**, {m['cores']} cores (flags: {', '.join(m.get('flags', []))}). The machine is "
-        f"shared: load average {r['load_average_start'][0]} at the start, {r['load_average_end'][0]} at the end.",
+        "process (after one warm-up run of ours)."),
+        (f"CPU: **{m['cpu']}**, {m['cores']} cores (flags: {', '.join(m.get('flags', []))}). The machine is "
+        f"shared: load average {r['load_average_start'][0]} at the start, {r['load_average_end'][0]} at the end."),
         "",
-        "| pipeline | images | wall s | images/s | driver CPU ms/image | result bytes/image to the driver "
-        "| driver syscall I/O bytes/image | driver RSS growth MiB | worker ms/image |",
+        ("| pipeline | images | wall s | images/s | driver CPU ms/image | result bytes/image to the driver "
+        "| driver syscall I/O bytes/image | driver RSS growth MiB | worker ms/image |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, x in rows:
@@ -357,11 +357,11 @@ def markdown(r: dict) -> str:
     stages = ours["worker_stage_ms_mean"]
     lines += [
         "",
-        f"Same files: **{'yes' if r['same_files'] else 'NO'}** (every mask and overlay byte for byte). "
+        (f"Same files: **{'yes' if r['same_files'] else 'NO'}** (every mask and overlay byte for byte). "
         f"Ours over the peer, round by round (each pair back to back): "
         f"{', '.join(f'{x:.2f}x' for x in a['ours_over_peer_by_round'])}; geometric mean "
         f"**{a['ours_over_peer']:.2f}x**. The table shows each pipeline's faster round; all rounds are in the JSON. "
-        "On this shared machine a round's rate moves by more than the difference between the pipelines.",
+        "On this shared machine a round's rate moves by more than the difference between the pipelines."),
         "",
         "Where a worker's time goes (mean ms per image): "
         + ", ".join(f"{k.removesuffix('_ms')} {v}" for k, v in stages.items())
@@ -369,31 +369,31 @@ def markdown(r: dict) -> str:
         "",
         "## The scaling model",
         "",
-        f"- **Bytes through the driver**: {ours['driver_result_bytes_per_image']} bytes of status row per image "
+        (f"- **Bytes through the driver**: {ours['driver_result_bytes_per_image']} bytes of status row per image "
         f"(no pixels, no encoded files): {a['result_bytes_per_million_images_mib']} MiB per million images. "
         "The syscall figure counts everything the driver process read or wrote (Ray's control traffic, "
-        "logs), still independent of the image bytes.",
-        f"- **Driver memory**: {ours['driver_rss_growth_mib']} MiB growth for {ours['images']} images, "
+        "logs), still independent of the image bytes."),
+        (f"- **Driver memory**: {ours['driver_rss_growth_mib']} MiB growth for {ours['images']} images, "
         f"{small['driver_rss_growth_mib']} MiB for {small['images']}: a slope of "
         f"{a['driver_rss_slope_bytes_per_image']} bytes per image; over finished outputs (the same pipeline, "
         f"no inference) {r['resumed']['driver_rss_growth_mib']} MiB for {r['resumed']['images']} images and "
         f"{r['resumed_small']['driver_rss_growth_mib']} MiB for {r['resumed_small']['images']}, "
         f"{a['resumed_driver_rss_slope_bytes_per_image']} bytes per image. The driver holds no per-image state "
         "while the pipeline runs (counts, the first 20 failures); what remains is the path listing Ray Data "
-        "plans with (about a hundred bytes a path) and allocator noise, which these sizes cannot separate.",
-        f"- **Driver CPU**: {driver_ms_str(ours)} per image over the whole run, "
+        "plans with (about a hundred bytes a path) and allocator noise, which these sizes cannot separate."),
+        (f"- **Driver CPU**: {driver_ms_str(ours)} per image over the whole run, "
         f"**{a['driver_cpu_ms_per_image_marginal']} ms per additional image** (the slope between the two sizes: "
         "planning and starting the pipeline cancel out), almost all of it Ray Data's streaming executor "
         f"(the peer's driver pays {peer['driver_cpu_ms_per_image']} ms per image over its run). With a worker needing "
         f"{ours['worker_ms_per_image_mean']} ms per image, one driver keeps about "
         f"**{a['driver_bound_workers']} single-thread workers** busy before it saturates "
         f"(~{a['driver_bound_images_per_second']} images/s): that is the next bottleneck, shared with any Ray "
-        "Data pipeline; bigger batches and read blocks, and a driver on a fast core, move it.",
-        f"- **Resume**: a re-run over finished outputs goes at {a['resumed_images_per_second']} images/s here "
+        "Data pipeline; bigger batches and read blocks, and a driver on a fast core, move it."),
+        (f"- **Resume**: a re-run over finished outputs goes at {a['resumed_images_per_second']} images/s here "
         f"(every input read and hashed, nothing segmented); driver CPU "
-        f"{a['resumed_driver_cpu_ms_per_image_marginal']} ms per additional image.",
-        f"- **Object storage**: each image is one GET and {a['s3_puts_per_image']} PUTs; at S3's 3,500 PUT/s per "
-        f"prefix, one output prefix takes about {a['s3_prefix_put_bound_images_per_second']} images/s.",
+        f"{a['resumed_driver_cpu_ms_per_image_marginal']} ms per additional image."),
+        (f"- **Object storage**: each image is one GET and {a['s3_puts_per_image']} PUTs; at S3's 3,500 PUT/s per "
+        f"prefix, one output prefix takes about {a['s3_prefix_put_bound_images_per_second']} images/s."),
         "",
     ]
     return "\n".join(lines)

@@ -76,7 +76,7 @@ def s3_server():
 def upload(client, bucket: str, prefix: str, folder: Path) -> None:
     if bucket not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
         client.create_bucket(Bucket=bucket)
-    for p in sorted(folder.iterdir()):
+    for p in sorted(q for q in folder.iterdir() if q.is_file()):
         client.put_object(Bucket=bucket, Key=f"{prefix}/{p.name}", Body=p.read_bytes())
 
 

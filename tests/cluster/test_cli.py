@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from attnseg.atomic import OutputBusyError
 from attnseg.cli.infer import build_parser, main
@@ -81,7 +80,7 @@ def test_object_storage_is_refused_by_local_seg_infer_and_kept_by_ray(cluster_ir
 
 
 def test_one_stem_two_images_is_refused_locally_and_on_ray(cluster_ir, folder, tmp_path, capsys):
-    first = sorted(folder.iterdir())[0]
+    first = min(folder.iterdir())
     shutil.copy(first, first.with_suffix(".png"))
     for ray_flags in ([], ["--ray"]):
         out = tmp_path / f"out{len(ray_flags)}"

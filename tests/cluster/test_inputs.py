@@ -13,7 +13,15 @@ import pytest
 
 from attnseg.cluster import Location, Store, plan_inputs
 from attnseg.cluster.inputs import key_of
-from attnseg.cluster.manifest import MANIFEST_NAME, build_index, digest, dumps_shard, merge, read_records, signature
+from attnseg.cluster.manifest import (
+    MANIFEST_NAME,
+    build_index,
+    digest,
+    dumps_shard,
+    merge,
+    read_records,
+    signature,
+)
 from attnseg.errors import InputFileError
 
 
@@ -118,3 +126,22 @@ def test_runtime_and_local_seg_infer_never_import_ray():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_object_store_folders_globs_and_lists_are_listed_by_name(s3_server, images):
+    from tests.cluster.conftest import upload
+
+    upload(s3_server, "plan", "imgs", images)  # a.png, b.jpg, notes.txt
+    upload(s3_server, "plan", "imgs/sub", images / "sub")
+    s3_server.put_object(Bucket="plan", Key="lists/two.txt", Body=b"# two\n../imgs/b.jpg\ns3://plan/imgs/sub/c.jpg\n")
+
+    folder = plan_inputs("s3://plan/imgs")
+    assert (folder.kind, folder.root, folder.paths) == ("folder", "s3://plan/imgs", ["plan/imgs/a.png", "plan/imgs/b.jpg"])
+    assert plan_inputs("s3://plan/imgs/**.jpg").paths == ["plan/imgs/b.jpg", "plan/imgs/sub/c.jpg"]
+    listing = plan_inputs("s3://plan/lists/two.txt")
+    assert listing.kind == "list" and listing.paths == ["plan/imgs/b.jpg", "plan/imgs/sub/c.jpg"]
+    assert plan_inputs("s3://plan/imgs/a.png").kind == "image"
+    with pytest.raises(InputFileError, match="does not exist"):
+        plan_inputs("s3://plan/nothing-here")
+    with pytest.raises(InputFileError, match="videos are read from local files"):
+        plan_inputs("s3://plan/clip.mp4")

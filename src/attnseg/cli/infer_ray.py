@@ -15,7 +15,7 @@ from attnseg.errors import InputFileError
 
 #: Local-only flags: a worker runs one image at a time (more workers, not more streams).
 _LOCAL_ONLY = {"hint": "--hint", "num_streams": "--num-streams", "max_in_flight": "--max-in-flight",
-               "cache_dir": "--cache-dir"}
+               "cache_dir": "--cache-dir", "num_requests": "--num-requests", "config_file": "--config-file"}
 #: ``-o`` is parsed as a Path, which folds ``s3://b/k`` into ``s3:/b/k``; this finds such URIs again.
 _FOLDED_URI = re.compile(r"^(s3|gs|gcs|abfs|abfss|az|hdfs):/+(?=[^/])")
 
@@ -41,7 +41,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
     from attnseg.cluster import ClusterOptions, check_address, segment_dataset
     from attnseg.runtime.outputs import OutputOptions
 
-    given = [flag for name, flag in _LOCAL_ONLY.items() if getattr(args, name) is not None]
+    given = [flag for name, flag in _LOCAL_ONLY.items() if getattr(args, name, None) is not None]
     if given:
         raise InputFileError(f"{', '.join(given)} do(es) not apply with --ray (each worker runs one image at a "
                              "time; use --concurrency for more workers).")
@@ -52,7 +52,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
     options = ClusterOptions(
         address=args.ray, device=args.device, concurrency=args.concurrency, max_frames=args.max_frames,
         inference_precision=args.inference_precision, resize_policy=args.resize_policy, skip_errors=args.skip_errors,
-        force=args.force, progress=not quiet,
+        force=args.force, progress=not quiet, tta=getattr(args.tta, "value", args.tta) or "none",
         outputs=OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays,
                               attention=bool(args.attention_maps), alpha=args.alpha),
     )

@@ -13,8 +13,8 @@ The only package that imports ``ray`` (inside functions: importing it costs noth
 from attnseg.cluster.inputs import InputPlan, plan_inputs
 from attnseg.cluster.job import check_address, segment_dataset, start_local_ray
 from attnseg.cluster.manifest import MANIFEST_NAME, read_records
-from attnseg.cluster.storage import Location, Store
 from attnseg.cluster.options import ClusterError, ClusterOptions, ClusterSummary, ImagesFailedError
+from attnseg.cluster.storage import Location, Store
 
 __all__ = ["MANIFEST_NAME", "ClusterError", "ClusterOptions", "ClusterSummary", "ImagesFailedError", "InputPlan",
            "Location", "Store", "check_address", "plan_inputs", "read_records", "segment_dataset",

@@ -58,11 +58,11 @@ class InputPlan:
     def total(self) -> int:
         return len(self.units) if self.is_video else len(self.paths)
 
-    def filesystem(self):  # noqa: ANN201 - pyarrow.fs.FileSystem
+    def filesystem(self):
         return Location.of(self.root).filesystem() if self.root else _local_fs()
 
 
-def _local_fs():  # noqa: ANN202
+def _local_fs():
     import pyarrow.fs as pafs
 
     return pafs.LocalFileSystem()
@@ -97,8 +97,7 @@ def _is_image(name: str) -> bool:
 
 # ---------------------------------------------------------------------- local
 def _local_plan(text: str, max_frames: int | None) -> InputPlan:
-    if text.startswith("file://"):
-        text = text[len("file://"):]
+    text = text.removeprefix("file://")
     path = Path(text).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if _is_image(p.name) and p.is_file())
@@ -216,7 +215,7 @@ def _remote_plan(uri: str) -> InputPlan:
     return InputPlan("folder", uri, uri, images)
 
 
-def _remote_glob(uri: str, loc: Location, fs) -> InputPlan:  # noqa: ANN001
+def _remote_glob(uri: str, loc: Location, fs) -> InputPlan:
     cut = min(loc.path.index(c) for c in _GLOB_CHARS if c in loc.path)
     base = loc.path[:cut].rsplit("/", 1)[0]
     pattern = loc.path
@@ -226,7 +225,7 @@ def _remote_glob(uri: str, loc: Location, fs) -> InputPlan:  # noqa: ANN001
     return InputPlan("glob", uri, uri, files)
 
 
-def _list(fs, path: str, recursive: bool) -> list[str]:  # noqa: ANN001
+def _list(fs, path: str, recursive: bool) -> list[str]:
     import pyarrow.fs as pafs
 
     try:

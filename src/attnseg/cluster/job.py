@@ -115,7 +115,8 @@ def _segment(model_path: Path, plan: InputPlan, dest: Location, options: Cluster
         out_options = replace(out_options, overlays=False, attention=False)
     store = Store(dest)
     _prepare_output(store, options.force, out_options, plan)
-    sig = signature(asdict(out_options), options.resize_policy, options.inference_precision, options.device)
+    sig = signature(asdict(out_options), options.resize_policy, options.inference_precision, options.device,
+                    str(options.tta))
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     t0 = time.perf_counter()
     with _ray_session(options) as ray:
@@ -126,9 +127,10 @@ def _segment(model_path: Path, plan: InputPlan, dest: Location, options: Cluster
         kwargs = {**worker_kwargs(str(model_path), replace(options, outputs=out_options), WORKER_HINT),
                   "output_uri": dest.uri, "signature": sig, "run_id": run_id, "index": [index_ref],
                   "tracker": [tracker], "max_attempts": MAX_ATTEMPTS, "content": plan.identity}
-        counts = _run(ray, plan, workers, kwargs, options)
-        seconds = time.perf_counter() - t0
+        total = plan.total
         order = ray.put([u.key for u in plan.units] if plan.is_video else [key_of(p) for p in plan.paths])
+        counts = _run(ray, plan, workers, kwargs, options, total)  # drops the driver's copy of the listing
+        seconds = time.perf_counter() - t0
         stop = counts["failed"] and not options.skip_errors
         report = ray.get(tracker.finalize.remote(dest.uri, [order], str(model_path), plan.description,
                                                  counts["segmented"], seconds, not stop, WORKER_HINT))
@@ -144,7 +146,7 @@ def _segment(model_path: Path, plan: InputPlan, dest: Location, options: Cluster
                              f"{dest.uri_of(MANIFEST_NAME)}).")
     return ClusterSummary(output=Path(dest.path) if not dest.remote else dest.uri,  # type: ignore[arg-type]
                           manifest=dest.uri_of(MANIFEST_NAME) if dest.remote else Path(dest.path) / MANIFEST_NAME,
-                          total=plan.total, segmented=counts["segmented"], resumed=counts["resumed"],
+                          total=total, segmented=counts["segmented"], resumed=counts["resumed"],
                           failed=failed, failed_count=counts["failed"], workers=workers, seconds=seconds,
                           address=options.address, driver_result_bytes=counts["bytes"])
 
@@ -290,10 +292,12 @@ def _dataset(ray: Any, plan: InputPlan, workers: int, options: ClusterOptions) -
     per_read = max(1, min(MAX_FILES_PER_READ, -(-n // (2 * workers))))
     ds = ray.data.read_binary_files(plan.paths, include_paths=True, filesystem=plan.filesystem(),
                                     num_cpus=READ_CPUS, override_num_blocks=max(1, -(-n // per_read)))
+    plan.paths = []  # Ray Data keeps the listing in the object store; the driver needs no copy while it runs
     return ds, batch
 
 
-def _run(ray: Any, plan: InputPlan, workers: int, kwargs: dict[str, Any], options: ClusterOptions) -> dict[str, Any]:
+def _run(ray: Any, plan: InputPlan, workers: int, kwargs: dict[str, Any], options: ClusterOptions,
+         total: int) -> dict[str, Any]:
     """Stream the status rows; stop at a failure unless skipping."""
     ds, batch = _dataset(ray, plan, workers, options)
     ds = ds.map_batches(
@@ -301,7 +305,7 @@ def _run(ray: Any, plan: InputPlan, workers: int, kwargs: dict[str, Any], option
         compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=options.cpus_per_worker,
         fn_constructor_kwargs=kwargs,
     )
-    progress = _progress(plan.total, options.progress)
+    progress = _progress(total, options.progress)
     counts: dict[str, Any] = {"segmented": 0, "resumed": 0, "failed": 0, "failures": [], "bytes": 0}
     batches = ds.iter_batches(batch_format="pyarrow", batch_size=None)
     try:
@@ -360,7 +364,8 @@ def finalize(out_uri: str, order: list[Any], model: str, description: str, segme
         summary = outputs.run_summary(images, latencies, seconds, ok[0]["classes"], skipped)
         summary["fps"] = round(segmented / seconds, 3) if seconds > 0 else 0.0
         report = {"model": model, "device": str(ok[0].get("device", "CPU")), "hint": hint,
-                  "resize_policy": ok[0].get("resize_policy", "stretch"), "tiling": None,  # never tiled on Ray
+                  "resize_policy": ok[0].get("resize_policy", "stretch"), "tta": ok[0].get("tta", "none"),
+                  "tiling": None,  # never tiled on Ray
                   "inference_precision": ok[0].get("inference_precision"),  # the first worker's (each decides)
                   "precision_choice": ok[0].get("precision_choice"),
                   "input": description, "output": out_uri, "summary": summary, "images": images}

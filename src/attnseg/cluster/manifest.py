@@ -47,10 +47,11 @@ def digest(key: str, content: str, signature: str) -> int:
     return int.from_bytes(h, "little", signed=False)
 
 
-def signature(outputs: dict[str, Any], resize_policy: str | None, inference_precision: str, device: str) -> str:
+def signature(outputs: dict[str, Any], resize_policy: str | None, inference_precision: str, device: str,
+              tta: str = "none") -> str:
     """What must match for a finished image to count: its outputs and how it was segmented."""
     return json.dumps({"outputs": outputs, "resize_policy": resize_policy, "precision": inference_precision,
-                       "device": device}, sort_keys=True)
+                       "device": device, **({"tta": tta} if tta not in (None, "none") else {})}, sort_keys=True)
 
 
 def shard_names(store: Store) -> list[str]:

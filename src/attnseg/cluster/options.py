@@ -49,6 +49,7 @@ class ClusterOptions:
     max_frames: int | None = None
     inference_precision: str = "auto"
     resize_policy: str | None = None  # stretch | letterbox; default: the model's own (metadata)
+    tta: str = "none"  # test-time augmentation (runtime.tta): none | flip
     outputs: OutputOptions = field(default_factory=OutputOptions)
     skip_errors: bool = False
     force: bool = False

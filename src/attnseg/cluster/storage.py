@@ -50,8 +50,7 @@ class Location:
             fs, path = _from_uri(text)
             del fs
             return cls(text.rstrip("/"), path.rstrip("/"), True)
-        if text.startswith("file://"):
-            text = text[len("file://"):]
+        text = text.removeprefix("file://")
         local = Path(text).expanduser().resolve()
         return cls(str(local), str(local), False)
 
@@ -133,7 +132,7 @@ class Store:
             raise InputFileError(f"Cannot list {self.location.uri_of(rel) if rel else self.location.uri}: "
                                  f"{exc}.") from None
         root = self.location.path.rstrip("/") + "/"
-        return [(i.path[len(root):] if i.path.startswith(root) else i.path, i.size or 0)
+        return [(i.path.removeprefix(root), i.size or 0)
                 for i in infos if i.type == pafs.FileType.File]
 
     def exists(self) -> bool:

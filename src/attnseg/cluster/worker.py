@@ -79,7 +79,8 @@ class SegmentWorker:
     """Callable class for ``Dataset.map_batches`` (pyarrow batches in and out)."""
 
     def __init__(self, model: str, device: str, threads: int | None, inference_precision: str,
-                 outputs: dict[str, Any], hint: str = "latency", resize_policy: str | None = None, *,
+                 outputs: dict[str, Any], hint: str = "latency", resize_policy: str | None = None,
+                 tta: str = "none", *,
                  output_uri: str, signature: str, run_id: str, index: list[Any] | None = None,
                  tracker: list[Any] | None = None, max_attempts: int = 3, content: str | None = None) -> None:
         from attnseg.cluster.storage import Location, Store
@@ -88,7 +89,7 @@ class SegmentWorker:
 
         config = {"INFERENCE_NUM_THREADS": int(threads)} if threads and device.upper() == "CPU" else None
         self.seg = Segmenter(model, device=device, hint=hint, config=config,
-                             inference_precision=inference_precision, resize_policy=resize_policy)
+                             inference_precision=inference_precision, resize_policy=resize_policy, tta=tta)
         self.options = OutputOptions(**outputs)
         self.model = model
         self.store = Store(Location.of(output_uri))
@@ -239,7 +240,7 @@ class SegmentWorker:
                        worker_total_ms=round((t4 - t0) * 1e3, 3))
         records.append({**summary, "key": key, "input": path, "status": "ok", "error": None,
                         "classes": list(result.classes), "device": self.seg.device,
-                        "resize_policy": self.seg.resize_policy.value,
+                        "resize_policy": self.seg.resize_policy.value, "tta": self.seg.tta.value,
                         "inference_precision": self.seg.inference_precision,
                         "precision_choice": self.seg.precision_choice.to_dict(), "outputs": sorted(files),
                         "worker": self.worker, "node": self.node, "timings": timings, "content": content,
@@ -283,4 +284,4 @@ def worker_kwargs(model: str, options: Any, hint: str = "latency") -> dict[str, 
     """Constructor arguments of ``SegmentWorker`` from ``ClusterOptions`` (plain, picklable values)."""
     return {"model": model, "device": options.device, "threads": options.cpus_per_worker,
             "inference_precision": options.inference_precision, "outputs": asdict(options.outputs),
-            "hint": hint, "resize_policy": options.resize_policy}
+            "hint": hint, "resize_policy": options.resize_policy, "tta": options.tta}
