@@ -20,7 +20,7 @@ from attnseg.cli.common import flag_name
 from attnseg.runtime.options import RuntimeOptions
 
 #: front ends whose runtime flags must be RuntimeOptions' (seg-infer --ray is seg-infer's parser)
-RUNTIME_FRONT_ENDS = ["infer"]
+RUNTIME_FRONT_ENDS = ["infer", "evaluate"]
 
 #: (CLI module, API object) pairs; flags whose dest names an API parameter / field are checked.
 PAIRS = [
@@ -56,9 +56,11 @@ VOCABULARY = {
 DEPRECATED = [
     ("infer", ["--infer-precision", "bf16"], "inference_precision", "bf16", "--inference-precision"),
     ("infer", ["-infer_precision", "f32"], "inference_precision", "f32", "--inference-precision"),
+    ("evaluate", ["--infer-precision", "f32"], "inference_precision", "f32", "--inference-precision"),
+    ("evaluate", ["--split-name", "val"], "split_name", "val", "--split FILE:NAME"),
 ]
 #: positional arguments each parser needs before flags parse
-POSITIONAL = {"infer": ["m.xml", "in"], "benchmark": ["m.xml"], "eval": ["ck.pt", "--data", "x:y"],
+POSITIONAL = {"infer": ["m.xml", "in"], "benchmark": ["m.xml"], "evaluate": ["ck.pt", "--data", "x:y"],
               "serve": ["m.xml"], "export": [], "optimize": ["m.xml"], "train": ["--data", "x:y", "-o", "o"]}
 
 

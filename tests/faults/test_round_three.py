@@ -436,7 +436,7 @@ def test_seg_eval_takes_arch_for_a_bare_state_dict(bare_sd, kvasir12, capsys):
 
     from attnseg.cli.evaluate import main
 
-    args = (bare_sd["bare"], "--data", f"kvasir:{kvasir12}", "--split-name", "all", "--limit", "2",
+    args = (bare_sd["bare"], "--data", f"kvasir:{kvasir12}", "--split", "all", "--limit", "2",
             "--input-size", "64", "64", "--json")
     code, err = _code_err(capsys, main, *args)
     one_clear_error((code, err), "--arch")

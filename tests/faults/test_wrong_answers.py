@@ -160,7 +160,7 @@ def test_seg_eval_without_split_scores_the_runs_own_test_split(trained, kvasir12
 def test_seg_eval_with_no_split_anywhere_refuses_to_call_everything_test(tiny_ckpt, kvasir12):
     from attnseg.train.evaluate import evaluate_checkpoint
 
-    with pytest.raises(DataError, match="--split-name all"):
+    with pytest.raises(DataError, match="--split all"):
         evaluate_checkpoint(tiny_ckpt, f"kvasir:{kvasir12}")
     assert evaluate_checkpoint(tiny_ckpt, f"kvasir:{kvasir12}", split_name="all").count == 12
 

@@ -30,3 +30,24 @@ def test_evaluation_masks_equal_the_deployed_irs(fixture, policy, threshold, req
     if policy == "letterbox":  # the old stretched evaluation scores a different mask than the one deployed
         stretched = checkpoint_codec(SimpleNamespace(**{**vars(info), "resize_policy": "stretch"}), (64, 64))
         assert (predict_with_codec(net, bgr, stretched) != deployed).mean() > 0.01
+
+
+def test_seg_eval_scores_an_exported_model_with_the_runtime_flags(binary_ir, shared_data, tmp_path, capsys):
+    """seg-eval MODEL.xml runs the IR through a Segmenter made from the generated runtime flags; the
+    data grammar takes a bare folder too; runtime flags on a torch checkpoint are refused."""
+    import json
+    import shutil
+
+    from attnseg.cli.evaluate import main
+
+    folder = tmp_path / "pairs"
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+        for src in sorted((shared_data / "kvasir-seg" / sub).iterdir())[:2]:
+            shutil.copy(src, folder / sub / src.name)
+    assert main([str(binary_ir), "--data", str(folder), "--split", "all", "-d", "CPU",
+                 "--inference-precision", "f32", "--tta", "flip", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["count"] == 2 and out["task"] == "binary" and 0.0 <= out["metrics"]["dice"] <= 1.0
+    assert main([str(tmp_path / "some.pt"), "--data", str(folder), "--split", "all", "--hint", "latency"]) == 2
+    assert "run exported models" in capsys.readouterr().err

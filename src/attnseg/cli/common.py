@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -136,13 +137,18 @@ def add_deprecated_alias(parser: argparse._ActionsContainer, old: str, new: str,
                         help=argparse.SUPPRESS, **kwargs)
 
 
-# ---------------------------------------------------------------------------- one grammar for splits
+# ---------------------------------------------------------------------------- one grammar for data and splits
+DATA_HELP = ("data set: KIND:PATH (kvasir, isic, folder, camvid, cityscapes, isbi) or a folder with images/ and "
+             "masks/")
+
+
+
 def add_split_flag(parser: argparse._ActionsContainer, default_name: str, what: str) -> None:
-    """``--split FILE:NAME`` (a seg-train split file and the split in it); the old
-    ``--split FILE --split-name NAME`` still parses and warns."""
+    """``--split FILE:NAME`` (a seg-train split file and the split in it) or ``--split NAME`` (the
+    data set's own split; ``all``: every image); the old ``--split-name NAME`` still parses and warns."""
     parser.add_argument("--split", metavar="FILE:NAME", default=None,
-                        help=f"split file (seg-train writes RUN/split.json) and the split {what}, e.g. "
-                             f"split.json:{default_name} (NAME defaults to {default_name})")
+                        help=f"split {what}: FILE:NAME (a split file, e.g. RUN/split.json:{default_name}; NAME "
+                             f"defaults to {default_name}) or NAME alone (the data set's own split; all = every image)")
     add_deprecated_alias(parser, "--split-name", "--split FILE:NAME", dest="split_name")
 
 
@@ -160,10 +166,14 @@ def split_from_args(args: argparse.Namespace, default_name: str) -> tuple[str | 
 
 
 def parse_split(value: str | None) -> tuple[str | None, str | None]:
-    """``FILE:NAME`` -> (FILE, NAME); ``FILE`` -> (FILE, None). A drive letter or URL colon is not a name."""
+    """``FILE:NAME`` -> (FILE, NAME); ``FILE`` -> (FILE, None); a bare ``NAME`` (no path characters,
+    not an existing file) -> (None, NAME). A colon followed by a path is part of the path."""
     if not value:
         return None, None
-    head, sep, tail = str(value).rpartition(":")
-    if sep and head and tail and "/" not in tail and "\\" not in tail and "." not in tail:
-        return head, tail
-    return str(value), None
+    text = str(value)
+    head, sep, tail = text.rpartition(":")
+    if sep and tail and not any(c in tail for c in "/\\."):
+        return (head or None), tail
+    if not sep and all(c.isalnum() or c in "_-" for c in text) and not Path(text).is_file():
+        return None, text
+    return text, None

@@ -12,7 +12,8 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "seg-eval": [
         "seg-eval runs/kvasir/best.pt --data kvasir:../shared/data/kvasir-seg   # the run's own test split",
-        "seg-eval best.pt --data kvasir:DATA --split splits/kvasir-seg.json --split-name val --json",
+        "seg-eval best.pt --data kvasir:DATA --split splits/kvasir-seg.json:val --json",
+        "seg-eval exported/model_int8.xml --data kvasir:DATA --split splits/kvasir-seg.json:test -d CPU",
     ],
     "seg-export": [
         "seg-export --device CPU   # the main job on the shipped model",

@@ -62,13 +62,16 @@ class DatasetSpec:
 
     @classmethod
     def parse(cls, text: str | DatasetSpec, **options) -> DatasetSpec:
-        """``KIND:PATH`` (kinds: kvasir, folder, isic, camvid, cityscapes, isbi)."""
+        """``KIND:PATH`` (kinds: kvasir, folder, isic, camvid, cityscapes, isbi), or a folder
+        (``folder:PATH``: images/ and masks/), the one data grammar of every command."""
         if isinstance(text, DatasetSpec):
             return replace(text, **options) if options else text
+        if ":" not in str(text) or Path(str(text)).expanduser().is_dir():
+            text = f"folder:{text}"
         kind, sep, path = str(text).partition(":")
         kinds = ", ".join(k.value for k in DatasetKind)
         if not sep or not path:
-            raise DataError(f"--data must be KIND:PATH (kinds: {kinds}), got {text!r}.")
+            raise DataError(f"--data must be KIND:PATH (kinds: {kinds}) or a folder, got {text!r}.")
         try:
             k = DatasetKind(kind.strip().lower().replace("-", "_"))
         except ValueError:

@@ -79,21 +79,62 @@ def run_split_file(info, checkpoint: str | Path) -> Path | None:
     return None
 
 
+def is_exported_model(path: str | Path) -> bool:
+    """An OpenVINO IR (``.xml``, or a folder holding one) rather than a torch checkpoint."""
+    path = Path(path)
+    return path.suffix.lower() == ".xml" or (path.is_dir() and any(path.glob("*.xml")))
+
+
 def evaluate_checkpoint(checkpoint: str | Path, data: str, split_file: str | Path | None = None,
                         split_name: str = "test", input_size=None, limit: int | None = None,
-                        show_progress: bool = False, arch: str | None = None, **arch_kwargs) -> EvaluationResult:
+                        show_progress: bool = False, arch: str | None = None, runtime=None,
+                        **arch_kwargs) -> EvaluationResult:
     """Metrics of a checkpoint on one split of a data set, at the images' own resolution
-    (``arch`` / ``arch_kwargs``: of a bare state_dict, as ``load_checkpoint``)."""
-    from tqdm import tqdm
+    (``arch`` / ``arch_kwargs``: of a bare state_dict, as ``load_checkpoint``).
 
-    from attnseg.data import BinaryMetrics, MulticlassMetrics, apply_split, load_pair, open_dataset, read_split
-
+    ``checkpoint`` may also be an exported IR (``.xml`` or its folder): it is then run by a
+    ``Segmenter`` made with ``runtime`` (``RuntimeOptions``), exactly as seg-infer runs it."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DataError(f"--limit must be a positive number of images, got {limit!r}.")
+    if is_exported_model(checkpoint):
+        if input_size is not None or arch is not None or arch_kwargs:
+            raise DataError("--input-size, --arch and --t describe a checkpoint; an exported model records them.")
+        from attnseg.runtime import RuntimeOptions, Segmenter
+
+        seg = Segmenter(checkpoint, options=runtime or RuntimeOptions())
+        return _score(checkpoint, data, split_file, split_name, limit, show_progress, None, seg.metadata.task,
+                      seg.classes, lambda image: seg.predict(image).mask)
     model, ck = load_checkpoint(checkpoint, arch, **arch_kwargs)
+    task = "binary" if len(ck.classes) <= 1 else "multiclass"
+    codec: list[ModelCodec] = []
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return predict_with_codec(model, image, codec[0])
+
+    def sized(info) -> None:
+        codec.append(checkpoint_codec(ck, tuple(input_size or ck.input_size or info.suggested_size), task))
+
+    return _score(checkpoint, data, split_file, split_name, limit, show_progress, ck, task, ck.classes, predict,
+                  sized)
+
+
+def _score(checkpoint, data, split_file, split_name, limit, show_progress, ck, task, classes, predict,
+           on_open=None) -> EvaluationResult:
+    """Choose the split's samples and score ``predict`` (BGR image -> class-id mask) on them."""
+    from tqdm import tqdm
+
+    from attnseg.data import (
+        BinaryMetrics,
+        MulticlassMetrics,
+        apply_split,
+        load_pair,
+        open_dataset,
+        read_split,
+    )
+
     info = open_dataset(data)
     samples = info.samples
-    split_file = split_file or run_split_file(ck, checkpoint)
+    split_file = split_file or (run_split_file(ck, checkpoint) if ck is not None else None)
     if split_file:
         if split_name != "all":
             samples = apply_split(samples, read_split(split_file), split_name)
@@ -103,23 +144,23 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, split_file: str | Pat
         known = ", ".join([*info.predefined_splits, "all"])
         raise DataError(
             f"{data} has no split {split_name!r} of its own ({known}) and no split file was found beside "
-            f"{checkpoint}: give --split FILE (seg-train writes RUN/split.json), or --split-name all to score "
-            "every image, training images included."
+            f"{checkpoint}: give --split FILE:{split_name} (seg-train writes RUN/split.json), or --split all "
+            "to score every image, training images included."
         )
     if limit is not None:
         samples = samples[:limit]
     if not samples:
         raise DataError(f"No samples to evaluate in split {split_name!r} of {data}.")
-    task = "binary" if len(ck.classes) <= 1 else "multiclass"
     if task != info.task:
-        raise DataError(f"The checkpoint is {task} but {data} is a {info.task} data set.")
-    size = tuple(input_size or ck.input_size or info.suggested_size)
+        raise DataError(f"The {'checkpoint' if ck is not None else 'model'} is {task} but {data} is a "
+                        f"{info.task} data set.")
+    if on_open is not None:
+        on_open(info)
     ignore = 255 if info.ignore_index is None else info.ignore_index
-    acc = BinaryMetrics() if task == "binary" else MulticlassMetrics(len(ck.classes), ignore, ck.classes)
-    codec = checkpoint_codec(ck, size, task)
+    acc = BinaryMetrics() if task == "binary" else MulticlassMetrics(len(classes), ignore, classes)
     for sample in tqdm(samples, desc="evaluate", disable=not show_progress, leave=False):
         image, mask = load_pair(sample, info.task, info.num_classes, ignore)
-        pred = predict_with_codec(model, image, codec)
+        pred = predict(image)
         if task == "binary":
             acc.update(pred[None], mask[None], names=[sample.name])
         else:
