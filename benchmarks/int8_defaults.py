@@ -80,7 +80,7 @@ def agreement(fp32_xml: Path, int8_xml: Path, data: str, split: str, device: str
 
 
 def run_grid(args, fp32_xml: Path, out: Path) -> list[dict]:
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
 
     rows = []
     test_fp32 = score(fp32_xml, args.data, f"{args.split}:{args.test_split}", args.device)
@@ -91,12 +91,13 @@ def run_grid(args, fp32_xml: Path, out: Path) -> list[dict]:
         log.info("=== %s", name)
         folder = out / name.replace(", ", "_").replace(" ", "_")
         t = time.perf_counter()
-        r = quantize(
-            fp32_xml, folder / "model_int8.xml", calibration=args.data, split=args.split, split_name=args.calib_split,
-            subset_size=args.subset_size, preset=preset, fast_bias_correction=fbc, ignore_gates=gates,
-            validation=args.data, validation_split=f"{args.split}:{args.select_split}", device=args.device,
-            latency_runs=args.latency_runs, force=True, quiet=True,
-        )
+        r = quantize(fp32_xml, folder / "model_int8.xml", calibration=args.data, split=args.split,
+                     subset_size=args.subset_size, preset=preset, validation=args.data, device=args.device,
+                     force=True, quiet=True,
+                     advanced=AdvancedQuantizationParameters(split_name=args.calib_split,
+                                                             fast_bias_correction=fbc, ignore_gates=gates,
+                                                             validation_split=f"{args.split}:{args.select_split}",
+                                                             latency_runs=args.latency_runs))
         wall = time.perf_counter() - t
         test_int8 = score(r.output_xml, args.data, f"{args.split}:{args.test_split}", args.device)
         agree = agreement(fp32_xml, r.output_xml, args.data, f"{args.split}:{args.select_split}", args.device)
@@ -122,26 +123,30 @@ def run_grid(args, fp32_xml: Path, out: Path) -> list[dict]:
 def run_width64(args, out: Path) -> list[dict]:
     import torch
 
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
     from attnseg.models import create_model
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
 
     fp32_dir = out / "attunet64_fp32"
     if not (fp32_dir / "model.xml").is_file():
         torch.manual_seed(0)
         model = create_model("AttU_Net", img_ch=3, output_ch=1, base_width=64)
         export(model=model, output_dir=fp32_dir, input_size=tuple(args.size), device=args.device, force=True,
-               parity_batches=1)
+               advanced=AdvancedExportParameters(parity_batches=1))
     rows = []
     for name, preset, fbc, gates in GRID:
         if name not in args.width64_configs:
             continue
         log.info("=== width 64: %s", name)
         t = time.perf_counter()
-        r = quantize(fp32_dir / "model.xml", out / f"attunet64_int8_{name.replace(', ', '_').replace(' ', '_')}"
-                     / "model_int8.xml", calibration=args.data, split=args.split, split_name=args.calib_split,
-                     subset_size=args.subset_size, preset=preset, fast_bias_correction=fbc, ignore_gates=gates,
-                     device=args.device, latency_runs=args.latency_runs64, force=True, quiet=True)
+        r = quantize(fp32_dir / "model.xml",
+                     out / f"attunet64_int8_{name.replace(', ', '_').replace(' ', '_')}"
+                     / "model_int8.xml",
+                     calibration=args.data, split=args.split, subset_size=args.subset_size, preset=preset,
+                     device=args.device, force=True, quiet=True,
+                     advanced=AdvancedQuantizationParameters(split_name=args.calib_split,
+                                                             fast_bias_correction=fbc, ignore_gates=gates,
+                                                             latency_runs=args.latency_runs64))
         lat = r.latency
         rows.append({
             "model": f"AttU_Net base_width 64, {args.size[0]}x{args.size[1]}, random weights", "config": name,

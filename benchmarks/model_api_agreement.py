@@ -88,8 +88,8 @@ def main() -> None:
 
     from attnseg import __version__
     from attnseg.benchmarks.machine import machine_info
-    from attnseg.export import export
-    from attnseg.optimize import quantize
+    from attnseg.export import AdvancedExportParameters, export
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.zoo import default_checkpoint, sample_dir
 
     data = Path(args.data)
@@ -99,10 +99,11 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        exp = export(default_checkpoint(), output_dir=Path(tmp) / "export", parity_batches=1)
+        exp = export(default_checkpoint(), output_dir=Path(tmp) / "export",
+                     advanced=AdvancedExportParameters(parity_batches=1))
         calib = sample_dir() / "images"  # the main job's calibration: the 30 bundled samples
-        int8 = quantize(exp.xml_path, calibration=calib, subset_size=len(list(calib.iterdir())),
-                        latency_runs=1, quiet=True)
+        int8 = quantize(exp.xml_path, calibration=calib, subset_size=len(list(calib.iterdir())), quiet=True,
+                        advanced=AdvancedQuantizationParameters(latency_runs=1))
         log.info("export + INT8 in %.0f s", time.perf_counter() - t)
         for label, xml in (("fp32", exp.xml_path), ("int8", int8.output_xml)):
             results[label] = compare(Path(xml), images, masks)

@@ -75,7 +75,7 @@ def image_row(ckpt: Path, args, out: Path) -> dict[str, Any]:
     import torch
 
     from attnseg.models import load_checkpoint
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.train.evaluate import evaluate_checkpoint
 
     model, info = load_checkpoint(ckpt)
@@ -86,10 +86,11 @@ def image_row(ckpt: Path, args, out: Path) -> dict[str, Any]:
     eval_s = time.perf_counter() - t0
     folder = out / ckpt.parent.name
     t0 = time.perf_counter()
-    q = quantize(ckpt, folder, calibration=args.data, split=args.split, split_name=args.calib_split,
-                 subset_size=args.subset_size, validation=args.data,
-                 validation_split=f"{args.split}:{args.test_split}" if args.split else args.test_split,
-                 metric=metric, latency_runs=0, force=True, quiet=True)
+    q = quantize(ckpt, folder, calibration=args.data, split=args.split, subset_size=args.subset_size,
+                 validation=args.data, metric=metric, force=True, quiet=True,
+                 advanced=AdvancedQuantizationParameters(split_name=args.calib_split,
+                                                         validation_split=f"{args.split}:{args.test_split}" if args.split else args.test_split,
+                                                         latency_runs=0))
     quantize_s = time.perf_counter() - t0
     h, w = info.input_size
     sample = np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8)

@@ -86,10 +86,11 @@ def prepare_models(work: Path, wanted: list[str]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     fp32 = work / "shipped" / "model.xml"
     if ("fp32" in wanted or "int8" in wanted) and not fp32.is_file():
-        from attnseg.export import export
+        from attnseg.export import AdvancedExportParameters, export
 
         print("exporting the shipped model ...", flush=True)
-        export(default_checkpoint(), output_dir=fp32.parent, force=True, parity_batches=1)
+        export(default_checkpoint(), output_dir=fp32.parent, force=True,
+               advanced=AdvancedExportParameters(parity_batches=1))
     if "fp32" in wanted:
         out["shipped FP32"] = fp32
     if "int8" in wanted:

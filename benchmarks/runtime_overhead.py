@@ -82,14 +82,14 @@ def export_default(work: Path) -> Path:
         return xml
     import torch
 
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
     from attnseg.models import AttU_Net
 
     torch.manual_seed(0)
     net = AttU_Net(img_ch=3, output_ch=1, base_width=64).eval()
     print("exporting AttU_Net base_width 64 at 256x256 (random weights) ...", flush=True)
-    return export(model=net, output_dir=xml.parent, input_size=(256, 256), classes=["polyp"],
-                  parity_batches=1, force=True).xml_path
+    return export(model=net, output_dir=xml.parent, input_size=(256, 256), classes=["polyp"], force=True,
+                  advanced=AdvancedExportParameters(parity_batches=1)).xml_path
 
 
 def quantize_default(xml: Path, images: Path, subset_size: int) -> Path:

@@ -36,10 +36,10 @@ def tiny_checkpoint(bench_root, tiny_model) -> Path:
 @pytest.fixture(scope="session")
 def exported_ir(bench_root, tiny_checkpoint) -> Path:
     """The IR an attnseg user benchmarks: exported, metadata in rt_info, NCHW float input."""
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
 
     res = export(checkpoint=tiny_checkpoint, output_dir=bench_root / "exported", input_size=list(SIZE),
-                 embed_preprocessing=False, parity_batches=1)
+                 advanced=AdvancedExportParameters(embed_preprocessing=False, parity_batches=1))
     return Path(res.xml_path)
 
 

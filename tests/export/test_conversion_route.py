@@ -10,7 +10,7 @@ import onnxruntime as ort
 import openvino as ov
 import pytest
 
-from attnseg.export import export
+from attnseg.export import AdvancedExportParameters, export
 from attnseg.metadata import ModelMetadata, read_rt_info
 from tests.export.export_helpers import SIZE, make_checkpoint
 
@@ -19,7 +19,8 @@ from tests.export.export_helpers import SIZE, make_checkpoint
 def routes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("routes")
     ckpt = make_checkpoint(tmp, "AttU_Net")
-    return {via: export(ckpt, output_dir=tmp / via, input_size=SIZE, via=via, parity_batches=1)
+    return {via: export(ckpt, output_dir=tmp / via, input_size=SIZE, via=via,
+                        advanced=AdvancedExportParameters(parity_batches=1))
             for via in ("torch", "onnx")}
 
 

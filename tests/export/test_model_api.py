@@ -187,15 +187,16 @@ def _kvasir_test_images(n: int) -> list[tuple[Path, Path]]:
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
     """The shipped model exported as the main job does (FP32, embedded preprocessing) and its INT8."""
-    from attnseg.export import export
-    from attnseg.optimize import quantize
+    from attnseg.export import AdvancedExportParameters, export
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.zoo import default_checkpoint, sample_dir
 
     out = tmp_path_factory.mktemp("shipped")
-    exp = export(default_checkpoint(), output_dir=out / "export", parity_batches=1)
+    exp = export(default_checkpoint(), output_dir=out / "export",
+                 advanced=AdvancedExportParameters(parity_batches=1))
     calib = sample_dir() / "images"
-    int8 = quantize(exp.xml_path, calibration=calib, subset_size=len(list(calib.iterdir())), latency_runs=1,
-                    quiet=True)
+    int8 = quantize(exp.xml_path, calibration=calib, subset_size=len(list(calib.iterdir())), quiet=True,
+                    advanced=AdvancedQuantizationParameters(latency_runs=1))
     return {"fp32": exp.xml_path, "int8": Path(int8.output_xml)}
 
 
@@ -224,7 +225,7 @@ def test_camvid_shaped_multiclass_export_in_model_api(tmp_path):
     network changes class every few pixels, where Model API's resize policy (interpolate the image
     without antialiasing, nearest-neighbour the arg-maxed map back) and the Segmenter's (area
     shrink, bilinear scores) legitimately differ."""
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
     from attnseg.models import create_model, save_checkpoint
     from tests.export.export_helpers import centred
 
@@ -233,7 +234,7 @@ def test_camvid_shaped_multiclass_export_in_model_api(tmp_path):
     ckpt = tmp_path / "camvid.pt"
     save_checkpoint(ckpt, centred(create_model("AttU_Net", output_ch=11, base_width=4)), classes=classes,
                     input_size=size)
-    res = export(ckpt, output_dir=tmp_path / "ir", parity_batches=1)
+    res = export(ckpt, output_dir=tmp_path / "ir", advanced=AdvancedExportParameters(parity_batches=1))
     assert SegmentationModel.create_model(str(res.xml_path)).params.labels == classes  # no configuration
     # compared in f32 on both sides: eleven random, nearly tied logits flip under the CPU's bf16 default
     api, seg = f32_model_api(res.xml_path), Segmenter(res.xml_path, inference_precision="f32")

@@ -90,14 +90,15 @@ def test_benchmark_app_runs_without_shape(att_export):
 
 def test_dynamic_grayscale_embedded_preprocessing_is_exact(tmp_path, shared_data):
     """A 1-channel model: the IR converts BGR to gray exactly like OpenCV, at any size."""
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
     from attnseg.imaging import normalize
     from attnseg.models import create_model
 
     norm = Normalization(mean=(0.3,), std=(0.2,), channel_order="GRAY")
     model = centred(create_model("U_Net", img_ch=1, base_width=4))
-    res = export(model=model, output_dir=tmp_path / "gray", input_size=SIZE, dynamic=True,
-                 normalization=norm, samples=shared_data / "isbi-membrane" / "images")
+    res = export(model=model, output_dir=tmp_path / "gray", input_size=SIZE,
+                 samples=shared_data / "isbi-membrane" / "images",
+                 advanced=AdvancedExportParameters(dynamic=True, normalization=norm))
     assert res.parity.passed and res.parity.inputs.startswith("images:")
     meta = res.metadata
     assert meta.input_size is None and meta.batch is None and meta.input_channels == 3
@@ -116,11 +117,12 @@ def test_dynamic_grayscale_embedded_preprocessing_is_exact(tmp_path, shared_data
 
 def test_fp16_probabilities_of_a_pixel_classifier(tmp_path):
     """HybridSN (5-D patches, raw f32 input), FP16 weights: figures reported, not enforced."""
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
     from attnseg.models import create_model
 
     model = centred(create_model("HybridSN", bands=15, patch_size=11, num_classes=5))
-    res = export(model=model, output_dir=tmp_path / "hsn16", precision="fp16", output="probabilities")
+    res = export(model=model, output_dir=tmp_path / "hsn16", precision="fp16",
+                 advanced=AdvancedExportParameters(output="probabilities"))
     meta = res.metadata
     assert meta.precision == "fp16" and meta.output == "probabilities" and not meta.preprocessing_embedded
     assert meta.input_layout == "NCDHW" and meta.task == "pixel_classification"
@@ -134,7 +136,7 @@ def test_fp16_probabilities_of_a_pixel_classifier(tmp_path):
 
 def test_foreign_module_exports_with_sensible_defaults(tmp_path):
     """Any nn.Module (here a dict-returning net from "another library") exports via model=; AUTO device."""
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
 
     class TinyNet(torch.nn.Module):
         def __init__(self):
@@ -147,8 +149,8 @@ def test_foreign_module_exports_with_sensible_defaults(tmp_path):
 
     torch.manual_seed(0)
     cache = tmp_path / "ov_cache"
-    res = export(model=TinyNet(), output_dir=tmp_path / "tiny", input_size=(32, 48), output="mask", batch=2,
-                 device="AUTO", cache_dir=cache)
+    res = export(model=TinyNet(), output_dir=tmp_path / "tiny", input_size=(32, 48), device="AUTO",
+                 advanced=AdvancedExportParameters(output="mask", batch=2, cache_dir=cache))
     assert res.device == "AUTO" and any(cache.iterdir())  # compiled through the model cache
     meta = res.metadata
     assert meta.arch == "TinyNet" and meta.classes == ["foreground"] and meta.task == "binary"

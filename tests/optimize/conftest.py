@@ -74,7 +74,8 @@ def agreement_dir(opt_root, kvasir, kvasir_names, fp32_ir) -> Path:
 @pytest.fixture(scope="session")
 def int8_run(opt_root, fp32_ir, calib_dir, agreement_dir):
     """One plain INT8 quantization with validation and a short latency figure."""
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
 
     xml = copy_ir(fp32_ir, opt_root / "int8")
-    return quantize(xml, calibration=calib_dir, validation=agreement_dir, latency_runs=3, quiet=True)
+    return quantize(xml, calibration=calib_dir, validation=agreement_dir, quiet=True,
+                    advanced=AdvancedQuantizationParameters(latency_runs=3))

@@ -46,12 +46,13 @@ def test_budget_that_cannot_be_met_keeps_the_best_model(fp32_ir, calib_dir, agre
 def test_budget_met_with_the_gates_ignored(fp32_ir, calib_dir, agreement_dir, tmp_path):
     import openvino as ov
 
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.runtime import Segmenter
 
     xml = copy_ir(fp32_ir, tmp_path / "m")
-    r = quantize(xml, tmp_path / "out" / "acq.xml", calibration=calib_dir, validation=agreement_dir, max_drop=0.2,
-                 ignore_gates=True, latency_runs=2, quiet=True)
+    r = quantize(xml, tmp_path / "out" / "acq.xml", calibration=calib_dir, validation=agreement_dir,
+                 max_drop=0.2, quiet=True, advanced=AdvancedQuantizationParameters(ignore_gates=True,
+                                                                                   latency_runs=2))
     assert r.output_xml == tmp_path / "out" / "acq.xml" and r.report_md == tmp_path / "out" / "acq_report.md"
     assert r.budget_met is True and r.precision == "int8_acq"
     assert r.accuracy.after >= 0.8 and r.accuracy.drop <= 0.2

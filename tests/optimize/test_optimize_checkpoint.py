@@ -22,10 +22,11 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.mark.slow
 def test_checkpoint_is_exported_then_compressed(tiny_checkpoint):
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
 
     out = tiny_checkpoint.parent / "tiny_openvino"
-    r = quantize(tiny_checkpoint, precision="fp16", latency_runs=2, quiet=True)
+    r = quantize(tiny_checkpoint, precision="fp16", quiet=True,
+                 advanced=AdvancedQuantizationParameters(latency_runs=2))
     assert r.output_xml == out / "model_fp16.xml" and r.source_xml == out / "model.xml"
     assert r.exported_from == str(tiny_checkpoint) and "export_s" in r.timings
     names = {p.name for p in out.iterdir()}

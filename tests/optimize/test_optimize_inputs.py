@@ -15,7 +15,7 @@ import pytest
 from attnseg.errors import DataError, InputFileError, InvalidOptionError, OptimizationError, OutputExistsError
 from attnseg.imaging import read_image
 from attnseg.metadata import ModelMetadata, Normalization, read_rt_info
-from attnseg.optimize import quantize
+from attnseg.optimize import AdvancedQuantizationParameters, quantize
 from attnseg.optimize.calibration import InputFormat, find_calibration, load_calibration
 from tests.optimize._optimize_models import copy_ir
 
@@ -104,7 +104,8 @@ def test_fp16_weight_compression(fp32_ir, tmp_path, agreement_dir):
     from attnseg.runtime import Segmenter
 
     xml = copy_ir(fp32_ir, tmp_path / "m")
-    r = quantize(xml, precision="fp16", validation=agreement_dir, latency_runs=2, quiet=True)
+    r = quantize(xml, precision="fp16", validation=agreement_dir, quiet=True,
+                 advanced=AdvancedQuantizationParameters(latency_runs=2))
     assert r.output_xml == tmp_path / "m" / "model_fp16.xml" and r.precision == "fp16"
     model = ov.Core().read_model(str(r.output_xml))
     assert any(op.get_type_name() == "Constant" and op.get_element_type().get_type_name() == "f16"
@@ -114,7 +115,8 @@ def test_fp16_weight_compression(fp32_ir, tmp_path, agreement_dir):
     assert r.accuracy.before == pytest.approx(1.0) and r.accuracy.after > 0.97
     assert Segmenter(r.output_xml).predict(min((agreement_dir / "images").iterdir())).mask.any()
     with pytest.raises(OptimizationError, match="already has FP16"):
-        quantize(r.output_xml, tmp_path / "again", precision="fp16", latency_runs=0)
+        quantize(r.output_xml, tmp_path / "again", precision="fp16",
+                 advanced=AdvancedQuantizationParameters(latency_runs=0))
 
 
 def test_gate_scope_is_found_by_structure(fp32_ir):
@@ -150,7 +152,8 @@ def _nothing_written(xml: Path) -> None:
 def test_empty_calibration_folder(fresh_ir, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="contains no images"):
-        quantize(fresh_ir, calibration=tmp_path / "empty", latency_runs=0)
+        quantize(fresh_ir, calibration=tmp_path / "empty",
+                 advanced=AdvancedQuantizationParameters(latency_runs=0))
     _nothing_written(fresh_ir)
 
 
@@ -160,12 +163,13 @@ def test_unreadable_calibration_folder(fresh_ir, tmp_path):
     for i in range(3):
         (d / f"{i}.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(DataError, match="None of the 3 calibration images"):
-        quantize(fresh_ir, calibration=d, latency_runs=0)
+        quantize(fresh_ir, calibration=d, advanced=AdvancedQuantizationParameters(latency_runs=0))
     _nothing_written(fresh_ir)
     with pytest.raises(InputFileError, match="does not exist"):
-        quantize(fresh_ir, calibration=tmp_path / "missing", latency_runs=0)
+        quantize(fresh_ir, calibration=tmp_path / "missing",
+                 advanced=AdvancedQuantizationParameters(latency_runs=0))
     with pytest.raises(DataError, match="needs calibration images"):
-        quantize(fresh_ir, latency_runs=0)
+        quantize(fresh_ir, advanced=AdvancedQuantizationParameters(latency_runs=0))
 
 
 def test_validation_images_without_masks(fresh_ir, tmp_path, calib_dir, agreement_dir):
@@ -173,11 +177,13 @@ def test_validation_images_without_masks(fresh_ir, tmp_path, calib_dir, agreemen
     shutil.copytree(agreement_dir, val)
     next(iter(sorted((val / "masks").iterdir()))).unlink()
     with pytest.raises(DataError, match="1 of 6 images have no mask"):
-        quantize(fresh_ir, calibration=calib_dir, validation=val, latency_runs=0)
+        quantize(fresh_ir, calibration=calib_dir, validation=val,
+                 advanced=AdvancedQuantizationParameters(latency_runs=0))
     only_images = tmp_path / "only_images"
     shutil.copytree(agreement_dir / "images", only_images)
     with pytest.raises(DataError, match="not an image/mask data set"):
-        quantize(fresh_ir, calibration=calib_dir, validation=only_images, latency_runs=0)
+        quantize(fresh_ir, calibration=calib_dir, validation=only_images,
+                 advanced=AdvancedQuantizationParameters(latency_runs=0))
     _nothing_written(fresh_ir)
 
 
@@ -191,7 +197,8 @@ def test_option_errors(fresh_ir, calib_dir, agreement_dir, tmp_path):
     with pytest.raises(InvalidOptionError, match="FP16 weight compression takes no calibration"):
         quantize(fresh_ir, calibration=calib_dir, precision="fp16")
     with pytest.raises(OptimizationError, match="matches no operation"):
-        quantize(fresh_ir, calibration=calib_dir, ignore_types="NoSuchOp", latency_runs=0)
+        quantize(fresh_ir, calibration=calib_dir,
+                 advanced=AdvancedQuantizationParameters(ignore_types="NoSuchOp", latency_runs=0))
     with pytest.raises(InputFileError, match="ONNX"):
         onnx = tmp_path / "m.onnx"
         onnx.write_bytes(b"x")
@@ -259,7 +266,8 @@ def test_multiclass_models_are_scored_with_miou(calib_dir, agreement_dir, tmp_pa
         mask = seg.predict(img).mask
         assert len(np.unique(mask)) == 3
         cv2.imwrite(str(val / "masks" / f"{img.stem}.png"), mask)
-    r = quantize(xml, precision="fp16", validation=val, latency_runs=0, quiet=True)
+    r = quantize(xml, precision="fp16", validation=val, quiet=True,
+                 advanced=AdvancedQuantizationParameters(latency_runs=0))
     assert r.accuracy.metric == "miou" and r.accuracy.count == 4
     assert r.accuracy.before == pytest.approx(1.0) and 0.9 < r.accuracy.after <= 1.0
     assert "mIoU (4 images, f32)" in r.report_md.read_text()

@@ -102,8 +102,9 @@ def test_report_fields_are_consistent(int8_run, fp32_ir):
 
 
 def test_an_int8_ir_is_refused(int8_run, calib_dir, tmp_path):
-    from attnseg.optimize import quantize
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
 
     with pytest.raises(OptimizationError, match="already quantized"):
-        quantize(int8_run.output_xml, tmp_path / "again", calibration=calib_dir, latency_runs=0)
+        quantize(int8_run.output_xml, tmp_path / "again", calibration=calib_dir,
+                 advanced=AdvancedQuantizationParameters(latency_runs=0))
     assert not (tmp_path / "again").exists()

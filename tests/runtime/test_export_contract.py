@@ -15,11 +15,11 @@ from tests.runtime._irs import make_net
 @pytest.mark.slow
 def test_exported_ir_in_runtime_matches_pytorch(tmp_path, kvasir_images):
     torch = pytest.importorskip("torch")
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
 
     net = make_net(seed=5)
     result = export(model=net, output_dir=tmp_path / "exported", input_size=(64, 64), attention_maps=True,
-                    classes=["polyp"], parity_batches=1)
+                    classes=["polyp"], advanced=AdvancedExportParameters(parity_batches=1))
     # CPUs with bf16 units compute in bf16 by default (4-5% of this random model's pixels sit
     # close enough to the threshold to flip); f32 makes the comparison with PyTorch exact.
     seg = Segmenter(result.xml_path, config={"INFERENCE_PRECISION_HINT": "f32"})

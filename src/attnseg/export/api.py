@@ -97,7 +97,6 @@ def export(
     force: bool = False,
     via: str | Route = DEFAULT_ROUTE,
     advanced: AdvancedExportParameters | None = None,
-    **moved: Any,
 ) -> ExportResult:
     """Export a checkpoint (or ``model=``, or the shipped model) to ``output_dir``.
 
@@ -109,15 +108,12 @@ def export(
     ``via``: ``onnx`` converts the written ONNX file, ``torch`` converts the module itself with
     OpenVINO's PyTorch frontend; both pass the same parity gate and ``model.onnx`` is written either way.
     Models whose input is not an image (HybridSN patches, 2 or 4+ channels) keep a raw input.
-    Rarely used options are in ``advanced`` (``AdvancedExportParameters``); passing them as
-    keywords still works until attnseg 0.3, with a ``DeprecationWarning``.
+    Rarely used options are in ``advanced`` (``AdvancedExportParameters``).
     """
-    from attnseg.advanced import merge_moved
-
     t_start = time.perf_counter()
     cpu_start = time.process_time()
     timings: dict[str, float] = {}
-    adv = merge_moved("export", advanced, AdvancedExportParameters, moved)
+    adv = advanced if advanced is not None else AdvancedExportParameters()
     arch_kwargs, dynamic, normalization = adv.arch_kwargs, adv.dynamic, adv.normalization
     prec = parse_enum(Precision, precision, "precision")
     kind = parse_enum(OutputKind, adv.output, "output")

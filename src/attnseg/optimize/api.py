@@ -131,7 +131,6 @@ def quantize(
     force: bool = False,
     quiet: bool = False,
     advanced: AdvancedQuantizationParameters | None = None,
-    **moved: Any,
 ) -> OptimizeResult:
     """Quantize ``model`` (an exported ``model.xml``, its folder, or a ``.pt`` checkpoint) to INT8
     with NNCF, or compress its weights to FP16 (``precision="fp16"``).
@@ -145,12 +144,9 @@ def quantize(
     cannot be met the best model found is kept and ``result.budget_met`` is False.
     ``preset`` / ``fast_bias_correction`` / ``ignore_gates`` default to the values chosen by
     measurement (``attnseg.optimize.options``, docs/optimize_defaults.md). Rarely used options
-    are in ``advanced`` (``AdvancedQuantizationParameters``); passing them as keywords still works
-    until attnseg 0.3, with a ``DeprecationWarning``.
+    are in ``advanced`` (``AdvancedQuantizationParameters``).
     """
-    from attnseg.advanced import merge_moved
-
-    adv = merge_moved("quantize", advanced, AdvancedQuantizationParameters, moved)
+    adv = advanced if advanced is not None else AdvancedQuantizationParameters()
     split_name, fast_bias_correction, ignore_gates = adv.split_name, adv.fast_bias_correction, adv.ignore_gates
     ignore_types, ignore_names, validation_split = adv.ignore_types, adv.ignore_names, adv.validation_split
     latency_runs, max_iterations, seed = adv.latency_runs, adv.max_iterations, adv.seed

@@ -138,13 +138,14 @@ def _export_model(checkpoint: Path, model: Any, input_size: tuple[int, int], out
     PyTorch and ONNX Runtime rows get), one parity batch."""
     import sys
 
-    from attnseg.export import export
+    from attnseg.export import AdvancedExportParameters, export
 
     # exporters print progress on stdout; keep stdout for the table / --json
     with contextlib.redirect_stdout(sys.stderr):
-        res = export(checkpoint=checkpoint, output_dir=out_dir, input_size=list(input_size), precision=precision,
-                     arch=arch, embed_preprocessing=False, output="logits", attention_maps=False, batch=1,
-                     dynamic=False, parity_batches=1, force=True)
+        res = export(checkpoint=checkpoint, output_dir=out_dir, input_size=list(input_size),
+                     precision=precision, arch=arch, attention_maps=False, force=True,
+                     advanced=AdvancedExportParameters(embed_preprocessing=False, output="logits", batch=1,
+                                                       dynamic=False, parity_batches=1))
     return {"onnx": str(res.onnx_path), "xml": str(res.xml_path)}
 
 
