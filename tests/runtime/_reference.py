@@ -73,7 +73,10 @@ def reference_mask(xml: Path, bgr: np.ndarray, *, precision: str) -> np.ndarray:
     meta, up = _scores(xml, bgr, precision)
     if meta.task == "binary":
         t = float(meta.threshold)
-        return (up[0] > math.log(t / (1.0 - t))).astype(np.uint8)
+        # The exported IR holds logit(t) as an f32 constant and resizes in f32: decide there too
+        # (a float64 cut flips the rare pixel whose logit lies between the two roundings).
+        cut = np.float32(math.log(t / (1.0 - t)))
+        return (up[0].astype(np.float32) > cut).astype(np.uint8)
     return up.argmax(axis=0).astype(np.uint8)
 
 

@@ -35,7 +35,8 @@ class RawIR(Model):
 
     def load(self) -> bool:
         # f32, as attnseg's Segmenter computes on this CPU (OVMS would use the device default).
-        self.compiled = ov.Core().compile_model(self.xml, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        self.compiled = ov.Core().compile_model(self.xml, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                                     "PERFORMANCE_HINT": "LATENCY"})
         self.ready = True
         return True
 

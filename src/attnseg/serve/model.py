@@ -27,7 +27,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 
 from attnseg import imaging
 from attnseg.errors import AttnsegError
-from attnseg.runtime import SegmentationResult, Segmenter, overlay, v2
+from attnseg.runtime import SegmentationResult, Segmenter, v2
 from attnseg.serve.errors import RequestError, from_attnseg
 from attnseg.serve.request import Limits, Plan, WireRequest, plan
 
@@ -169,10 +169,7 @@ class SegmentationModel(Model):
             raise from_attnseg(exc) from None
         png = None
         if v2.OVERLAY in wanted:
-            # Drawn as seg-infer draws its overlays (the model's codec when the runtime has one).
-            codec = getattr(seg, "codec", None)
-            picture = (codec.overlay(bgr, result.mask) if codec is not None
-                       else overlay.overlay(bgr, result.mask, len(seg.classes)))
+            picture = seg.codec.overlay(bgr, result.mask)  # drawn as seg-infer draws its overlays
             ok, buf = cv2.imencode(".png", picture)
             if not ok:
                 raise RuntimeError("PNG encoding of the overlay failed")
@@ -249,13 +246,10 @@ def _groups(results: list[tuple[SegmentationResult, bytes | None]]):
 
 def response_parameters(seg: Segmenter, ragged: bool) -> dict[str, Any]:
     """Response parameters as real JSON values (REST); gRPC carries the lists as JSON strings."""
-    codec = getattr(seg, "codec", None)
-    background = codec.background if codec is not None else _background(seg)
-    params = {"classes": list(seg.classes), "background": -1 if background is None else int(background),
-              "attention_names": list(seg.attention_names), "ragged": bool(ragged)}
-    if codec is not None:
-        params["binary"] = bool(codec.binary)
-    return params
+    codec = seg.codec
+    background = codec.background
+    return {"classes": list(seg.classes), "background": -1 if background is None else int(background),
+            "attention_names": list(seg.attention_names), "ragged": bool(ragged), "binary": bool(codec.binary)}
 
 
 def encode_rest(model: SegmentationModel, seg: Segmenter, req: WireRequest, todo: Plan,
@@ -314,11 +308,3 @@ def encode_grpc(model: SegmentationModel, seg: Segmenter, req: WireRequest, todo
                 response.outputs.add(name=out_name, datatype=v2.datatype_of(array), shape=list(array.shape))
                 response.raw_output_contents.append(array.tobytes())
     return response
-
-
-def _background(seg: Segmenter) -> int | None:
-    lowered = [c.lower() for c in seg.classes]
-    for name in ("background", "_background_", "bg"):
-        if name in lowered:
-            return lowered.index(name)
-    return 0 if seg.metadata.task == "binary" else None
