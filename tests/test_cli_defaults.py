@@ -58,6 +58,7 @@ DEPRECATED = [
     ("infer", ["-infer_precision", "f32"], "inference_precision", "f32", "--inference-precision"),
     ("evaluate", ["--infer-precision", "f32"], "inference_precision", "f32", "--inference-precision"),
     ("evaluate", ["--split-name", "val"], "split_name", "val", "--split FILE:NAME"),
+    ("optimize", ["--split-name", "val"], "split_name", "val", "--split FILE:NAME"),
 ]
 #: positional arguments each parser needs before flags parse
 POSITIONAL = {"infer": ["m.xml", "in"], "benchmark": ["m.xml"], "evaluate": ["ck.pt", "--data", "x:y"],
@@ -147,7 +148,7 @@ def test_deprecated_spellings_parse_and_warn(cli, argv, dest, value, new, capsys
 def test_flag_defaults_are_the_api_defaults(cli, api):
     defaults = _api_defaults(_load(api))
     checked, wrong = [], []
-    for action in _parser(cli)._actions:
+    for action in _visible(_parser(cli)).values():
         name = RENAMED.get(action.dest, action.dest)
         if name not in defaults or (cli, action.dest) in EXEMPT:
             continue

@@ -38,7 +38,7 @@ def test_empty_checkpoint_is_one_message_everywhere(tmp_path, kvasir12):
     with pytest.raises(CheckpointError, match=r"empty \(0 bytes\)"):
         load_checkpoint(empty)
     one_clear_error(run("seg-export", empty, "-o", tmp_path / "o"), "empty (0 bytes)")
-    one_clear_error(run("seg-eval", empty, "--data", f"kvasir:{kvasir12}", "--split-name", "all"), "empty (0 bytes)")
+    one_clear_error(run("seg-eval", empty, "--data", f"kvasir:{kvasir12}", "--split", "all"), "empty (0 bytes)")
     assert not (tmp_path / "o").exists()
 
 
@@ -185,7 +185,7 @@ def test_optimize_refuses_to_calibrate_on_test_unless_told(tiny_ir, kvasir12, tm
         find_calibration(f"kvasir:{kvasir12}", split, "test")
     assert len(find_calibration(f"kvasir:{kvasir12}", split, "test", allow_test=True).images) == 4
     res = run("seg-optimize", tiny_ir, "-o", tmp_path / "q.xml", "--calibration", f"kvasir:{kvasir12}",
-              "--split", split, "--split-name", "test")
+              "--split", f"{split}:test")
     one_clear_error(res, "test split is refused")
 
 

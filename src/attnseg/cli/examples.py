@@ -22,7 +22,7 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "seg-optimize": [
         "seg-optimize exported/model.xml --calibration kvasir:../shared/data/kvasir-seg "
-        "--split splits/kvasir-seg.json --split-name train",
+        "--split splits/kvasir-seg.json:train",
         "seg-optimize exported/model.xml --precision fp16",
     ],
     "seg-infer": [

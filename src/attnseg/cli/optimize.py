@@ -11,7 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.cli.common import (
+    DATA_HELP,
+    add_common_flags,
+    add_split_flag,
+    print_json,
+    run_command,
+    split_from_args,
+)
 
 BUDGET_NOT_MET = 3
 
@@ -42,11 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="int8", type=str.lower, choices=[m.value for m in OptimizePrecision],
                    help="int8 (NNCF, needs --calibration) or fp16 (weight compression); default int8")
     c = p.add_argument_group("calibration (INT8)")
-    c.add_argument("--calibration", metavar="DIR_OR_SPEC",
-                   help="folder of images or data set spec, e.g. kvasir:/data/kvasir-seg")
-    c.add_argument("--split", metavar="FILE", help="split file selecting the calibration images")
-    c.add_argument("--split-name", default="train",
-                   help="split to calibrate on (default train; test is refused: see --allow-test-calibration)")
+    c.add_argument("--calibration", metavar="KIND:PATH|DIR",
+                   help="data set (KIND:PATH, e.g. kvasir:/data/kvasir-seg) or a folder of images")
+    add_split_flag(c, "train", "to calibrate on (test is refused: see --allow-test-calibration)")
     c.add_argument("--allow-test-calibration", action="store_true",
                    help="calibrate on the test split anyway (its figures become optimistic)")
     c.add_argument("--subset-size", type=int, default=DEFAULT_SUBSET_SIZE,
@@ -65,8 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the attention gates' Sigmoid and x*psi Multiply in floating point "
                    f"(default {'on' if DEFAULT_IGNORE_GATES else 'off'})")
     v = p.add_argument_group("accuracy")
-    v.add_argument("--validation", metavar="SPEC_OR_DIR",
-                   help="images with masks: data set spec or folder with images/ + masks/")
+    v.add_argument("--validation", metavar="KIND:PATH|DIR", help="images with masks: " + DATA_HELP)
     v.add_argument("--validation-split", metavar="FILE:NAME", help="split of --validation to use, e.g. "
                    "splits/kvasir-seg.json:test")
     v.add_argument("--metric", type=str.lower, choices=[m.value for m in Metric],
@@ -80,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-runs", type=int, default=DEFAULT_LATENCY_RUNS,
                    help=f"timed runs per model in the side-by-side latency figure (0 skips; default "
                    f"{DEFAULT_LATENCY_RUNS})")
-    p.add_argument("--device", default="CPU", help="device for the accuracy and latency figures (default CPU)")
+    p.add_argument("-d", "--device", default="CPU", help="device for the accuracy and latency figures (default CPU)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     add_common_flags(p)
     return p
@@ -96,13 +100,14 @@ def _body(args: argparse.Namespace) -> int:
 
         require_recorded_arch(args.model, "Export it first, naming the architecture: seg-export {path} --arch {arch} "
                               "-o DIR (add --t for R2 models), then seg-optimize DIR/model.xml.")
+    split, split_name = split_from_args(args, "train")
     advanced = AdvancedQuantizationParameters(
-        split_name=args.split_name, fast_bias_correction=args.fast_bias_correction, ignore_types=args.ignore_types,
+        split_name=split_name, fast_bias_correction=args.fast_bias_correction, ignore_types=args.ignore_types,
         ignore_names=args.ignore_names, ignore_gates=args.ignore_gates, validation_split=args.validation_split,
         latency_runs=args.latency_runs, max_iterations=args.max_iterations, seed=args.seed,
     )
     result = quantize(
-        args.model, args.output, calibration=args.calibration, split=args.split, subset_size=args.subset_size,
+        args.model, args.output, calibration=args.calibration, split=split, subset_size=args.subset_size,
         allow_test_calibration=args.allow_test_calibration,
         preset=args.preset, max_drop=args.max_drop, validation=args.validation, metric=args.metric,
         precision=args.precision, device=args.device, input_size=args.input_size, force=args.force,

@@ -127,8 +127,8 @@ def _candidates(calibration: Any, split: str | Path | None, split_name: str,
         if split is not None:
             samples = apply_split(samples, read_split(split), split_name)
         else:
-            warnings.append(f"Calibrating on all {len(samples)} images of {calibration}: pass --split FILE "
-                            "--split-name train to keep validation / test images out of calibration.")
+            warnings.append(f"Calibrating on all {len(samples)} images of {calibration}: pass --split "
+                            "FILE:train to keep validation / test images out of calibration.")
         return [s.image for s in samples], str(calibration), split_label
     folder = Path(calibration).expanduser()
     if not folder.exists():
@@ -161,10 +161,10 @@ def find_calibration(calibration: Any, split: str | Path | None = None, split_na
     of the quantized model optimistic."""
     if str(split_name).strip().lower() == "test" and not allow_test:
         raise DataError("Calibrating on the test split is refused: the quantized model's test figures would be "
-                        "optimistic. Use --split-name train (or val); to do it anyway pass --allow-test-calibration.")
+                        "optimistic. Use --split FILE:train (or FILE:val); to do it anyway pass --allow-test-calibration.")
     if calibration is None:
         raise DataError("INT8 quantization needs calibration images: pass a folder of images or a data set spec "
-                        "(--calibration kvasir:/data/kvasir-seg --split splits/kvasir-seg.json --split-name train).")
+                        "(--calibration kvasir:/data/kvasir-seg --split splits/kvasir-seg.json:train).")
     warnings: list[str] = []
     images, source, split_label = _candidates(calibration, split, split_name, warnings)
     if split is not None and split_name.strip().lower() == "test":
