@@ -21,7 +21,8 @@ _FLAGS = [("arch", "--arch", None), ("base_width", "--base-width", None), ("inpu
           ("weight_decay", "--weight-decay", 1e-4), ("augmentation_prob", "--augmentation-prob", 0.5),
           ("precision", "--precision", "auto"), ("threads", "--threads", None), ("workers", "--workers", None),
           ("seed", "--seed", 0), ("augmentation", "--augmentation", "basic"),
-          ("max_train_batches", "--max-train-batches", None), ("init_from", "--init-from", None)]
+          ("loss", "--loss", "bce-dice"), ("max_train_batches", "--max-train-batches", None),
+          ("init_from", "--init-from", None)]
 
 LICENCE = """Kvasir-SEG is for research and educational use only; commercial use is forbidden without
 the authors' written permission. Cite: D. Jha et al., "Kvasir-SEG: A Segmented Polyp Dataset",
@@ -117,7 +118,7 @@ def _robustness_section(report: dict[str, Any] | None) -> list[str]:
     if not report:
         return []
     return ["## Robustness proxies (the test images re-rendered, recoloured, blurred, compressed)", "",
-            report["command"], "", *report["table"], ""]
+            report["command"], "", *report["table"], "", *report.get("notes", [])]
 
 
 def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | None = None,
@@ -157,10 +158,15 @@ def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | No
     out += ["```", *[train_command(c, f"runs/{Path(c.get('output_dir', 'run')).name}") for c in chain], "```", ""]
     out += [("then `python tools/ship_model.py RUN/best.pt --data kvasir:../shared/data/kvasir-seg "
             "--split splits/kvasir-seg.json` stores the weights in fp16, scores them and writes this card."), "",
-            ("AdamW, cosine schedule, BCE + Dice loss. Augmentation `basic`: rotation, flips, crops, colour "
-            "jitter; `domain-shift` (albumentations): also zoom in and out, aspect changes, gamma, hue and "
-            "saturation, blur, resolution loss, JPEG quality 30-90 and specular highlights, aimed at other "
-            "hospitals' endoscopes. Width 16 and 256 x 256 keep an epoch near 100-150 s on a 2-core CPU."), "",
+            ("AdamW, cosine schedule. Loss `bce-dice` (BCE + soft Dice) unless the command says `--loss "
+            "bce-tversky` (BCE + focal Tversky weighing missed pixels 0.7 against false ones 0.3, plus a "
+            "per-image presence term on the highest logit, so predicting nothing on a polyp image costs "
+            "most). Augmentation `basic`: rotation, flips, crops, colour jitter; `domain-shift` "
+            "(albumentations): also zoom in and out, aspect changes, gamma, hue and saturation, blur, "
+            "resolution loss, JPEG quality 30-90 and specular highlights, aimed at other hospitals' "
+            "endoscopes; `endoscope`: domain-shift plus black frames of any shape with vignetting, burnt-in "
+            "overlay text, interlacing, over- and under-exposure and lens warps. Width 16 and 256 x 256 keep "
+            "an epoch near 100-150 s on an idle 2-core CPU."), "",
             f"## Metrics on the {int(m['count'])} held-out test images (full resolution, weights as shipped)", "",
             (f"`seg-eval src/attnseg/zoo/{shipped.name} --data kvasir:../shared/data/kvasir-seg "
             "--split splits/kvasir-seg.json`"), "",
