@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data:
         cmd += ["--data", args.data, "--max-images", str(args.max_images)]
     if args.split:
-        cmd += ["--split", args.split, "--split-name", args.split_name]
+        cmd += ["--split", f"{args.split}:{args.split_name}"]
     if args.compile:
         cmd.append("--compile")
     if args.force:

@@ -20,7 +20,7 @@ from attnseg.cli.common import flag_name
 from attnseg.runtime.options import RuntimeOptions
 
 #: front ends whose runtime flags must be RuntimeOptions' (seg-infer --ray is seg-infer's parser)
-RUNTIME_FRONT_ENDS = ["infer", "evaluate"]
+RUNTIME_FRONT_ENDS = ["infer", "evaluate", "benchmark", "serve"]
 
 #: (CLI module, API object) pairs; flags whose dest names an API parameter / field are checked.
 PAIRS = [
@@ -30,13 +30,13 @@ PAIRS = [
     ("optimize", "attnseg.optimize:quantize"),
     ("optimize", "attnseg.optimize:AdvancedQuantizationParameters"),
     ("benchmark", "attnseg.benchmarks:BenchmarkConfig"),
-    ("serve", "attnseg.runtime:Segmenter"),
+    ("serve", "attnseg.serve.server:ServeOptions"),
 ]
 #: flag dest -> API name where they differ
 RENAMED = {"infer_precision": "inference_precision"}
 #: deliberate differences, each with its reason
 EXEMPT = {
-    ("serve", "hint"): "a server answers many clients at once: throughput",
+    ("serve", "models"): "MODEL is a required positional argument; ServeOptions() starts empty",
 }
 #: flag dest -> the API vocabulary its choices must equal
 VOCABULARY = {
@@ -49,8 +49,6 @@ VOCABULARY = {
     ("benchmark", "hint"): "attnseg.runtime.options:Hint",
     ("benchmark", "api"): "attnseg.benchmarks.config:Api",
     ("benchmark", "report_type"): "attnseg.benchmarks.config:ReportType",
-    ("serve", "hint"): "attnseg.runtime.options:Hint",
-    ("serve", "inference_precision"): "attnseg.runtime.options:INFERENCE_PRECISIONS",
 }
 #: (CLI, old argv, dest, value it must give, the spelling that replaces it)
 DEPRECATED = [
@@ -59,10 +57,18 @@ DEPRECATED = [
     ("evaluate", ["--infer-precision", "f32"], "inference_precision", "f32", "--inference-precision"),
     ("evaluate", ["--split-name", "val"], "split_name", "val", "--split FILE:NAME"),
     ("optimize", ["--split-name", "val"], "split_name", "val", "--split FILE:NAME"),
+    ("benchmark", ["-infer_precision", "bf16"], "inference_precision", "bf16", "--inference-precision"),
+    ("benchmark", ["--report-folder", "r"], "output", "r", "-o/--output"),
+    ("benchmark", ["-report_folder", "r"], "output", "r", "-o/--output"),
+    ("benchmark_compare", ["--split-name", "val"], "split_name", "val", "--split FILE:NAME"),
+    ("export", ["--output-dir", "d"], "output_dir", "d", "-o/--output"),
+    ("export", ["--output", "mask"], "output_kind", "mask", "--output-kind mask"),
+    ("train", ["--precision", "bf16"], "precision", "bf16", "--training-precision"),
+    ("serve", ["--infer-precision", "f32"], "inference_precision", "f32", "--inference-precision"),
 ]
 #: positional arguments each parser needs before flags parse
 POSITIONAL = {"infer": ["m.xml", "in"], "benchmark": ["m.xml"], "evaluate": ["ck.pt", "--data", "x:y"],
-              "serve": ["m.xml"], "export": [], "optimize": ["m.xml"], "train": ["--data", "x:y", "-o", "o"]}
+              "serve": ["m.xml"], "benchmark_compare": ["ck.pt"], "export": [], "optimize": ["m.xml"], "train": ["--data", "x:y", "-o", "o"]}
 
 
 def _load(spec: str):
@@ -92,6 +98,8 @@ def _plain(value):
 
 
 def _parser(cli: str):
+    if cli == "benchmark_compare":
+        return importlib.import_module("attnseg.cli.benchmark").build_compare_parser()
     return importlib.import_module(f"attnseg.cli.{cli}").build_parser()
 
 
@@ -141,7 +149,7 @@ def test_deprecated_spellings_parse_and_warn(cli, argv, dest, value, new, capsys
     args = _parser(cli).parse_args([*POSITIONAL[cli], *argv])
     assert _plain(getattr(args, dest)) == value
     err = capsys.readouterr().err
-    assert f"{argv[0]} is deprecated" in err and new in err, err
+    assert argv[0] in err and "is deprecated" in err and new in err, err
 
 
 @pytest.mark.parametrize("cli, api", PAIRS)
@@ -167,6 +175,15 @@ def test_choices_are_the_api_vocabulary(cli, dest):
 
     action = next(a for a in _parser(cli)._actions if a.dest == dest)
     assert [str(c) for c in action.choices if c not in HINT_ALIASES] == values
+
+
+def test_output_means_where_results_go_in_every_command():
+    """-o/--output names the output folder everywhere; seg-export's old --output KIND still sets the kind."""
+    for cli in ("train", "export", "optimize", "infer", "benchmark", "benchmark_compare"):
+        action = _parser(cli)._option_string_actions.get("-o")
+        assert action is not None and "--output" in action.option_strings, cli
+    args = _parser("export").parse_args(["--output", "out/"])
+    assert (args.output_dir, args.output_kind) == ("out/", "logits")
 
 
 def test_exempt_flags_still_exist():

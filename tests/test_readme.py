@@ -106,7 +106,7 @@ def substitute(code: str) -> str:
 
 def outputs_of(code: str) -> list[str]:
     """Paths a block writes (they must not exist before it runs)."""
-    found = re.findall(r"(?:^|\s)(?:-o|--out|--output-dir|--report-folder)\s+([^\s\\]+)", code)
+    found = re.findall(r"(?:^|\s)(?:-o|--out|--output|--output-dir|--report-folder)\s+([^\s\\]+)", code)
     found += re.findall(r"output_dir=[\"']([^\"']+)[\"']", code)
     for line in code.splitlines():  # seg-optimize without -o writes beside its input
         m = re.search(r"seg-optimize\s+(\S+?)\.xml", line)

@@ -11,7 +11,7 @@ from attnseg.cli.benchmark import main
 
 
 def test_quick_run_console_and_reports_agree(bare_ir, tmp_path, capsys):
-    rc = main([str(bare_ir), "-niter", "3", "-hint", "latency", "--report-folder", str(tmp_path / "rep")])
+    rc = main([str(bare_ir), "-niter", "3", "-hint", "latency", "-o", str(tmp_path / "rep")])
     out = capsys.readouterr().out
     assert rc == 0
     assert "Count:            3 iterations" in out and "Throughput:" in out and "Speed flags:" in out

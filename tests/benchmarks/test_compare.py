@@ -21,7 +21,7 @@ def compare_run(tiny_checkpoint, shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "report"
     split = Path(__file__).resolve().parents[2] / "splits" / "kvasir-seg.json"
     argv = ["compare", str(tiny_checkpoint), "--data", f"kvasir:{shared_data / 'kvasir-seg'}", "--max-images", "3",
-            "--split", str(split), "--split-name", "test",
+            "--split", f"{split}:test",
             "--rounds", "2", "--iters", "2", "--warmup", "1", "-o", str(out), "--json"]
     return main(argv), out
 

@@ -21,7 +21,7 @@ def test_seg_export_bare_state_dict_raw_input_json(tmp_path, capsys):
     torch.save(model.state_dict(), sd)  # as the reference implementation saves them
     out = tmp_path / "out"
     code = main([str(sd), "--arch", "U_Net", "-o", str(out), "--input-size", "64", "64", "--batch", "2",
-                 "--raw-input", "--output", "probabilities", "--threshold", "0.4", "--json"])
+                 "--raw-input", "--output-kind", "probabilities", "--threshold", "0.4", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)

@@ -140,7 +140,7 @@ def test_mask_exports_are_declared_incompatible(base, tmp_path, images):
     """Model API 0.4.x cannot post-process an arg-maxed map (np.argmax(axis=2) of a 2-D array)."""
     xml = _with_model_info(_irs.derive(base, tmp_path / "m.xml", embedded=True, output="mask"))
     verdict = read_rt_info(ov.Core().read_model(str(xml))).model_api
-    assert verdict["compatible"] is False and "--output logits or probabilities" in verdict["reason"]
+    assert verdict["compatible"] is False and "--output-kind logits or probabilities" in verdict["reason"]
     with pytest.raises(np.exceptions.AxisError):
         SegmentationModel.create_model(str(xml), device="CPU")(images[0])
 

@@ -135,7 +135,7 @@ def test_sigkill_during_optimize_then_a_clean_rerun(tiny_ir, kvasir12, tmp_path)
 def _train_args(data, out, *extra):
     return ("--data", f"kvasir:{data}", "-o", out, "--base-width", "4", "--input-size", "64", "64",
             "--batch-size", "2", "--test-count", "2", "--val-fraction", "0.2", "--workers", "0",
-            "--threads", "1", "--precision", "fp32", "--max-train-batches", "2", "-q", *extra)
+            "--threads", "1", "--training-precision", "fp32", "--max-train-batches", "2", "-q", *extra)
 
 
 @pytest.mark.slow

@@ -119,7 +119,7 @@ def test_an_overlap_that_would_take_hours_is_refused_before_any_output(tiny_ir, 
 # ------------------------------------------------------------------------------------ seg-train
 
 TRAIN = ("--base-width", "4", "--input-size", "64", "64", "--batch-size", "2", "--test-count", "2",
-         "--val-fraction", "0.2", "--workers", "0", "--threads", "1", "--precision", "fp32", "-q",
+         "--val-fraction", "0.2", "--workers", "0", "--threads", "1", "--training-precision", "fp32", "-q",
          "--max-train-batches", "1", "--epochs", "1")
 
 
@@ -326,8 +326,8 @@ def test_tune_honours_precision_streams_requests_iterations_and_report_folder(tu
     import json
 
     reports = tmp_path / "reports"
-    code, out, err = _tune(capsys, tune_ir, "-hint", "throughput", "-infer_precision", "f32", "-nstreams", "2",
-                           "-nireq", "7", "-niter", "5", "--report-folder", reports, "--json")
+    code, out, err = _tune(capsys, tune_ir, "-hint", "throughput", "--inference-precision", "f32", "-nstreams", "2",
+                           "-nireq", "7", "-niter", "5", "-o", reports, "--json")
     assert code == 0, err
     result = json.loads(out)
     for c in result["candidates"]:
@@ -342,7 +342,7 @@ def test_tune_honours_precision_streams_requests_iterations_and_report_folder(tu
 def test_tune_niter_sets_the_inferences_timed(tune_ir, capsys):
     import json
 
-    code, out, err = _tune(capsys, tune_ir, "-niter", "4", "-infer_precision", "f32", "--json")
+    code, out, err = _tune(capsys, tune_ir, "-niter", "4", "--inference-precision", "f32", "--json")
     assert code == 0, err
     assert set(json.loads(out)["iterations_per_round"].values()) == {4}
 

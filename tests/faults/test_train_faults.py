@@ -12,7 +12,7 @@ from attnseg.cli.train import main as seg_train
 from .conftest import leftovers, run, start, wait_for
 
 TINY = ("--base-width", "4", "--input-size", "64", "64", "--batch-size", "2", "--test-count", "2",
-        "--val-fraction", "0.2", "--workers", "0", "--threads", "1", "--precision", "fp32", "-q")
+        "--val-fraction", "0.2", "--workers", "0", "--threads", "1", "--training-precision", "fp32", "-q")
 
 
 def _train(capsys, data, out, *args):

@@ -124,7 +124,7 @@ def trained(kvasir12, tmp_path_factory):
     out = tmp_path_factory.mktemp("evalrun") / "run"
     assert seg_train(["--data", f"kvasir:{kvasir12}", "-o", str(out), "--base-width", "4", "--input-size", "64",
                       "64", "--batch-size", "2", "--test-count", "2", "--val-fraction", "0.2", "--workers", "0",
-                      "--threads", "1", "--precision", "fp32", "--epochs", "1", "--max-train-batches", "1",
+                      "--threads", "1", "--training-precision", "fp32", "--epochs", "1", "--max-train-batches", "1",
                       "-q"]) == 0
     return out
 

@@ -74,7 +74,7 @@ def _train(data, out, *extra):
     return seg_train(["--data", f"kvasir:{data}", "-o", str(out), "--arch", "AttU_Net", "--base-width", "4",
                       "--input-size", "64", "64", "--epochs", "1", "--batch-size", "4", "--test-count", "3",
                       "--val-fraction", "0.2", "--max-train-batches", "1", "--workers", "0", "--threads", "1",
-                      "--precision", "fp32", "-q", *extra])
+                      "--training-precision", "fp32", "-q", *extra])
 
 
 def test_seg_train_init_from_records_the_source_and_starts_a_new_run(unet_ckpt, tiny_kvasir, tmp_path):

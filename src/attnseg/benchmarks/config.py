@@ -91,6 +91,9 @@ class BenchmarkConfig:
     infer_precision: str | None = None
     cache_dir: str | None = None
     report_type: ReportType = ReportType.NO_COUNTERS
+    config_file: str | None = None  # benchmark_app -load_config: OpenVINO properties per device
+    resize_policy: str | None = None  # end-to-end timing only (RuntimeOptions.resize_policy)
+    tta: str = "none"  # end-to-end timing only (RuntimeOptions.tta)
 
     def resolved(self) -> BenchmarkConfig:
         cfg = replace(self, model_path=str(self.model_path))
@@ -163,7 +166,7 @@ class BenchmarkConfig:
             args.append(("-t", f"{self.duration_s:g}"))
         for flag, value in (("-nstreams", self.nstreams), ("-nireq", self.nireq), ("-b", self.batch),
                             ("-shape", self.shape), ("-infer_precision", self.infer_precision),
-                            ("-cdir", self.cache_dir)):
+                            ("-cdir", self.cache_dir), ("-load_config", self.config_file)):
             if value is not None and value != "":
                 args.append((flag, str(value)))
         if report_folder is not None:
@@ -175,7 +178,7 @@ class BenchmarkConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("hint", "api", "report_type"):
+        for key in ("hint", "api", "report_type", "tta"):
             if d[key] is not None:
                 d[key] = getattr(d[key], "value", d[key])
         return d

@@ -56,15 +56,16 @@ def _segmenter_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str] | 
     None when the runtime is missing or the IR has no attnseg metadata (a bare IR).
     """
     try:
-        from attnseg.runtime import Segmenter
+        from attnseg.runtime import RuntimeOptions, Segmenter
     except ImportError:
         return None
     from attnseg.errors import InputFileError as _NoMetadata
     from attnseg.imaging import read_image
 
     try:
-        seg = Segmenter(cfg.model_path, device=cfg.device, hint="latency", cache_dir=cfg.cache_dir,
-                        config={"INFERENCE_PRECISION_HINT": cfg.infer_precision} if cfg.infer_precision else None)
+        seg = Segmenter(cfg.model_path, options=RuntimeOptions(
+            device=cfg.device, hint="latency", cache_dir=cfg.cache_dir, config_file=cfg.config_file,
+            inference_precision=cfg.infer_precision or "auto", resize_policy=cfg.resize_policy, tta=cfg.tta))
     except _NoMetadata as exc:
         if "no attnseg metadata" not in str(exc):
             raise

@@ -129,8 +129,18 @@ def benchmark_properties(cfg: BenchmarkConfig) -> dict[str, Any]:
         num_requests=cfg.nireq or None, num_streams=cfg.nstreams,
         perf_count=ReportType(cfg.report_type) is not ReportType.NO_COUNTERS,
         allow_auto_batching=False if cfg.batch else None,
-        config={"INFERENCE_PRECISION_HINT": cfg.infer_precision} if cfg.infer_precision else None,
+        config=_explicit_config(cfg),
     )
+
+
+def _explicit_config(cfg: BenchmarkConfig) -> dict[str, Any] | None:
+    """``-load_config``'s section for the device, then ``-infer_precision`` (which wins)."""
+    from attnseg.runtime.config_file import read_config_file
+
+    config = dict(read_config_file(cfg.config_file, cfg.device)) if cfg.config_file else {}
+    if cfg.infer_precision:
+        config["INFERENCE_PRECISION_HINT"] = cfg.infer_precision
+    return config or None
 
 
 def _compiled_properties(compiled: Any) -> dict[str, str]:

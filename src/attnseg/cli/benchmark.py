@@ -1,11 +1,13 @@
 """seg-benchmark: benchmark_app-style latency reports, and every backend side by side.
 
-    seg-benchmark model.xml -hint latency -niter 200 --report-folder reports/
+    seg-benchmark model.xml --hint latency -niter 200 -o reports/
     seg-benchmark model.xml --images data/val --vs-benchmark-app
     seg-benchmark compare checkpoint.pt --data kvasir:data/kvasir-seg --input-size 256 256
-    seg-benchmark --tune model.xml -hint throughput   # writes model.load_config.json
+    seg-benchmark --tune model.xml --hint throughput   # writes model.load_config.json
 
-Flags that benchmark_app also has keep its names, spellings and meaning.
+The runtime flags are every seg-* command's (-d, --hint, --num-streams, --num-requests, --cache-dir,
+--inference-precision, --config-file); benchmark_app's spellings of them (-hint, -nstreams, -nireq,
+-cdir, -load_config) and its other flags (-m, -api, -t, -niter, -b, -shape, -report_type) also work.
 """
 
 from __future__ import annotations
@@ -16,14 +18,28 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from attnseg.benchmarks.config import Api, ReportType
-from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.benchmarks.config import Api, BenchmarkConfig, ReportType
+from attnseg.cli.common import (
+    DATA_HELP,
+    add_common_flags,
+    add_dataclass_flags,
+    add_deprecated_alias,
+    add_split_flag,
+    options_from_args,
+    print_json,
+    run_command,
+    split_from_args,
+)
 from attnseg.errors import BenchmarkError
-from attnseg.runtime.options import HINT_ALIASES, Hint
+from attnseg.runtime.options import Hint, RuntimeOptions
 
 log = logging.getLogger("attnseg.benchmark")
-HINTS = (*(h.value for h in Hint), *HINT_ALIASES)
 REPORT_TYPES = tuple(r.value for r in ReportType)
+#: benchmark_app's own spellings of the runtime flags, kept for its users (not deprecated).
+BENCHMARK_APP_SPELLINGS = {"device": ("--target_device",), "hint": ("-hint", "--perf_hint"),
+                           "num_streams": ("-nstreams", "--number_streams"),
+                           "num_requests": ("-nireq", "--number_infer_requests"),
+                           "cache_dir": ("-cdir", "--cache_dir"), "config_file": ("-load_config",)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,25 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", nargs="?", metavar="MODEL", help="OpenVINO IR (.xml with its .bin) or .onnx")
     p.add_argument("-m", "--path_to_model", dest="model_flag", metavar="MODEL", help="same as MODEL (benchmark_app)")
-    p.add_argument("-d", "--target_device", "--device", dest="device", default="CPU", help="device (default CPU)")
-    p.add_argument("-hint", "--perf_hint", dest="hint", choices=HINTS,
-                   help="performance hint (default: latency with -api sync, else throughput)")
     p.add_argument("-api", "--api_type", dest="api", choices=tuple(a.value for a in Api),
                    help="sync or async (default: sync for -hint latency, else async)")
     p.add_argument("-t", "--time", dest="time", type=_positive_float("-t"), help="seconds to run")
     p.add_argument("-niter", "--number_iterations", dest="niter", type=_positive_int("-niter"),
                    help="iterations to run (neither -t nor -niter: 60 s on CPU, like benchmark_app)")
-    p.add_argument("-nstreams", "--number_streams", dest="nstreams", type=_positive_int("-nstreams"),
-                   help="CPU/GPU streams (implies -hint none)")
-    p.add_argument("-nireq", "--number_infer_requests", dest="nireq", type=_positive_int("-nireq"),
-                   help="infer requests for -api async (default: the device's optimum)")
     p.add_argument("-b", "--batch_size", dest="batch", type=_positive_int("-b"), help="batch size (reshapes)")
     p.add_argument("-shape", dest="shape", help="input shape, e.g. [1,3,256,256] or image[1,3,256,256]")
-    p.add_argument("-infer_precision", dest="infer_precision", help="inference precision, e.g. f32, bf16, f16")
-    p.add_argument("-cdir", "--cache_dir", dest="cache_dir", help="OpenVINO model cache folder")
-    p.add_argument("--report-folder", "-report_folder", "--report_folder", dest="report_folder",
-                   help="write benchmark_report.csv, benchmark_report.json (-json_stats layout) and "
-                        "attnseg_benchmark.json here (with --tune: tune_report.json)")
+    p.add_argument("-o", "--output", dest="output", metavar="DIR",
+                   help="report folder: benchmark_report.csv, benchmark_report.json (-json_stats layout) and "
+                        "attnseg_benchmark.json (with --tune: tune_report.json)")
+    for old in ("--report-folder", "-report_folder", "--report_folder"):
+        add_deprecated_alias(p, old, "-o/--output", dest="output")
     p.add_argument("-report_type", "--report_type", dest="report_type", choices=REPORT_TYPES, default="no_counters",
                    help="add per-layer counters (average_counters, detailed_counters) as benchmark_app")
     p.add_argument("-json_stats", "--json_stats", dest="json_stats", action="store_true",
@@ -103,8 +112,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "the inferences per candidate and round; other timing flags are refused")
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="allowed relative difference for --vs-benchmark-app (default 0.10)")
+    add_dataclass_flags(p, RuntimeOptions, "runtime (as every seg-* command; benchmark_app's spellings also work; "
+                                           "--hint default: latency with -api sync, else throughput; "
+                                           "--inference-precision auto / default: the device's own choice, as "
+                                           "benchmark_app (--tune measures); --resize-policy and --tta: --images)",
+                        compat=BENCHMARK_APP_SPELLINGS)
     add_common_flags(p)
     return p
+
+
+def runtime_config(args: argparse.Namespace, model: str) -> BenchmarkConfig:
+    """The benchmark_app-shaped config of the parsed flags (runtime ones through ``RuntimeOptions``)."""
+    from attnseg.benchmarks import BenchmarkConfig
+
+    rt = options_from_args(RuntimeOptions, args)
+    return BenchmarkConfig(
+        model_path=model, device=rt.device, hint=rt.hint, api=args.api, duration_s=args.time, niter=args.niter,
+        nstreams=rt.num_streams, nireq=rt.num_requests, batch=args.batch, shape=args.shape,
+        infer_precision=_explicit_precision(rt), cache_dir=rt.cache_dir, report_type=args.report_type,
+        config_file=rt.config_file, resize_policy=rt.resize_policy, tta=rt.tta,
+    )
+
+
+def _explicit_precision(rt: RuntimeOptions) -> str | None:
+    return None if rt.inference_precision in ("auto", "default") else rt.inference_precision
 
 
 def build_compare_parser() -> argparse.ArgumentParser:
@@ -116,9 +147,7 @@ def build_compare_parser() -> argparse.ArgumentParser:
                     "and OpenVINO FP32 / FP16 / INT8 in alternating rounds; with --data, Dice or mIoU too.",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="attnseg checkpoint (.pt) or reference state_dict")
-    p.add_argument("--data", metavar="SPEC_OR_DIR",
-                   help="score every backend on this data set: KIND:PATH (kvasir, isbi, camvid, folder, ...) "
-                        "or a folder with images/ and masks/")
+    p.add_argument("--data", metavar="KIND:PATH|DIR", help="score every backend on this " + DATA_HELP)
     p.add_argument("--input-size", nargs=2, type=_positive_int("--input-size"), metavar=("H", "W"),
                    help="model input size (default: the checkpoint's, else 256 256)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
@@ -129,9 +158,8 @@ def build_compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per backend before timing (default 2)")
     p.add_argument("--max-images", type=_positive_int("--max-images"), default=50,
                    help="images scored with --data (default 50)")
-    p.add_argument("--split", metavar="FILE", help="split file (seg-train's) choosing the scored images")
-    p.add_argument("--split-name", default="test", help="split scored with --split (default test)")
-    p.add_argument("--calibration", metavar="SPEC_OR_DIR",
+    add_split_flag(p, "test", "scored with --data")
+    p.add_argument("--calibration", metavar="KIND:PATH|DIR",
                    help="INT8 calibration images (default: the split's train images, else the --data images, "
                         "else noise: timing only)")
     p.add_argument("--arch", help="architecture of a bare state_dict checkpoint")
@@ -144,7 +172,6 @@ def build_compare_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from attnseg.benchmarks import (
-        BenchmarkConfig,
         benchmark_end_to_end,
         compare_with_benchmark_app,
         format_console,
@@ -161,11 +188,9 @@ def _run(args: argparse.Namespace) -> int:
         raise BenchmarkError(f"--tolerance must be between 0 and 1, got {args.tolerance}.")
     if args.tune:
         return _run_tune(args, model)
-    cfg = BenchmarkConfig(
-        model_path=model, device=args.device, hint=args.hint, api=args.api, duration_s=args.time,
-        niter=args.niter, nstreams=args.nstreams, nireq=args.nireq, batch=args.batch, shape=args.shape,
-        infer_precision=args.infer_precision, cache_dir=args.cache_dir, report_type=args.report_type,
-    ).resolved()
+    if (args.resize_policy is not None or args.tta != "none") and not args.images:
+        raise BenchmarkError("--resize-policy and --tta apply to the end-to-end timing: add --images DIR.")
+    cfg = runtime_config(args, model).resolved()
     log.info("Benchmarking %s on %s (hint %s, api %s, %s)", cfg.model_path, cfg.device, cfg.hint.value,
              cfg.api.value, cfg.limit_description)
     result = run_benchmark(cfg)
@@ -181,8 +206,8 @@ def _run(args: argparse.Namespace) -> int:
             log.warning("attnseg and benchmark_app medians differ by more than %.0f%% (ratio %.3f, %s); "
                         "load average %s.", 100 * args.tolerance, result.benchmark_app.ratio,
                         result.benchmark_app.verdict, result.load_average_end)
-    if args.report_folder:
-        paths = write_reports(result, args.report_folder)
+    if args.output:
+        paths = write_reports(result, args.output)
         log.info("Reports: %s", ", ".join(str(p) for p in paths.values()))
     if args.json:
         print_json(result.to_dict())
@@ -192,8 +217,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 #: Flags of a plain benchmark that ``--tune`` does not use: refused, never silently ignored.
-_NOT_FOR_TUNE = {"api": "-api", "time": "-t", "batch": "-b", "shape": "-shape", "cache_dir": "-cdir",
-                 "images": "--images", "vs_benchmark_app": "--vs-benchmark-app"}
+_NOT_FOR_TUNE = {"api": "-api", "time": "-t", "batch": "-b", "shape": "-shape", "cache_dir": "--cache-dir",
+                 "images": "--images", "vs_benchmark_app": "--vs-benchmark-app", "config_file": "--config-file",
+                 "resize_policy": "--resize-policy"}
 
 
 def _run_tune(args: argparse.Namespace, model: str) -> int:
@@ -202,19 +228,21 @@ def _run_tune(args: argparse.Namespace, model: str) -> int:
 
     ignored = [flag for dest, flag in _NOT_FOR_TUNE.items() if getattr(args, dest)]
     ignored += ["-report_type"] if args.report_type != ReportType.NO_COUNTERS.value else []
+    ignored += ["--tta"] if args.tta != "none" else []
     ignored += ["--tolerance"] if args.tolerance != 0.10 else []
     if ignored:
         raise BenchmarkError(f"--tune does not use {', '.join(ignored)}: it searches precision, streams and requests "
-                             "under -hint (honouring -infer_precision, -nstreams, -nireq, -niter and "
-                             "--report-folder). Drop them, or run without --tune.")
-    hint = {"tput": "throughput"}.get(args.hint or "latency", args.hint or "latency")
-    check_tune_options(hint, args.nstreams, args.nireq, args.niter)
-    if args.report_folder:
-        check_creatable(args.report_folder, "the report folder ", inside=True)
-    result = tune(model, device=args.device, objective=hint, precision=args.infer_precision,
-                  nstreams=args.nstreams, nireq=args.nireq, niter=args.niter)
-    if args.report_folder:
-        log.info("Report: %s", write_tune_report(result, args.report_folder))
+                             "under --hint (honouring --inference-precision, --num-streams, --num-requests, "
+                             "-niter and -o). Drop them, or run without --tune.")
+    rt = options_from_args(RuntimeOptions, args)
+    hint = (rt.hint or Hint.LATENCY).value
+    check_tune_options(hint, rt.num_streams, rt.num_requests, args.niter)
+    if args.output:
+        check_creatable(args.output, "the report folder ", inside=True)
+    result = tune(model, device=rt.device, objective=hint, precision=_explicit_precision(rt),
+                  nstreams=rt.num_streams, nireq=rt.num_requests, niter=args.niter)
+    if args.output:
+        log.info("Report: %s", write_tune_report(result, args.output))
     if args.json:
         print_json(result.to_dict())
     else:
@@ -229,10 +257,11 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise BenchmarkError("--warmup must be 0 or more.")
     command = "seg-benchmark compare " + " ".join(shlex.quote(a) for a in args.argv)
+    split, split_name = split_from_args(args, "test")
     result = compare_backends(
         args.checkpoint, args.output, data=args.data, input_size=args.input_size, compile=args.compile,
         backends=args.backends, rounds=args.rounds, iters=args.iters, warmup=args.warmup,
-        max_images=args.max_images, arch=args.arch, split=args.split, split_name=args.split_name,
+        max_images=args.max_images, arch=args.arch, split=split, split_name=split_name,
         calibration=args.calibration, force=args.force,
         command=command,
     )

@@ -79,10 +79,13 @@ def flag_name(field_name: str) -> str:
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser | Any, cls: type, title: str | None = None,
-                        exclude: Sequence[str] = ()) -> argparse._ActionsContainer:
+                        exclude: Sequence[str] = (),
+                        compat: dict[str, Sequence[str]] | None = None) -> argparse._ActionsContainer:
     """One flag per field of ``cls`` that declares a ``help`` (``runtime.options.cli_field``):
     ``--<name>`` plus the field's aliases, its default, choices and type; every deprecated
-    spelling is a hidden alias that warns (anomalib's idiom: the flags are the options object)."""
+    spelling is a hidden alias that warns (anomalib's idiom: the flags are the options object).
+    ``compat``: extra spellings a command keeps for another tool's users (benchmark_app's
+    ``-nstreams``), listed in its --help beside the generated flag."""
     group = parser.add_argument_group(title) if title else parser
     for f in dataclasses.fields(cls):
         meta = f.metadata
@@ -92,7 +95,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser | Any, cls: type, title:
         default = getattr(default, "value", default)
         kw = dict(meta.get("argparse", {}))
         help_text = meta["help"] + ("" if default is None else " (default: %(default)s)")
-        names = (*meta.get("aliases", ()), flag_name(f.name))
+        names = (*meta.get("aliases", ()), *(compat or {}).get(f.name, ()), flag_name(f.name))
         group.add_argument(*names, dest=f.name, default=default, help=help_text, **kw)
         for old in meta.get("deprecated", ()):
             add_deprecated_alias(group, old, flag_name(f.name), dest=f.name, **kw)

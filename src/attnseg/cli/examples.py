@@ -30,12 +30,12 @@ EXAMPLES: dict[str, list[str]] = {
         "seg-infer exported/model.xml clip.mp4 -o out/ --attention-maps",
     ],
     "seg-benchmark": [
-        "seg-benchmark exported/model_int8.xml -d CPU -hint latency -niter 200 --report-folder reports/",
+        "seg-benchmark exported/model_int8.xml -d CPU --hint latency -niter 200 -o reports/",
         "seg-benchmark compare runs/kvasir/best.pt --data kvasir:../shared/data/kvasir-seg",
     ],
     "seg-benchmark compare": [
         "seg-benchmark compare runs/kvasir/best.pt --data kvasir:../shared/data/kvasir-seg "
-        "--split splits/kvasir-seg.json",
+        "--split splits/kvasir-seg.json:test",
     ],
     "seg-serve": [
         "seg-serve exported/model.xml --host 127.0.0.1 --http-port 8080",

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
-from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.cli.common import (
+    add_common_flags,
+    add_deprecated_alias,
+    print_json,
+    run_command,
+    warn_deprecated,
+)
 from attnseg.export.api import DEFAULT_ROUTE
 from attnseg.export.options import OutputKind, Precision, Route
 
 PRECISIONS = tuple(p.value for p in Precision)
 OUTPUTS = tuple(k.value for k in OutputKind)
 ROUTES = tuple(r.value for r in Route)
+
+
+class _OutputFolder(argparse.Action):
+    """``-o/--output DIR``. Until the next release ``--output logits|probabilities|mask`` (the old
+    spelling of ``--output-kind``) still sets the kind, with a warning; ``-o ./mask`` names a folder."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if option_string == "--output" and str(values).lower() in OUTPUTS:
+            warn_deprecated(parser.prog, f"--output {values}", f"--output-kind {str(values).lower()} "
+                                                              "(--output now names the output folder)")
+            namespace.output_kind = str(values).lower()
+            return
+        setattr(namespace, self.dest, values)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,13 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", nargs="?", help="attnseg checkpoint or bare state_dict (with --arch); omit it "
                    "to run the main job on the model shipped with attnseg (FP32 + INT8 IR, parity, Dice on the "
                    "bundled samples, latency comparison)")
-    p.add_argument("-o", "--output-dir", dest="output_dir",
+    p.add_argument("-o", "--output", dest="output_dir", action=_OutputFolder,
                    help="output folder (must not exist); required with a checkpoint, a fresh "
                    "attnseg-export-<time> folder for the main job")
+    add_deprecated_alias(p, "--output-dir", "-o/--output", dest="output_dir")
     p.add_argument("--niter", type=int, default=50, help="main job: timed inferences per backend (default 50)")
     p.add_argument("--export-only", action="store_true",
                    help="with no checkpoint: only export the shipped model (no INT8, no comparison)")
-    p.add_argument("--device", default="CPU", help="CPU, GPU, NPU, AUTO, HETERO:a,b or MULTI:a,b (default CPU)")
+    p.add_argument("-d", "--device", default="CPU", help="CPU, GPU, NPU, AUTO, HETERO:a,b or MULTI:a,b (default CPU)")
     p.add_argument("--precision", default="fp32", type=str.lower, choices=PRECISIONS, help="IR weights")
     p.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                    help="model input size, multiples of 16 (default: the checkpoint's, else 256 256)")
@@ -37,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width (not for NPU)")
     p.add_argument("--raw-input", action="store_true",
                    help="keep the f32 NCHW normalized input instead of embedding preprocessing (u8 NHWC BGR)")
-    p.add_argument("--output", dest="output_kind", default="logits", type=str.lower, choices=OUTPUTS,
+    p.add_argument("--output-kind", dest="output_kind", default="logits", type=str.lower, choices=OUTPUTS,
                    help="what the IR returns (default logits)")
     p.add_argument("--via", default=DEFAULT_ROUTE.value, type=str.lower, choices=ROUTES,
                    help="how the IR is made: torch (OpenVINO's PyTorch frontend on the module) or onnx (convert "
@@ -73,7 +95,7 @@ def _body(args: argparse.Namespace) -> int:
     if not own_model and not args.export_only:
         return _main_job(args)
     if own_model and not args.output_dir:
-        raise ModelConfigError("Name the output folder with -o/--output-dir.")
+        raise ModelConfigError("Name the output folder with -o/--output.")
     if not args.output_dir:
         from attnseg.main_job import default_output_dir
 

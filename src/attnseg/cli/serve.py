@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from attnseg.cli.common import add_dataclass_flags
+from attnseg.cli.common import options_from_args as runtime_from_args
 from attnseg.errors import AttnsegError
-from attnseg.runtime.options import INFERENCE_PRECISIONS, Hint
+from attnseg.runtime.options import RuntimeOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=8080, help="REST port (default 8080)")
     p.add_argument("--grpc-port", type=int, default=8081, help="gRPC port (default 8081)")
     p.add_argument("--no-grpc", action="store_true", help="serve REST only")
-    p.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
-    p.add_argument("--hint", default=Hint.THROUGHPUT.value, choices=[h.value for h in Hint],
-                   help="OpenVINO performance hint (default throughput: several requests in parallel)")
-    p.add_argument("--num-streams", type=int, help="OpenVINO streams (default: the hint decides)")
-    p.add_argument("--cache-dir", help="OpenVINO model cache folder (faster restarts)")
-    p.add_argument("--inference-precision", default="auto", choices=INFERENCE_PRECISIONS,
-                   help="as Segmenter's inference_precision (default auto)")
     p.add_argument("--threads", type=int, help="worker threads per model for decoding, pre/post-processing "
                                                 "and waiting on the device (default 2 x infer requests + 2)")
     g = p.add_argument_group("limits (checked before anything large is allocated)")
@@ -76,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "running then get 503")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--text-logs", action="store_true", help="plain text logs instead of JSON lines")
+    add_dataclass_flags(p, RuntimeOptions, "runtime (every served model; --hint default throughput: several "
+                                           "requests in parallel)")
     return p
 
 
@@ -89,8 +86,7 @@ def options_from_args(args: argparse.Namespace):
         raise AttnsegError(f"--threads must be >= 1, got {args.threads}.")
     options = ServeOptions(
         models=list(args.models), name=args.name, host=args.host, http_port=args.http_port,
-        grpc_port=args.grpc_port, enable_grpc=not args.no_grpc, device=args.device, hint=args.hint,
-        num_streams=args.num_streams, cache_dir=args.cache_dir, inference_precision=args.inference_precision,
+        grpc_port=args.grpc_port, enable_grpc=not args.no_grpc, runtime=runtime_from_args(RuntimeOptions, args),
         threads=args.threads, max_request_mb=args.max_request_mb, max_image_pixels=args.max_image_pixels,
         max_request_pixels=args.max_request_pixels, max_inflight_mb=args.max_inflight_mb,
         max_inflight_body_mb=args.max_inflight_body_mb,

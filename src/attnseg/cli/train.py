@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from attnseg.cli.common import add_common_flags, print_json, run_command
+from attnseg.cli.common import add_common_flags, add_deprecated_alias, print_json, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="basic: flips, rotation, crop, colour jitter; domain-shift: also zoom, aspect, gamma, "
                         "hue, blur, resolution loss, JPEG, specular highlights (albumentations); endoscope: domain-shift "
                         "plus black frames, vignetting, overlay text, interlacing, exposure, lens warp")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto: bf16 autocast only where measured faster")
+    p.add_argument("--training-precision", dest="precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="compute precision of training; auto: bf16 autocast only where measured faster")
+    add_deprecated_alias(p, "--precision", "--training-precision (--precision is the precision of the weights "
+                                           "seg-export and seg-optimize write)", dest="precision",
+                         choices=["auto", "fp32", "bf16"])
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first epoch)")
     p.add_argument("--threads", type=int, help="torch threads (default: the CPUs this process may use)")

@@ -14,7 +14,7 @@ contract, read from its 0.4.x source (``models/segmentation.py``, ``image_model.
   are arg-maxed; a 3-D map or a 1-channel 4-D map is meant as already arg-maxed class ids, but
   0.4.x then fails in its own post-processing (``np.argmax(axis=2)`` of a 2-D array). attnseg
   therefore exports binary scores as two channels (see ``to_openvino.add_output_head``), and
-  ``--output mask`` IRs are not Model API-compatible;
+  ``--output-kind mask`` IRs are not Model API-compatible;
 * ``labels`` name the class ids, whitespace-separated (spaces inside a name become ``_``).
 
 What attnseg embeds is never repeated: an IR with embedded preprocessing (u8 NHWC BGR input,
@@ -23,7 +23,7 @@ channel order / scale / mean / std inside) gets empty ``mean_values`` / ``scale_
 NCHW) gets the normalization in Model API's units so Model API does all of it.
 
 Not compatible, and why (recorded in the attnseg metadata as ``model_api``):
-``--output mask`` (above), letterbox-trained models (Model API resizes the whole output map,
+``--output-kind mask`` (above), letterbox-trained models (Model API resizes the whole output map,
 padding included, back to the image), attention-map exports (Model API allows one map and one ``feature_vector``, the gates are 4 more
 outputs), hyperspectral patch models (5-D input), raw 1-channel or 2/4+-channel inputs (Model
 API's preprocessing makes 3-channel BGR), a static batch above 1, and 1-channel binary outputs of
@@ -126,7 +126,7 @@ def compatibility(meta: ModelMetadata, ov_model: Any) -> Compatibility:
     if rank == 3:
         return Compatibility(False, "the output is a class-id mask; Model API 0.4.x reads such a map as arg-maxed "
                                     "ids and then fails in its own post-processing (argmax over axis 2 of a 2-D "
-                                    "map); export with --output logits or probabilities for Model API")
+                                    "map); export with --output-kind logits or probabilities for Model API")
     if rank == 4 and ps[1].is_static and ps[1].get_length() < 2:
         return Compatibility(False, "the binary output has one channel, which Model API reads as class ids; "
                                     "re-export with this attnseg (it writes two channels)")

@@ -10,7 +10,7 @@ names, parameters) is documented in ``attnseg.runtime.v2``; the client is
 """
 
 from attnseg.serve import _kserve  # noqa: F401 - first: imports kserve with our argv hidden
-from attnseg.serve.model import SegmentationModel, SegmenterSettings
+from attnseg.serve.model import SegmentationModel
 from attnseg.serve.server import ServeOptions, load_models, serve
 
-__all__ = ["SegmentationModel", "SegmenterSettings", "ServeOptions", "load_models", "serve"]
+__all__ = ["SegmentationModel", "ServeOptions", "load_models", "serve"]

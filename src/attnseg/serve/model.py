@@ -28,32 +28,22 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from attnseg import imaging
 from attnseg.errors import AttnsegError
 from attnseg.runtime import SegmentationResult, Segmenter, v2
+from attnseg.runtime.options import Hint, RuntimeOptions
 from attnseg.serve.errors import RequestError, from_attnseg
 from attnseg.serve.request import Limits, Plan, WireRequest, plan
 
 log = logging.getLogger("attnseg.serve")
 
 
-@dataclass(frozen=True)
-class SegmenterSettings:
-    """How each served model is compiled (the Segmenter's own options)."""
-
-    device: str = "CPU"
-    hint: str = "throughput"
-    num_streams: int | None = None
-    cache_dir: str | None = None
-    inference_precision: str | None = "auto"
-
-
 class SegmentationModel(Model):
     """One exported IR served under ``name``; ``load()`` compiles it, then it is ready."""
 
-    def __init__(self, name: str, model_path: str | Path, settings: SegmenterSettings | None = None,
+    def __init__(self, name: str, model_path: str | Path, runtime: RuntimeOptions | None = None,
                  threads: int | None = None, limits: Limits | None = None, budget: MemoryBudget | None = None,
                  version: str = "1") -> None:
         super().__init__(name)
         self.model_path = Path(model_path)
-        self.settings = settings or SegmenterSettings()
+        self.runtime = runtime or RuntimeOptions(hint=Hint.THROUGHPUT)
         self.limits = limits or Limits()
         self.budget = budget
         self.version = str(version)
@@ -63,9 +53,7 @@ class SegmentationModel(Model):
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> bool:
-        s = self.settings
-        self._segmenter = Segmenter(self.model_path, device=s.device, hint=s.hint, num_streams=s.num_streams,
-                                    cache_dir=s.cache_dir, inference_precision=s.inference_precision)
+        self._segmenter = Segmenter(self.model_path, options=self.runtime)
         # Enough threads to keep every infer request busy while others decode or post-process.
         threads = self._threads or 2 * self._segmenter.num_requests + 2
         if self._executor is None:

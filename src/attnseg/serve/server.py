@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 
 from attnseg.errors import AttnsegError
+from attnseg.runtime.options import Hint, RuntimeOptions
 from attnseg.runtime.remote import TOKEN_ENV  # one name for the server and the client
 
 log = logging.getLogger("attnseg.serve")
@@ -69,11 +70,7 @@ class ServeOptions:
     http_port: int = 8080
     grpc_port: int = 8081
     enable_grpc: bool = True
-    device: str = "CPU"
-    hint: str = "throughput"
-    num_streams: int | None = None
-    cache_dir: str | None = None
-    inference_precision: str | None = "auto"
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)  # hint None: throughput here
     threads: int | None = None  # per model; default 2 x infer requests + 2
     max_request_mb: float = DEFAULT_MAX_REQUEST_MB
     max_image_pixels: int = 4096 * 4096
@@ -153,17 +150,17 @@ def check_port_free(host: str, port: int, flag: str) -> None:
 
 def load_models(options: ServeOptions) -> list[Any]:
     """Resolve and compile every model (the server starts listening only after this)."""
-    from attnseg.serve.model import MemoryBudget, SegmentationModel, SegmenterSettings
+    from attnseg.serve.model import MemoryBudget, SegmentationModel
     from attnseg.serve.repository import resolve_models
 
-    settings = SegmenterSettings(device=options.device, hint=options.hint, num_streams=options.num_streams,
-                                 cache_dir=options.cache_dir, inference_precision=options.inference_precision)
+    # a server answers many clients at once: throughput unless a hint is given
+    runtime = replace(options.runtime, hint=options.runtime.hint or Hint.THROUGHPUT)
     budget = MemoryBudget(int(options.max_inflight_mb * 1024 * 1024))
     limits = options.limits
     models = []
     for m in resolve_models(options.models, options.name):
         version = m.xml.parent.name if m.xml.parent.name.isdigit() else "1"
-        model = SegmentationModel(m.name, m.xml, settings, threads=options.threads, limits=limits, budget=budget,
+        model = SegmentationModel(m.name, m.xml, runtime, threads=options.threads, limits=limits, budget=budget,
                                   version=version)
         model.load()
         models.append(model)
