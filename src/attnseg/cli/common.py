@@ -95,7 +95,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser | Any, cls: type, title:
         default = getattr(default, "value", default)
         kw = dict(meta.get("argparse", {}))
         help_text = meta["help"] + ("" if default is None else " (default: %(default)s)")
-        names = (*meta.get("aliases", ()), *(compat or {}).get(f.name, ()), flag_name(f.name))
+        names = (*meta.get("aliases", ()), flag_name(f.name), *(compat or {}).get(f.name, ()))
         group.add_argument(*names, dest=f.name, default=default, help=help_text, **kw)
         for old in meta.get("deprecated", ()):
             add_deprecated_alias(group, old, flag_name(f.name), dest=f.name, **kw)

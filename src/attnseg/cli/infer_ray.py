@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from attnseg.cli.common import print_json
+from attnseg.cli.common import options_from_args, print_json
 from attnseg.errors import InputFileError
 
 #: Local-only flags: a worker runs one image at a time (more workers, not more streams).
@@ -39,6 +39,7 @@ def refuse_object_storage(args: argparse.Namespace) -> None:
 
 def run_on_ray(args: argparse.Namespace) -> int:
     from attnseg.cluster import ClusterOptions, check_address, segment_dataset
+    from attnseg.runtime.options import RuntimeOptions
     from attnseg.runtime.outputs import OutputOptions
 
     given = [flag for name, flag in _LOCAL_ONLY.items() if getattr(args, name, None) is not None]
@@ -50,9 +51,8 @@ def run_on_ray(args: argparse.Namespace) -> int:
     check_address(args.ray)
     quiet = args.quiet or args.json
     options = ClusterOptions(
-        address=args.ray, device=args.device, concurrency=args.concurrency, max_frames=args.max_frames,
-        inference_precision=args.inference_precision, resize_policy=args.resize_policy, skip_errors=args.skip_errors,
-        force=args.force, progress=not quiet, tta=getattr(args.tta, "value", args.tta) or "none",
+        address=args.ray, runtime=options_from_args(RuntimeOptions, args), concurrency=args.concurrency,
+        max_frames=args.max_frames, skip_errors=args.skip_errors, force=args.force, progress=not quiet,
         outputs=OutputOptions(masks=not args.no_masks, overlays=not args.no_overlays,
                               attention=bool(args.attention_maps), alpha=args.alpha),
     )

@@ -115,8 +115,8 @@ def _segment(model_path: Path, plan: InputPlan, dest: Location, options: Cluster
         out_options = replace(out_options, overlays=False, attention=False)
     store = Store(dest)
     _prepare_output(store, options.force, out_options, plan)
-    sig = signature(asdict(out_options), options.resize_policy, options.inference_precision, options.device,
-                    str(options.tta))
+    rt = options.runtime
+    sig = signature(asdict(out_options), rt.resize_policy, rt.inference_precision, rt.device, rt.tta.value)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     t0 = time.perf_counter()
     with _ray_session(options) as ray:

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from attnseg.errors import AttnsegError, InputFileError
+from attnseg.runtime.options import RuntimeOptions
 from attnseg.runtime.outputs import OutputOptions
 
 LOCAL = "local"
+#: RuntimeOptions a worker sets itself (latency hint, one request; see ``ClusterOptions``).
+WORKER_FIXED = ("hint", "num_streams", "num_requests", "cache_dir", "config_file")
 
 
 class ClusterError(AttnsegError):
@@ -37,19 +40,19 @@ class ClusterOptions:
     ``skip_errors``: keep going past images that fail (each is recorded in the manifest);
     without it the run stops at the first failure, after recording it.
     ``force``: start afresh in an output folder that already has results (default: resume).
+    ``runtime``: the device, inference precision, resize policy and TTA of every worker's
+    ``Segmenter`` (``RuntimeOptions``); its hint, streams, requests, cache and config file stay
+    unset: each worker runs one image at a time under the latency hint (more workers, not more streams).
     """
 
     address: str = LOCAL
-    device: str = "CPU"
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     concurrency: int | None = None
     cpus_per_worker: int = 1
     num_cpus: int | None = None  # CPUs a local instance gets (default: this machine's)
     batch_size: int = 8
     video_chunk: int = 64
     max_frames: int | None = None
-    inference_precision: str = "auto"
-    resize_policy: str | None = None  # stretch | letterbox; default: the model's own (metadata)
-    tta: str = "none"  # test-time augmentation (runtime.tta): none | flip
     outputs: OutputOptions = field(default_factory=OutputOptions)
     skip_errors: bool = False
     force: bool = False
@@ -65,6 +68,10 @@ class ClusterOptions:
                 raise InputFileError(f"{name} must be >= 1, got {getattr(self, name)}.")
         if not str(self.address).strip():
             raise InputFileError("Ray address is empty; use 'local', 'auto' or ray://host:port.")
+        local = [name for name in WORKER_FIXED if getattr(self.runtime, name) is not None]
+        if local:
+            raise InputFileError(f"RuntimeOptions {', '.join(local)} do(es) not apply on the cluster (each worker "
+                                 "runs one image at a time; use concurrency for more workers).")
 
 
 @dataclass

@@ -25,6 +25,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from attnseg.errors import AttnsegError
+from attnseg.runtime.options import RuntimeOptions
 
 #: Columns of the rows workers return.
 COLUMNS = ("key", "status", "error")
@@ -78,18 +79,15 @@ class AttemptTracker:
 class SegmentWorker:
     """Callable class for ``Dataset.map_batches`` (pyarrow batches in and out)."""
 
-    def __init__(self, model: str, device: str, threads: int | None, inference_precision: str,
-                 outputs: dict[str, Any], hint: str = "latency", resize_policy: str | None = None,
-                 tta: str = "none", *,
+    def __init__(self, model: str, runtime: RuntimeOptions, threads: int | None, outputs: dict[str, Any], *,
                  output_uri: str, signature: str, run_id: str, index: list[Any] | None = None,
                  tracker: list[Any] | None = None, max_attempts: int = 3, content: str | None = None) -> None:
         from attnseg.cluster.storage import Location, Store
         from attnseg.runtime import Segmenter
         from attnseg.runtime.outputs import OutputOptions
 
-        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads and device.upper() == "CPU" else None
-        self.seg = Segmenter(model, device=device, hint=hint, config=config,
-                             inference_precision=inference_precision, resize_policy=resize_policy, tta=tta)
+        config = {"INFERENCE_NUM_THREADS": int(threads)} if threads and runtime.device.upper() == "CPU" else None
+        self.seg = Segmenter(model, options=runtime, config=config)
         self.options = OutputOptions(**outputs)
         self.model = model
         self.store = Store(Location.of(output_uri))
@@ -282,6 +280,5 @@ def _call(method: Any, *args: Any) -> Any:
 
 def worker_kwargs(model: str, options: Any, hint: str = "latency") -> dict[str, Any]:
     """Constructor arguments of ``SegmentWorker`` from ``ClusterOptions`` (plain, picklable values)."""
-    return {"model": model, "device": options.device, "threads": options.cpus_per_worker,
-            "inference_precision": options.inference_precision, "outputs": asdict(options.outputs),
-            "hint": hint, "resize_policy": options.resize_policy, "tta": options.tta}
+    return {"model": model, "runtime": replace(options.runtime, hint=hint), "threads": options.cpus_per_worker,
+            "outputs": asdict(options.outputs)}
