@@ -133,6 +133,27 @@ def test_runtime_flags_are_generated_from_runtime_options(cli):
     assert not wrong, f"seg-{cli} drifted from RuntimeOptions: " + "; ".join(wrong)
 
 
+#: every seg-* parser; a runtime flag outside RUNTIME_FRONT_ENDS must still be spelled and defaulted
+#: as RuntimeOptions' (seg-export and seg-optimize compile on -d/--device; seg-export has --cache-dir)
+ALL_COMMANDS = ["train", "evaluate", "export", "optimize", "infer", "benchmark", "benchmark_compare", "serve"]
+
+
+@pytest.mark.parametrize("cli", ALL_COMMANDS)
+def test_every_runtime_flag_anywhere_has_runtime_options_spelling_and_default(cli):
+    fields = {f.name: f for f in dataclasses.fields(RuntimeOptions)}
+    wrong = []
+    for dest, action in _visible(_parser(cli)).items():
+        f = fields.get(dest)
+        if f is None:
+            continue
+        names = {flag_name(f.name), *f.metadata["aliases"]}
+        if not names <= set(action.option_strings):
+            wrong.append(f"{dest}: spelled {action.option_strings}, expected {sorted(names)}")
+        if _plain(action.default) != _plain(f.default):
+            wrong.append(f"{dest}: default {action.default!r}, RuntimeOptions {f.default!r}")
+    assert not wrong, f"seg-{cli}: " + "; ".join(wrong)
+
+
 @pytest.mark.parametrize("cli", RUNTIME_FRONT_ENDS)
 def test_runtime_flags_build_runtime_options_back(cli):
     from attnseg.cli.common import options_from_args
