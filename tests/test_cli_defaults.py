@@ -60,6 +60,7 @@ DEPRECATED = [
     ("benchmark", ["-infer_precision", "bf16"], "inference_precision", "bf16", "--inference-precision"),
     ("benchmark", ["--report-folder", "r"], "output", "r", "-o/--output"),
     ("benchmark", ["-report_folder", "r"], "output", "r", "-o/--output"),
+    ("benchmark", ["--report_folder", "r"], "output", "r", "-o/--output"),
     ("benchmark_compare", ["--split-name", "val"], "split_name", "val", "--split FILE:NAME"),
     ("export", ["--output-dir", "d"], "output_dir", "d", "-o/--output"),
     ("export", ["--output", "mask"], "output_kind", "mask", "--output-kind mask"),
@@ -205,6 +206,23 @@ def test_output_means_where_results_go_in_every_command():
         assert action is not None and "--output" in action.option_strings, cli
     args = _parser("export").parse_args(["--output", "out/"])
     assert (args.output_dir, args.output_kind) == ("out/", "logits")
+
+
+def test_split_is_file_colon_name_everywhere(capsys):
+    from attnseg.cli.common import split_from_args
+    from attnseg.errors import InvalidOptionError
+
+    def split(cli, *argv, required=False):
+        return split_from_args(_parser(cli).parse_args([*POSITIONAL[cli], *argv]), "test", required)
+
+    assert split("evaluate", "--split", "runs/a/split.json:val") == ("runs/a/split.json", "val")
+    assert split("evaluate", "--split", "runs/a/split.json") == ("runs/a/split.json", "test")
+    assert split("evaluate", "--split", "all") == (None, "all")
+    assert split("evaluate", "--split", "s.json", "--split-name", "val") == ("s.json", "val")
+    with pytest.raises(InvalidOptionError, match="FILE:NAME"):
+        split("optimize", "--split", "train", required=True)  # no split file: not silently every image
+    with pytest.raises(InvalidOptionError, match="--split-name"):
+        split("evaluate", "--split", "s.json:val", "--split-name", "test")
 
 
 def test_exempt_flags_still_exist():

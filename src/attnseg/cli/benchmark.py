@@ -257,7 +257,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise BenchmarkError("--warmup must be 0 or more.")
     command = "seg-benchmark compare " + " ".join(shlex.quote(a) for a in args.argv)
-    split, split_name = split_from_args(args, "test")
+    split, split_name = split_from_args(args, "test", file_required=True)
     result = compare_backends(
         args.checkpoint, args.output, data=args.data, input_size=args.input_size, compile=args.compile,
         backends=args.backends, rounds=args.rounds, iters=args.iters, warmup=args.warmup,

@@ -155,14 +155,19 @@ def add_split_flag(parser: argparse._ActionsContainer, default_name: str, what: 
     add_deprecated_alias(parser, "--split-name", "--split FILE:NAME", dest="split_name")
 
 
-def split_from_args(args: argparse.Namespace, default_name: str) -> tuple[str | None, str]:
-    """``(file or None, name)`` from ``--split FILE:NAME`` (or the old ``--split-name``)."""
+def split_from_args(args: argparse.Namespace, default_name: str,
+                    file_required: bool = False) -> tuple[str | None, str]:
+    """``(file or None, name)`` from ``--split FILE:NAME`` (or the old ``--split-name``).
+    ``file_required``: the command has no data set splits of its own, so a bare NAME is an error."""
+    from attnseg.errors import InvalidOptionError
+
     file, name = parse_split(getattr(args, "split", None))
+    if file_required and file is None and (name is not None or getattr(args, "split_name", None) is not None):
+        raise InvalidOptionError(f"--split {getattr(args, 'split', None) or ''} names no split file; give --split "
+                                 f"FILE:NAME, e.g. RUN/split.json:{name or default_name}.")
     old = getattr(args, "split_name", None)
     if old is not None:
         if name is not None and name != old:
-            from attnseg.errors import InvalidOptionError
-
             raise InvalidOptionError(f"--split names split {name!r} and --split-name {old!r}; give --split FILE:NAME.")
         name = old
     return file, name or default_name

@@ -100,7 +100,7 @@ def _body(args: argparse.Namespace) -> int:
 
         require_recorded_arch(args.model, "Export it first, naming the architecture: seg-export {path} --arch {arch} "
                               "-o DIR (add --t for R2 models), then seg-optimize DIR/model.xml.")
-    split, split_name = split_from_args(args, "train")
+    split, split_name = split_from_args(args, "train", file_required=True)
     advanced = AdvancedQuantizationParameters(
         split_name=split_name, fast_bias_correction=args.fast_bias_correction, ignore_types=args.ignore_types,
         ignore_names=args.ignore_names, ignore_gates=args.ignore_gates, validation_split=args.validation_split,
