@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-api", "--api_type", dest="api", choices=tuple(a.value for a in Api),
                    help="sync or async (default: sync for -hint latency, else async)")
     p.add_argument("-t", "--time", dest="time", type=_positive_float("-t"), help="seconds to run")
-    p.add_argument("-niter", "--number_iterations", dest="niter", type=_positive_int("-niter"),
+    p.add_argument("-niter", "--niter", "--number_iterations", dest="niter", type=_positive_int("-niter"),
                    help="iterations to run (neither -t nor -niter: 60 s on CPU, like benchmark_app)")
-    p.add_argument("-b", "--batch_size", dest="batch", type=_positive_int("-b"), help="batch size (reshapes)")
+    p.add_argument("-b", "--batch", "--batch_size", dest="batch", type=_positive_int("-b"), help="batch size (reshapes)")
     p.add_argument("-shape", dest="shape", help="input shape, e.g. [1,3,256,256] or image[1,3,256,256]")
     p.add_argument("-o", "--output", dest="output", metavar="DIR",
                    help="report folder: benchmark_report.csv, benchmark_report.json (-json_stats layout) and "
