@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +135,14 @@ def _local_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str]:
 
 def benchmark_end_to_end(
     cfg: BenchmarkConfig,
-    images_dir: str | Path,
+    images_dir: str | Path | Sequence[Path],
     inference_only_median_ms: float,
     niter: int | None = None,
     duration_s: float | None = None,
     max_images: int | None = None,
 ) -> EndToEndResult:
-    """Time decode / preprocess / infer / postprocess on the images in ``images_dir``.
+    """Time decode / preprocess / infer / postprocess on the images in ``images_dir`` (a folder,
+    or the image paths of a data set: ``seg-benchmark --images KIND:PATH``).
 
     Runs ``niter`` images (cycling through the folder; default: every image once) or for
     ``duration_s``; one warm-up image is not counted. Images are processed one at a time
@@ -149,8 +150,11 @@ def benchmark_end_to_end(
     """
     from attnseg.imaging import list_images
 
-    images_dir = Path(images_dir)
-    images = list_images(images_dir)
+    if isinstance(images_dir, (list, tuple)):
+        images, images_dir = [Path(p) for p in images_dir], f"{len(images_dir)} images of a data set"
+    else:
+        images_dir = Path(images_dir)
+        images = list_images(images_dir)
     if not images:
         raise InputFileError(f"--images {images_dir} holds no images (.jpg, .png, .bmp, .tif, .webp).")
     if max_images:

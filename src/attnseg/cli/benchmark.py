@@ -25,6 +25,7 @@ from attnseg.cli.common import (
     add_dataclass_flags,
     add_deprecated_alias,
     add_split_flag,
+    image_source,
     options_from_args,
     print_json,
     run_command,
@@ -101,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add per-layer counters (average_counters, detailed_counters) as benchmark_app")
     p.add_argument("-json_stats", "--json_stats", dest="json_stats", action="store_true",
                    help="accepted for benchmark_app compatibility; the JSON report is always written")
-    p.add_argument("--images", metavar="DIR", help="also time decode / preprocess / infer / postprocess on these images")
+    p.add_argument("--images", metavar="KIND:PATH|DIR",
+                   help="also time decode / preprocess / infer / postprocess on these images (a folder, or a data "
+                        "set KIND:PATH)")
     p.add_argument("--vs-benchmark-app", dest="vs_benchmark_app", action="store_true",
                    help="also run benchmark_app with the same flags and compare medians")
     p.add_argument("--tune", action="store_true",
@@ -196,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run_benchmark(cfg)
     if args.images:
         log.info("Timing end to end on %s ...", args.images)
-        result.end_to_end = benchmark_end_to_end(cfg, args.images, result.latency.median_ms,
+        result.end_to_end = benchmark_end_to_end(cfg, image_source(args.images), result.latency.median_ms,
                                                  niter=args.niter, duration_s=args.time)
     if args.vs_benchmark_app:
         log.info("Running benchmark_app with the same flags ...")

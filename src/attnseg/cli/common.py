@@ -146,6 +146,16 @@ DATA_HELP = ("data set: KIND:PATH (kvasir, isic, folder, camvid, cityscapes, isb
 
 
 
+def image_source(value: str | None) -> Any:
+    """An images flag in the one data grammar: a folder stays a path; ``KIND:PATH`` becomes the
+    data set's image paths (read here: the libraries below the CLI take a folder or a list)."""
+    if value is None or ":" not in str(value) or Path(str(value)).expanduser().is_dir():
+        return value
+    from attnseg.data import open_dataset
+
+    return [s.image for s in open_dataset(str(value)).samples]
+
+
 def add_split_flag(parser: argparse._ActionsContainer, default_name: str, what: str) -> None:
     """``--split FILE:NAME`` (a seg-train split file and the split in it) or ``--split NAME`` (the
     data set's own split; ``all``: every image); the old ``--split-name NAME`` still parses and warns."""
