@@ -9,6 +9,7 @@ from typing import Any
 from attnseg.cli.common import (
     add_common_flags,
     add_deprecated_alias,
+    image_source,
     print_json,
     run_command,
     warn_deprecated,
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the written model.onnx); model.onnx is written either way (default: "
                    "attnseg.export.api.DEFAULT_ROUTE, chosen by measurement, docs/conversion_routes.md)")
     p.add_argument("--attention-maps", action="store_true", help="add the attention gate maps as outputs")
-    p.add_argument("--samples", metavar="DIR", help="images for the parity check (default: random images)")
+    p.add_argument("--samples", metavar="KIND:PATH|DIR",
+                   help="images for the parity check: a folder, or a data set KIND:PATH (default: random images)")
     p.add_argument("--cache-dir", metavar="DIR", help="OpenVINO model cache folder")
     p.add_argument("--ovms-repo", metavar="DIR", help="also lay the IR out as an OpenVINO Model Server repository")
     p.add_argument("--model-name", default="model", help="model name in the OVMS repository (default model)")
@@ -123,7 +125,7 @@ def _body(args: argparse.Namespace) -> int:
     )
     result = export(
         args.checkpoint, model=model, output_dir=args.output_dir, arch=args.arch, input_size=args.input_size,
-        precision=args.precision, attention_maps=args.attention_maps, device=args.device, samples=args.samples,
+        precision=args.precision, attention_maps=args.attention_maps, device=args.device, samples=image_source(args.samples),
         threshold=args.threshold, force=args.force, advanced=advanced,
         via=args.via,
     )

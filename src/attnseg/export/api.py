@@ -72,7 +72,7 @@ class _ExportPlan:
     prec: Precision
     kind: OutputKind
     attention: bool
-    samples: str | Path | None
+    samples: str | Path | Sequence[Path] | None
     force: bool
     advanced: AdvancedExportParameters
     timings: dict[str, float]
@@ -91,7 +91,7 @@ def export(
     precision: str | Precision = "fp32",
     attention_maps: bool = False,
     device: str = "CPU",
-    samples: str | Path | None = None,
+    samples: str | Path | Sequence[Path] | None = None,
     classes: Sequence[str] | None = None,
     threshold: float | None = None,
     force: bool = False,
@@ -127,8 +127,9 @@ def export(
         from attnseg.export.ovms import check_target
 
         check_target(adv.ovms_repo, adv.model_name, force, output_dir=out_dir)
-    if samples is not None and not Path(samples).is_dir():
-        raise InputFileError(f"samples={str(samples)!r} (seg-export --samples) is not a folder of images.")
+    if samples is not None and not isinstance(samples, (list, tuple)) and not Path(samples).is_dir():
+        raise InputFileError(f"samples={str(samples)!r} (seg-export --samples) is not a folder of images "
+                             "(or a list of image paths).")
 
     from attnseg.export.source import resolve_source
 

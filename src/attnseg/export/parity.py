@@ -48,24 +48,26 @@ class ParityInputs:
     source: str
 
 
-def make_inputs(*, size: tuple[int, int], batch: int, norm: Normalization, samples: str | Path | None = None,
+def make_inputs(*, size: tuple[int, int], batch: int, norm: Normalization,
+                samples: str | Path | Sequence[Path] | None = None,
                 count: int = 2, volumetric_shape: Sequence[int] | None = None, seed: int = 0,
                 resize_policy: str = "stretch") -> ParityInputs:
-    """``count`` batches: real images from ``samples`` (fitted to ``size`` by the codec, under
-    ``resize_policy``) or random ones."""
+    """``count`` batches: real images from ``samples`` (a folder or a list of image paths; fitted
+    to ``size`` by the codec, under ``resize_policy``) or random ones."""
     rng = np.random.default_rng(seed)
     if volumetric_shape is not None:
         tensors = [rng.standard_normal((batch, *volumetric_shape)).astype(np.float32) for _ in range(count)]
         return ParityInputs([None] * count, tensors, "random")
     if samples is not None:
-        paths = list_images(samples)
+        listed = isinstance(samples, (list, tuple))
+        paths = [Path(p) for p in samples] if listed else list_images(samples)
         if not paths:
             from attnseg.errors import InputFileError
 
             raise InputFileError(f"No images in {samples} for the parity check.")
         pixels = _pixel_codec(size, norm, resize_policy)
         images = [pixels.tensor(read_image(p))[0] for p in paths[: count * batch]]
-        source = f"images:{samples}"
+        source = f"images:{len(paths)} of a data set" if listed else f"images:{samples}"
         while len(images) % batch:
             images.append(images[len(images) % len(paths)])
     else:
