@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for hint in ("latency", "throughput"):
         folder = args.out / f"vs_benchmark_app_{hint}"
         cmd = [str(ir), "-hint", hint, "-niter", str(args.niter), "--vs-benchmark-app", "-q",
-               "--report-folder", str(folder)]
+               "-o", str(folder)]
         print(f"\n$ seg-benchmark {' '.join(cmd)}", flush=True)
         # a fresh process: its peak-memory figure is the IR's, not this script's torch models
         rc = subprocess.run([sys.executable, "-m", "attnseg.cli.benchmark", *cmd], check=False).returncode
