@@ -145,7 +145,6 @@ DATA_HELP = ("data set: KIND:PATH (kvasir, isic, folder, camvid, cityscapes, isb
              "masks/")
 
 
-
 def image_source(value: str | None) -> Any:
     """An images flag in the one data grammar: a folder stays a path; ``KIND:PATH`` becomes the
     data set's image paths (read here: the libraries below the CLI take a folder or a list)."""
@@ -172,7 +171,7 @@ def split_from_args(args: argparse.Namespace, default_name: str,
     from attnseg.errors import InvalidOptionError
 
     file, name = parse_split(getattr(args, "split", None))
-    if file_required and file is None and (name is not None or getattr(args, "split_name", None) is not None):
+    if file_required and file is None and name is not None:
         raise InvalidOptionError(f"--split {getattr(args, 'split', None) or ''} names no split file; give --split "
                                  f"FILE:NAME, e.g. RUN/split.json:{name or default_name}.")
     old = getattr(args, "split_name", None)
