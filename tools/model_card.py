@@ -19,7 +19,7 @@ from attnseg.models.checkpoint import read_checkpoint_file
 _FLAGS = [("arch", "--arch", None), ("base_width", "--base-width", None), ("input_size", "--input-size", None),
           ("epochs", "--epochs", None), ("batch_size", "--batch-size", None), ("lr", "--lr", None),
           ("weight_decay", "--weight-decay", 1e-4), ("augmentation_prob", "--augmentation-prob", 0.5),
-          ("precision", "--precision", "auto"), ("threads", "--threads", None), ("workers", "--workers", None),
+          ("precision", "--training-precision", "auto"), ("threads", "--threads", None), ("workers", "--workers", None),
           ("seed", "--seed", 0), ("augmentation", "--augmentation", "basic"),
           ("loss", "--loss", "bce-dice"), ("max_train_batches", "--max-train-batches", None),
           ("init_from", "--init-from", None)]

@@ -160,7 +160,7 @@ def test_missing_folders(tmp_path):
         folder_pairs(other)
     with pytest.raises(DataError, match="Unknown data set kind 'kvasirr'"):
         open_dataset(f"kvasirr:{tmp_path}")
-    with pytest.raises(DataError, match="KIND:PATH"):
+    with pytest.raises(InputFileError, match="no-kind-here does not exist"):  # a bare path is a folder
         open_dataset(str(tmp_path / "no-kind-here"))
 
 

@@ -33,8 +33,8 @@ from attnseg.runtime.prefetch import DEFAULT_WORKERS as DEFAULT_PREFETCH
 from attnseg.runtime.prefetch import prefetch as prefetch_map
 from attnseg.runtime.preprocess import ImageLike, Prepared
 from attnseg.runtime.result import SegmentationResult
-from attnseg.runtime.tta import merge as merge_passes
 from attnseg.runtime.tta import flipped, passes_of, unflipped
+from attnseg.runtime.tta import merge as merge_passes
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from attnseg.runtime.postprocess import one_hot
 from attnseg.runtime.preprocess import Prepared
 from attnseg.runtime.result import SegmentationResult, StageTimings
 
-
 #: (flip rows, flip columns) of every pass of each mode; the first pass is the image itself.
 PASSES: dict[TTA, tuple[tuple[bool, bool], ...]] = {
     TTA.NONE: ((False, False),),
