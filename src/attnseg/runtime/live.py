@@ -442,9 +442,8 @@ class LiveWriter:
     newest overlay, held over dropped frames, as a screen shows it), ``masks/frame_NNNNNN.png``,
     ``frames.csv`` and ``frames.json`` (per-frame timings)."""
 
-    def __init__(self, folder: Path, fps: float | None, options: Any, panel: bool = True,
-                 codec: Any = None) -> None:
-        self.codec = codec
+    def __init__(self, folder: Path, fps: float | None, options: Any, codec: Any, panel: bool = True) -> None:
+        self.codec = codec  # the Segmenter's ModelCodec: masks and overlays as seg-infer writes them
         self.folder = Path(folder)
         self.fps = fps or 25.0
         self.options = options
@@ -459,7 +458,7 @@ class LiveWriter:
         """Write one segmented frame; returns the overlay picture (with the panel)."""
         from attnseg.runtime import outputs
 
-        pictures = render(frame.result, frame.image, self.options, self.codec)
+        pictures = outputs.render(frame.result, frame.image, self.options, self.codec)
         if "mask" in pictures:
             rel = outputs.relative_path("mask", f"frame_{frame.index:06d}")
             outputs.write_file_atomic(self.folder / rel, outputs.encode(pictures["mask"], rel))
@@ -498,15 +497,6 @@ class LiveWriter:
         write_file_atomic(self.folder / FRAMES_JSON, (json.dumps(rows, indent=1) + "\n").encode())
 
 
-def render(result: Any, image: np.ndarray, options: Any, codec: Any = None) -> dict[str, np.ndarray]:
-    """``attnseg.runtime.outputs.render`` (with the model's codec when the Segmenter has one)."""
-    from attnseg.runtime import outputs
-
-    if codec is not None:
-        return outputs.render(result, image, options, codec)
-    return outputs.render(result, image, options)
-
-
 class _Window:
     """An OpenCV window; ``q`` or Esc ends the run."""
 
@@ -537,16 +527,16 @@ def run_live(segmenter: Any, source: LiveSource | str | Path | int, *, output: P
     """Segment ``source`` live with ``segmenter``; show a window (``show``) and/or write the files
     of ``LiveWriter`` into ``output`` (an existing folder). Returns the summary (also written to
     ``output/summary.json``): counts, latency percentiles in ms, device, precision, source."""
-    from attnseg.runtime.outputs import OutputOptions, write_report
+    from attnseg.runtime.outputs import OutputOptions, render, write_report
 
     src = source if isinstance(source, LiveSource) else LiveSource.open(source)
     live = LiveSegmenter(segmenter, max_in_flight=max_in_flight, max_age_ms=max_age_ms)
     device = str(getattr(segmenter, "device", ""))
     precision = str(getattr(segmenter, "inference_precision", ""))
-    codec = getattr(segmenter, "codec", None)
+    codec = segmenter.codec
     options = output_options or OutputOptions()
     window = _Window(f"attnseg live: {src.description}") if show else None
-    writer = LiveWriter(output, src.fps, options, panel, codec) if output is not None else None
+    writer = LiveWriter(output, src.fps, options, codec, panel) if output is not None else None
     on_screen = OutputOptions(masks=False, overlays=True, alpha=options.alpha)
     try:
         for frame in live.run(src, max_frames=max_frames):
