@@ -3,11 +3,9 @@ image and mask together, draws are reproducible, and the training config can sel
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
-from attnseg.data import open_dataset
 from attnseg.data.domain_shift import DomainShiftAugmentation, add_specular_highlights
 from attnseg.errors import DataError
 from attnseg.imaging import resize_image, resize_mask
@@ -16,15 +14,8 @@ pytest.importorskip("albumentations")
 
 
 @pytest.fixture(scope="module")
-def pairs(shared_data):
-    from attnseg.data import load_pair
-
-    info = open_dataset(f"kvasir:{shared_data / 'kvasir-seg'}")
-    out = []
-    for sample in info.samples[:6]:
-        image, mask = load_pair(sample, "binary", 1, 255)
-        out.append((cv2.resize(image, (320, 320)), cv2.resize(mask, (320, 320), interpolation=cv2.INTER_NEAREST)))
-    return out
+def pairs(kvasir_pairs_320):
+    return kvasir_pairs_320
 
 
 def test_binary_masks_stay_binary_and_sized(pairs):

@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.data import open_dataset
 from attnseg.data.domain_shift import DomainShiftAugmentation
 from attnseg.data.endoscope_shift import EndoscopeAugmentation, endoscope_frame, expose, lens_warp
 from attnseg.errors import DataError
@@ -16,15 +15,8 @@ pytest.importorskip("albumentations")
 
 
 @pytest.fixture(scope="module")
-def pairs(shared_data):
-    from attnseg.data import load_pair
-
-    info = open_dataset(f"kvasir:{shared_data / 'kvasir-seg'}")
-    out = []
-    for sample in info.samples[:4]:
-        image, mask = load_pair(sample, "binary", 1, 255)
-        out.append((cv2.resize(image, (320, 320)), cv2.resize(mask, (320, 320), interpolation=cv2.INTER_NEAREST)))
-    return out
+def pairs(kvasir_pairs_320):
+    return kvasir_pairs_320[:4]
 
 
 def test_masks_stay_binary_sized_and_reproducible(pairs):
