@@ -210,21 +210,27 @@ def check_image_size(data: bytes | np.ndarray | memoryview, max_pixels: int | No
     ``ImageTooLargeError`` naming the limit; with ``require_known`` an image whose size cannot be
     read from its header (an unlisted format) is refused too (a server's choice). Returns (H, W).
     """
-    limit = default_max_image_pixels() if max_pixels is None else int(max_pixels)
     size = declared_image_size(data)
     if size is None:
         if require_known:
             raise InputFileError(f"Image {source}: its size cannot be read from its header. Send JPEG, PNG, BMP, "
                                  "TIFF, WebP, GIF or PNM files.")
         return None
-    h, w = size
+    check_pixels(*size, source=f"Image {source}", max_pixels=max_pixels)
+    return size
+
+
+def check_pixels(h: int, w: int, source: str, max_pixels: int | None = None) -> None:
+    """Refuse a picture (an encoded image's header, a video's frame size) of more than
+    ``max_pixels`` pixels (None: ``MAX_IMAGE_PIXELS`` or ``$ATTNSEG_MAX_IMAGE_PIXELS``), before
+    anything of that size is decoded. ``source`` starts the message ("Image x.png", "Video y.mp4")."""
+    limit = default_max_image_pixels() if max_pixels is None else int(max_pixels)
     if h * w > limit:
         raise ImageTooLargeError(
-            f"Image {source} declares {w}x{h} = {h * w:,} pixels, over the limit of {limit:,} pixels; it was "
+            f"{source} declares {w}x{h} = {h * w:,} pixels, over the limit of {limit:,} pixels; it was "
             "not decoded. Send a smaller image" + (" (or raise the limit)." if max_pixels is not None else
                                                     f" (or raise the limit with ${MAX_IMAGE_PIXELS_ENV}).")
         )
-    return size
 
 
 def default_max_image_pixels() -> int:

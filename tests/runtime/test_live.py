@@ -219,3 +219,19 @@ def test_live_mode_imports_without_torch():
             "print('ok')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_a_video_over_the_pixel_limit_is_refused_before_decoding(kvasir_video, monkeypatch):
+    """The runtime's image pixel limit holds for video frames too: live mode and seg-infer's
+    video source refuse a video whose frames are larger, naming the limit."""
+    from attnseg.imaging import ImageTooLargeError
+    from attnseg.runtime.sources import open_source
+
+    w = int(cv2.VideoCapture(str(kvasir_video)).get(cv2.CAP_PROP_FRAME_WIDTH))
+    monkeypatch.setenv("ATTNSEG_MAX_IMAGE_PIXELS", str(w * 10))  # fewer than one frame's pixels
+    with pytest.raises(ImageTooLargeError, match="over the limit"):
+        LiveSource.open(kvasir_video)
+    with pytest.raises(ImageTooLargeError, match="ATTNSEG_MAX_IMAGE_PIXELS"):
+        open_source(kvasir_video)
+    monkeypatch.delenv("ATTNSEG_MAX_IMAGE_PIXELS")
+    assert open_source(kvasir_video).kind == "video"

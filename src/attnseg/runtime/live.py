@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from attnseg.errors import InputFileError, InvalidOptionError
+from attnseg.runtime.sources import check_frame_size
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://"
 FRAMES_CSV = "frames.csv"
 FRAMES_JSON = "frames.json"
 OVERLAY_VIDEO = "overlay.mp4"
+STREAM_TIMEOUT_MS = 10_000  # opening an RTSP/HTTP stream, and each read from it
 PERCENTILES = (50, 90, 95, 99)
 
 
@@ -89,7 +91,9 @@ class LiveSource:
                 cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver from queueing old frames
         elif is_url(spec):
             target = str(spec).strip()
-            cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG)
+            # bounded waits: an unreachable or stalled server fails instead of hanging the app
+            cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                             cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
             kind, desc = "stream", target
         else:
             path = Path(spec).expanduser()
@@ -103,6 +107,11 @@ class LiveSource:
             hint = {"camera": "is it connected and free?", "stream": "is the URL reachable, and does OpenCV "
                     "have FFmpeg?", "video": "corrupt or unsupported codec?"}[kind]
             raise InputFileError(f"Live input {desc} cannot be opened ({hint}).")
+        try:
+            check_frame_size(cap, f"Live input {desc}")
+        except InputFileError:
+            cap.release()
+            raise
         announced = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         rate = float(fps) if fps else (announced if 0.0 < announced < 1000.0 else None)
         if fps is not None and fps <= 0:

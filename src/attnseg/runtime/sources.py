@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 
 from attnseg.errors import InputFileError, InvalidOptionError
-from attnseg.imaging import IMAGE_SUFFIXES, list_images
+from attnseg.imaging import IMAGE_SUFFIXES, check_pixels, list_images
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -78,6 +78,7 @@ def probe_video(path: Path, walk_limit: int | None = 0) -> tuple[int | None, flo
     try:
         if not cap.isOpened():
             raise InputFileError(f"Video {path} cannot be opened (corrupt or unsupported codec).")
+        check_frame_size(cap, f"Video {path}")
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or None
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         if count <= 0 and walk_limit != 0:  # container without a frame count: walk it once
@@ -86,6 +87,14 @@ def probe_video(path: Path, walk_limit: int | None = 0) -> tuple[int | None, flo
     finally:
         cap.release()
     return (count or None), fps
+
+
+def check_frame_size(cap: Any, source: str) -> None:
+    """The frame size an opened capture announces, against the runtime's pixel limit
+    (``imaging.check_pixels``): a 16K stream is refused before its first frame is decoded."""
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    if w > 0 and h > 0:
+        check_pixels(h, w, source)
 
 
 def _video(path: Path, max_frames: int | None) -> FrameSource:
