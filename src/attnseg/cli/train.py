@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=["bce-dice", "bce-tversky"], default="bce-dice",
                    help="binary loss: bce-dice, or bce-tversky (focal Tversky + a presence term: "
                         "punishes missing a lesion entirely)")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="validate and save an exponential moving average of the weights (e.g. 0.999)")
     p.add_argument("--augmentation", choices=["basic", "domain-shift", "endoscope"], default="basic",
                    help="basic: flips, rotation, crop, colour jitter; domain-shift: also zoom, aspect, gamma, "
                         "hue, blur, resolution loss, JPEG, specular highlights (albumentations); endoscope: domain-shift "
@@ -115,7 +117,8 @@ def _run(args: argparse.Namespace) -> int:
         data=args.data, output_dir=args.output, arch=args.arch, base_width=args.base_width, arch_kwargs=kwargs,
         input_size=tuple(args.input_size), split_file=args.split, test_count=args.test_count,
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, augmentation=args.augmentation, loss=args.loss, precision=args.precision,
+        weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, augmentation=args.augmentation, loss=args.loss, ema=args.ema,
+        precision=args.precision,
         channels_last=not args.no_channels_last, compile=args.compile, threads=args.threads,
         workers=args.workers, seed=args.seed, resume=args.resume, force=args.force, init_from=args.init_from,
         max_train_batches=args.max_train_batches,

@@ -19,6 +19,7 @@ from attnseg.models import create_model, load_checkpoint, save_checkpoint
 from attnseg.models.checkpoint import read_checkpoint_file
 from attnseg.train.acceleration import AccelerationPlan, autocast, plan_acceleration, prepare_model, to_input
 from attnseg.train.cache import CachedSegmentationDataset
+from attnseg.train.ema import WeightAverage
 from attnseg.train.history import write_history
 from attnseg.train.losses import SegmentationLoss
 from attnseg.train.run_folder import run_folder
@@ -47,6 +48,7 @@ class TrainConfig:
     augmentation_prob: float = 0.5
     augmentation: str = "basic"  # "basic" (flips, rotation, crop, jitter) | "domain-shift" | "endoscope"
     loss: str = "bce-dice"  # binary only: "bce-dice" | "bce-tversky" (punishes missed lesions)
+    ema: float | None = None  # weight-average decay (e.g. 0.999); the average is validated and saved
     precision: str = "auto"
     channels_last: bool | None = None
     compile: bool = False
@@ -260,6 +262,7 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
         # building the scheduler set the step-0 rate; the next step must use the saved one
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
             group["lr"] = lr
+    average = WeightAverage(model, cfg.ema, state.get("ema")) if cfg.ema else None
     rng.restore(state.get("rng"))  # after everything that may draw while being built
     loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info), kind=cfg.loss)
     meta = dict(classes=info.classes, input_size=tuple(cfg.input_size), normalization=info.normalization,
@@ -289,13 +292,16 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                average.update(model)
             losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         bar.close()
         train_time = time.perf_counter() - t0
         t_val = time.perf_counter()
-        val = evaluate_model(runner, _progress(val_loader, f"validate {epoch + 1}/{cfg.epochs}", cfg.show_progress),
+        judged = average.module if average is not None else runner
+        val = evaluate_model(judged, _progress(val_loader, f"validate {epoch + 1}/{cfg.epochs}", cfg.show_progress),
                              task, num_classes, ignore_index_of(info), plan=plan, loss_fn=loss_fn)
         val_time = time.perf_counter() - t_val
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val.pop("loss"),
@@ -307,10 +313,12 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
         improved = score > best or (math.isnan(best) or best == -math.inf)
         if improved:
             best = score
-            save_checkpoint(best_path, model, **meta, metrics={**_scalar_metrics(val), "epoch": epoch + 1,
+            save_checkpoint(best_path, average.module if average is not None else model, **meta, metrics={**_scalar_metrics(val), "epoch": epoch + 1,
                             "split": "val"}, trained_with=trained_with)
         train_state = {"epoch": epoch + 1, "history": history, "best": best, "optimizer": optimizer.state_dict(),
                        "scheduler": scheduler.state_dict(), "rng": rng.capture()}
+        if average is not None:
+            train_state["ema"] = average.state()
         save_checkpoint(last_path, model, **meta, metrics=_scalar_metrics(val), trained_with=trained_with,
                         train_state=train_state)
         write_history(history, out)
