@@ -150,7 +150,7 @@ def main() -> None:
         print(json.dumps(child(job["spec"], job["route"], job["xml"], job["images"])))
         return
 
-    from attnseg.benchmarks.machine import machine_info
+    from attnseg.benchmarking.machine import machine_info
 
     images = sorted(str(p) for p in Path(args.images).glob("*.jpg"))[: args.parity_images]
     report = {"command": "python benchmarks/conversion_routes.py " + " ".join(

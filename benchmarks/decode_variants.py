@@ -91,7 +91,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
 
-    from attnseg.benchmarks.machine import machine_info
+    from attnseg.benchmarking.machine import machine_info
     from attnseg.export import export
     from attnseg.zoo import default_checkpoint
 

@@ -87,7 +87,7 @@ def main() -> None:
     import openvino
 
     from attnseg import __version__
-    from attnseg.benchmarks.machine import machine_info
+    from attnseg.benchmarking.machine import machine_info
     from attnseg.export import AdvancedExportParameters, export
     from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.zoo import default_checkpoint, sample_dir

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "results" / "precision_auto.json")
     args = p.parse_args(argv)
 
-    from attnseg.benchmarks.machine import machine_info
+    from attnseg.benchmarking.machine import machine_info
     from attnseg.imaging import list_images
 
     images = list_images(args.images)[: args.stream_images]

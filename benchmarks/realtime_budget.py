@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from attnseg.benchmarks.machine import machine_info
+    from attnseg.benchmarking.machine import machine_info
     from attnseg.data import load_pair
     from attnseg.imaging import read_image
     from attnseg.runtime import Segmenter

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import psutil
 
-    from attnseg.benchmarks.machine import machine_info
+    from attnseg.benchmarking.machine import machine_info
     from attnseg.runtime import Segmenter
 
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from attnseg.benchmarks import machine_info
+from attnseg.benchmarking import machine_info
 from attnseg.cpu_features import cpu_flags
 from attnseg.models import create_model
 from attnseg.train.acceleration import autocast, plan_acceleration, prepare_model, to_input

@@ -29,7 +29,7 @@ PAIRS = [
     ("export", "attnseg.export:AdvancedExportParameters"),
     ("optimize", "attnseg.optimize:quantize"),
     ("optimize", "attnseg.optimize:AdvancedQuantizationParameters"),
-    ("benchmark", "attnseg.benchmarks:BenchmarkConfig"),
+    ("benchmark", "attnseg.benchmarking:BenchmarkConfig"),
     ("serve", "attnseg.serve.server:ServeOptions"),
 ]
 #: flag dest -> API name where they differ
@@ -47,8 +47,8 @@ VOCABULARY = {
     ("optimize", "preset"): "attnseg.optimize.options:Preset",
     ("optimize", "metric"): "attnseg.optimize.options:Metric",
     ("benchmark", "hint"): "attnseg.runtime.options:Hint",
-    ("benchmark", "api"): "attnseg.benchmarks.config:Api",
-    ("benchmark", "report_type"): "attnseg.benchmarks.config:ReportType",
+    ("benchmark", "api"): "attnseg.benchmarking.config:Api",
+    ("benchmark", "report_type"): "attnseg.benchmarking.config:ReportType",
 }
 #: (CLI, old argv, dest, value it must give, the spelling that replaces it)
 DEPRECATED = [

@@ -142,7 +142,7 @@ def _torch_latency(model, info, niter: int) -> list[float]:
 def _compare(checkpoint: Path, fp32_xml: Path, int8_xml: Path, samples: Path, device: str,
              niter: int, precision: dict[str, str]) -> list[BackendFigures]:
     """Dice and latency per backend; ``precision`` is filled with each IR's runtime precision."""
-    from attnseg.benchmarks import LatencyStats, benchmark_openvino
+    from attnseg.benchmarking import LatencyStats, benchmark_openvino
     from attnseg.data import folder_pairs, load_pair
     from attnseg.models import load_checkpoint
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from attnseg.benchmarks import parse_console_block, read_csv_report
+from attnseg.benchmarking import parse_console_block, read_csv_report
 from attnseg.cli.benchmark import main
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attnseg.benchmarks.compare.backends import DEFAULT_BACKENDS, BackendName, parse_backends
+from attnseg.benchmarking.compare.backends import DEFAULT_BACKENDS, BackendName, parse_backends
 from attnseg.cli.benchmark import main
 from attnseg.errors import BenchmarkError
 
@@ -111,9 +111,9 @@ def test_parse_backends():
 
 
 def test_bf16_note_quotes_the_measured_ratio():
-    from attnseg.benchmarks import LatencyStats
-    from attnseg.benchmarks.compare.result import BackendResult
-    from attnseg.benchmarks.compare.runner import _bf16_note
+    from attnseg.benchmarking import LatencyStats
+    from attnseg.benchmarking.compare.result import BackendResult
+    from attnseg.benchmarking.compare.runner import _bf16_note
 
     def row(name, ms):
         return BackendResult(name=name, label=name, latency=LatencyStats.from_samples([ms, ms]))

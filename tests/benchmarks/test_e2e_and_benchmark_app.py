@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from attnseg.benchmarks import BenchmarkConfig, benchmark_end_to_end, compare_with_benchmark_app
-from attnseg.benchmarks.benchmark_app import benchmark_app_command
-from attnseg.benchmarks.e2e import STAGES
+from attnseg.benchmarking import BenchmarkConfig, benchmark_end_to_end, compare_with_benchmark_app
+from attnseg.benchmarking.benchmark_app import benchmark_app_command
+from attnseg.benchmarking.e2e import STAGES
 from attnseg.errors import InputFileError
 
 
@@ -80,14 +80,14 @@ def test_vs_benchmark_app_rerun_separates_drift_from_disagreement(bare_ir):
     (0.50, 1.05, 0.52, "disagree"),      # stable machine, still 2x apart
 ])
 def test_verdict(ratio, drift, rerun_ratio, expected):
-    from attnseg.benchmarks.benchmark_app import verdict
+    from attnseg.benchmarking.benchmark_app import verdict
 
     assert verdict(ratio, 0.1, drift, rerun_ratio) == expected
 
 
 def test_console_says_which_verdict():
-    from attnseg.benchmarks.report import format_benchmark_app
-    from attnseg.benchmarks.result import BenchmarkAppComparison
+    from attnseg.benchmarking.report import format_benchmark_app
+    from attnseg.benchmarking.result import BenchmarkAppComparison
 
     def text(ratio, rerun, verdict):
         ba = BenchmarkAppComparison(["benchmark_app"], 100.0, 100.0, 10.0, 5, 100.0 * ratio, ratio, 0.1,

@@ -10,7 +10,7 @@ HEAVY = ("torch", "onnx", "onnxruntime", "nncf", "matplotlib", "psutil", "openvi
 
 def test_import_is_light():
     code = (
-        "import sys, attnseg.benchmarks, attnseg.benchmarks.compare, attnseg.cli.benchmark\n"
+        "import sys, attnseg.benchmarking, attnseg.benchmarking.compare, attnseg.cli.benchmark\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -23,7 +23,7 @@ def test_openvino_timing_needs_no_torch(bare_ir):
         "import sys\n"
         "for name in ('torch', 'onnxruntime', 'nncf', 'onnx', 'matplotlib'):\n"
         "    sys.modules[name] = None\n"
-        "from attnseg.benchmarks import benchmark_openvino, format_console\n"
+        "from attnseg.benchmarking import benchmark_openvino, format_console\n"
         f"r = benchmark_openvino({str(bare_ir)!r}, hint='latency', niter=2)\n"
         "print(r.count, 'Count:' in format_console(r))\n"
     )

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from attnseg.benchmarks import Api, Hint, benchmark_openvino
+from attnseg.benchmarking import Api, Hint, benchmark_openvino
 from attnseg.errors import BenchmarkError, DeviceError
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from attnseg.benchmarks import (
+from attnseg.benchmarking import (
     benchmark_openvino,
     find_benchmark_app,
     format_console,
@@ -16,7 +16,7 @@ from attnseg.benchmarks import (
     read_json_stats,
     write_reports,
 )
-from attnseg.benchmarks.report import FULL_JSON_NAME
+from attnseg.benchmarking.report import FULL_JSON_NAME
 
 STANDARD = ["Command line parameters", "Configuration setup", "Execution results"]
 

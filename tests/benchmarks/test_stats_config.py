@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from attnseg.benchmarks import Api, BenchmarkConfig, Hint, LatencyStats, parse_shape, percentile
+from attnseg.benchmarking import Api, BenchmarkConfig, Hint, LatencyStats, parse_shape, percentile
 from attnseg.errors import InputFileError, InvalidOptionError
 
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from attnseg.benchmarks import tune as tune_mod
+from attnseg.benchmarking import tune as tune_mod
 from attnseg.cli.benchmark import main
 from attnseg.runtime import Segmenter
 

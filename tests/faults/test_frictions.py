@@ -79,7 +79,7 @@ def test_hybridsn_honours_max_train_batches_writes_last_pt_and_plots_quietly(sha
 
 
 def test_benchmark_console_is_always_in_milliseconds():
-    from attnseg.benchmarks.report import _console_latency
+    from attnseg.benchmarking.report import _console_latency
 
     assert _console_latency(0.25, 0.3).endswith(" ms") and _console_latency(25.0, 30.0).endswith(" ms")
     assert _console_latency(0.25, 0.3) == "0.250 ms"
@@ -109,9 +109,9 @@ def test_compare_plots_warn_nothing_and_label_each_log_decade_once():
 
     from matplotlib.figure import Figure
 
-    from attnseg.benchmarks import LatencyStats
-    from attnseg.benchmarks.compare.plots import _log_if_wide, make_plots
-    from attnseg.benchmarks.compare.result import BackendResult
+    from attnseg.benchmarking import LatencyStats
+    from attnseg.benchmarking.compare.plots import _log_if_wide, make_plots
+    from attnseg.benchmarking.compare.result import BackendResult
 
     backends = [BackendResult(name=n, label=n, samples_ms=list(v), speedup=1.0,
                               latency=LatencyStats.from_samples(list(v))) for n, v in

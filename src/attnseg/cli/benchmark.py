@@ -18,7 +18,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from attnseg.benchmarks.config import Api, BenchmarkConfig, ReportType
+from attnseg.benchmarking.config import Api, BenchmarkConfig, ReportType
 from attnseg.cli.common import (
     DATA_HELP,
     add_common_flags,
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def runtime_config(args: argparse.Namespace, model: str) -> BenchmarkConfig:
     """The benchmark_app-shaped config of the parsed flags (runtime ones through ``RuntimeOptions``)."""
-    from attnseg.benchmarks import BenchmarkConfig
+    from attnseg.benchmarking import BenchmarkConfig
 
     rt = options_from_args(RuntimeOptions, args)
     return BenchmarkConfig(
@@ -142,7 +142,7 @@ def _explicit_precision(rt: RuntimeOptions) -> str | None:
 
 
 def build_compare_parser() -> argparse.ArgumentParser:
-    from attnseg.benchmarks.compare.backends import BackendName
+    from attnseg.benchmarking.compare.backends import BackendName
 
     p = _Parser(
         prog="seg-benchmark compare", allow_abbrev=False,
@@ -174,7 +174,7 @@ def build_compare_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from attnseg.benchmarks import (
+    from attnseg.benchmarking import (
         benchmark_end_to_end,
         compare_with_benchmark_app,
         format_console,
@@ -227,7 +227,7 @@ _NOT_FOR_TUNE = {"api": "-api", "time": "-t", "batch": "-b", "shape": "-shape", 
 
 def _run_tune(args: argparse.Namespace, model: str) -> int:
     from attnseg.atomic import check_creatable
-    from attnseg.benchmarks.tune import check_tune_options, format_tune, tune, write_tune_report
+    from attnseg.benchmarking.tune import check_tune_options, format_tune, tune, write_tune_report
 
     ignored = [flag for dest, flag in _NOT_FOR_TUNE.items() if getattr(args, dest)]
     ignored += ["-report_type"] if args.report_type != ReportType.NO_COUNTERS.value else []
@@ -254,8 +254,8 @@ def _run_tune(args: argparse.Namespace, model: str) -> int:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from attnseg.benchmarks.compare import compare_backends, format_table
-    from attnseg.benchmarks.compare.writers import FILES
+    from attnseg.benchmarking.compare import compare_backends, format_table
+    from attnseg.benchmarking.compare.writers import FILES
 
     if args.warmup < 0:
         raise BenchmarkError("--warmup must be 0 or more.")

@@ -6,7 +6,7 @@ import base64
 import io
 import logging
 
-from attnseg.benchmarks.compare.result import CompareResult
+from attnseg.benchmarking.compare.result import CompareResult
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from attnseg.atomic import atomic_file
-from attnseg.benchmarks.compare.result import BackendResult, CompareResult
-from attnseg.benchmarks.stats import LatencyStats
+from attnseg.benchmarking.compare.result import BackendResult, CompareResult
+from attnseg.benchmarking.stats import LatencyStats
 
 FILES = {"markdown": "compare.md", "csv": "compare.csv", "json": "compare.json", "html": "compare.html"}
 CSV_FIELDS = [
@@ -166,7 +166,7 @@ def to_html(result: CompareResult, plots: dict[str, str]) -> str:
 
 def write_compare_reports(result: CompareResult, folder: str | Path) -> dict[str, Path]:
     """compare.md / .csv / .json / .html in ``folder``; returns kind -> path."""
-    from attnseg.benchmarks.compare.plots import make_plots
+    from attnseg.benchmarking.compare.plots import make_plots
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

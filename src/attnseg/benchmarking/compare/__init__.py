@@ -6,10 +6,10 @@ input, with Dice or mIoU per backend when a data set is given. Every heavy depen
 imported inside the backend that needs it.
 """
 
-from attnseg.benchmarks.compare.backends import BACKEND_LABELS, DEFAULT_BACKENDS, BackendName
-from attnseg.benchmarks.compare.result import BackendResult, CompareResult
-from attnseg.benchmarks.compare.runner import compare_backends
-from attnseg.benchmarks.compare.writers import format_table, write_compare_reports
+from attnseg.benchmarking.compare.backends import BACKEND_LABELS, DEFAULT_BACKENDS, BackendName
+from attnseg.benchmarking.compare.result import BackendResult, CompareResult
+from attnseg.benchmarking.compare.runner import compare_backends
+from attnseg.benchmarking.compare.writers import format_table, write_compare_reports
 
 __all__ = [
     "BACKEND_LABELS", "DEFAULT_BACKENDS", "BackendName", "BackendResult", "CompareResult", "compare_backends",

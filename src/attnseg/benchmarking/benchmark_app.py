@@ -16,9 +16,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from attnseg.benchmarks.config import BenchmarkConfig, ReportType
-from attnseg.benchmarks.report import JSON_STATS_NAME, parse_console_block, read_json_stats
-from attnseg.benchmarks.result import BenchmarkAppComparison
+from attnseg.benchmarking.config import BenchmarkConfig, ReportType
+from attnseg.benchmarking.report import JSON_STATS_NAME, parse_console_block, read_json_stats
+from attnseg.benchmarking.result import BenchmarkAppComparison
 from attnseg.errors import BenchmarkError
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from attnseg.benchmarks.machine import MachineInfo
-from attnseg.benchmarks.stats import LatencyStats
+from attnseg.benchmarking.machine import MachineInfo
+from attnseg.benchmarking.stats import LatencyStats
 
 
 @dataclass

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attnseg.benchmarks.config import Api, BenchmarkConfig, Hint, ReportType, default_duration_s, parse_shape
-from attnseg.benchmarks.machine import load_average, machine_info, peak_rss_mb
-from attnseg.benchmarks.result import BenchmarkResult
-from attnseg.benchmarks.stats import LatencyStats
+from attnseg.benchmarking.config import Api, BenchmarkConfig, Hint, ReportType, default_duration_s, parse_shape
+from attnseg.benchmarking.machine import load_average, machine_info, peak_rss_mb
+from attnseg.benchmarking.result import BenchmarkResult
+from attnseg.benchmarking.stats import LatencyStats
 from attnseg.errors import BenchmarkError, DeviceError, short_message
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from attnseg.atomic import atomic_file, make_folder
-from attnseg.benchmarks.config import ReportType
-from attnseg.benchmarks.result import BenchmarkResult
+from attnseg.benchmarking.config import ReportType
+from attnseg.benchmarking.result import BenchmarkResult
 
 SEP = ";"
 CSV_NAME = "benchmark_report.csv"
@@ -53,7 +53,7 @@ def report_rows(result: BenchmarkResult, report_folder: str | None = None,
     cfg = result.config
     duration_s = cfg.duration_s if cfg.duration_s else (0 if cfg.niter else None)
     if duration_s is None:
-        from attnseg.benchmarks.config import default_duration_s
+        from attnseg.benchmarking.config import default_duration_s
 
         duration_s = default_duration_s(cfg.device)
     setup = [

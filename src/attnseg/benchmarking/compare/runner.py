@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from attnseg.benchmarks.compare.backends import (
+from attnseg.benchmarking.compare.backends import (
     Backend,
     BackendName,
     ModelFiles,
@@ -21,9 +21,9 @@ from attnseg.benchmarks.compare.backends import (
     parse_backends,
     prepare_backend,
 )
-from attnseg.benchmarks.compare.result import CompareResult
-from attnseg.benchmarks.machine import load_average, machine_info
-from attnseg.benchmarks.stats import LatencyStats
+from attnseg.benchmarking.compare.result import CompareResult
+from attnseg.benchmarking.machine import load_average, machine_info
+from attnseg.benchmarking.stats import LatencyStats
 from attnseg.errors import BenchmarkError, DataError
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def compare_backends(
     import numpy as np
 
     from attnseg.atomic import atomic_dir
-    from attnseg.benchmarks.compare.writers import write_compare_reports
+    from attnseg.benchmarking.compare.writers import write_compare_reports
     from attnseg.models import load_checkpoint
 
     if rounds < 1 or iters < 1 or warmup < 0:

@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from attnseg.benchmarks.compare.result import BackendResult
+from attnseg.benchmarking.compare.result import BackendResult
 from attnseg.errors import AttnsegError, BenchmarkError
 
 log = logging.getLogger(__name__)

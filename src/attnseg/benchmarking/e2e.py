@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from attnseg.benchmarks.config import BenchmarkConfig
-from attnseg.benchmarks.result import EndToEndResult, StageTiming
-from attnseg.benchmarks.stats import LatencyStats
+from attnseg.benchmarking.config import BenchmarkConfig
+from attnseg.benchmarking.result import EndToEndResult, StageTiming
+from attnseg.benchmarking.stats import LatencyStats
 from attnseg.errors import BenchmarkError, InputFileError
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _local_stages(cfg: BenchmarkConfig) -> tuple[StageFn, list[int], str]:
     description ``model_metadata`` infers, around a compiled model."""
     import openvino as ov
 
-    from attnseg.benchmarks.openvino_bench import benchmark_properties
+    from attnseg.benchmarking.openvino_bench import benchmark_properties
     from attnseg.devices import validate_device
     from attnseg.errors import short_message
     from attnseg.imaging import read_image

@@ -3,17 +3,17 @@
 Importing this package is cheap: openvino is imported inside the timing functions, and
 torch / onnxruntime / nncf / matplotlib only inside the ``compare`` backends that use them.
 
-    from attnseg.benchmarks import benchmark_openvino, format_console, write_reports
+    from attnseg.benchmarking import benchmark_openvino, format_console, write_reports
     result = benchmark_openvino("model.xml", hint="latency", niter=100)
     print(format_console(result)); write_reports(result, "reports/")
 """
 
-from attnseg.benchmarks.benchmark_app import compare_with_benchmark_app, find_benchmark_app, run_benchmark_app
-from attnseg.benchmarks.config import Api, BenchmarkConfig, Hint, ReportType, parse_shape
-from attnseg.benchmarks.e2e import benchmark_end_to_end
-from attnseg.benchmarks.machine import MachineInfo, machine_info
-from attnseg.benchmarks.openvino_bench import benchmark_openvino, run_benchmark
-from attnseg.benchmarks.report import (
+from attnseg.benchmarking.benchmark_app import compare_with_benchmark_app, find_benchmark_app, run_benchmark_app
+from attnseg.benchmarking.config import Api, BenchmarkConfig, Hint, ReportType, parse_shape
+from attnseg.benchmarking.e2e import benchmark_end_to_end
+from attnseg.benchmarking.machine import MachineInfo, machine_info
+from attnseg.benchmarking.openvino_bench import benchmark_openvino, run_benchmark
+from attnseg.benchmarking.report import (
     format_console,
     parse_console_block,
     read_csv_report,
@@ -21,8 +21,8 @@ from attnseg.benchmarks.report import (
     report_rows,
     write_reports,
 )
-from attnseg.benchmarks.result import BenchmarkAppComparison, BenchmarkResult, EndToEndResult, StageTiming
-from attnseg.benchmarks.stats import LatencyStats, percentile
+from attnseg.benchmarking.result import BenchmarkAppComparison, BenchmarkResult, EndToEndResult, StageTiming
+from attnseg.benchmarking.stats import LatencyStats, percentile
 
 __all__ = [
     "Api", "BenchmarkAppComparison", "BenchmarkConfig", "BenchmarkResult", "EndToEndResult", "Hint",
