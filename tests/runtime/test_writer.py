@@ -46,3 +46,29 @@ def test_video_frames_write_mask_pngs_and_one_overlay_video(binary_ir, kvasir_im
         assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     finally:
         cap.release()
+
+
+def test_video_frames_skipped_by_index_hold_the_last_picture(binary_ir, kvasir_images, tmp_path):
+    """A live run drops stale frames: the video repeats the newest picture over the gap, so it
+    keeps the input's timing, and ``decorate`` (the live panel) is drawn on every video picture."""
+    seg = Segmenter(binary_ir)
+    frames = [cv2.resize(read_image(p), (96, 80)) for p in kvasir_images[:2]]
+    marked = []
+
+    def decorate(picture):
+        marked.append(picture.shape)
+        picture[:4, :4] = (0, 0, 255)
+        return picture
+
+    with OutputWriter(tmp_path, seg.codec, OutputOptions(), video=True, fps=10) as writer:
+        for index, frame in ((2, frames[0]), (5, frames[1])):  # frames 0-1 and 3-4 were dropped
+            pictures = writer.write(seg.predict(frame), frame, stem=f"frame_{index:06d}", index=index,
+                                    decorate=decorate)
+            assert tuple(pictures["overlay"][0, 0]) == (0, 0, 255)
+    assert marked == [(80, 96, 3), (80, 96, 3)]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["frame_000002.png", "frame_000005.png"]
+    cap = cv2.VideoCapture(str(tmp_path / "overlay.mp4"))
+    try:
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6  # 0-2 from the first picture, 3-5 from the second
+    finally:
+        cap.release()

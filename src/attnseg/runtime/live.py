@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 FRAMES_CSV = "frames.csv"
 FRAMES_JSON = "frames.json"
-OVERLAY_VIDEO = "overlay.mp4"
 STREAM_TIMEOUT_MS = 10_000  # opening an RTSP/HTTP stream, and each read from it
 PERCENTILES = (50, 90, 95, 99)
 
@@ -447,55 +446,31 @@ def draw_panel(image: np.ndarray, stats: LiveStats, device: str = "", precision:
 
 
 class LiveWriter:
-    """What ``--no-show`` writes into a folder: ``overlay.mp4`` (one frame per captured frame: the
-    newest overlay, held over dropped frames, as a screen shows it), ``masks/frame_NNNNNN.png``,
-    ``frames.csv`` and ``frames.json`` (per-frame timings)."""
+    """What ``--no-show`` writes into a folder: the run's ``OutputWriter`` files (``overlay.mp4``,
+    one frame per captured frame: the newest overlay with the panel, held over dropped frames as a
+    screen shows it; ``masks/frame_NNNNNN.png``) plus ``frames.csv`` and ``frames.json`` (per-frame
+    timings)."""
 
     def __init__(self, folder: Path, fps: float | None, options: Any, codec: Any, panel: bool = True) -> None:
-        self.codec = codec  # the Segmenter's ModelCodec: masks and overlays as seg-infer writes them
+        from attnseg.runtime.writer import OutputWriter
+
         self.folder = Path(folder)
-        self.fps = fps or 25.0
-        self.options = options
         self.panel = panel
-        self._video: Any = None
-        self._last: np.ndarray | None = None
-        self._next_index = 0
-        if options.masks:
-            (self.folder / "masks").mkdir(parents=True, exist_ok=True)
+        self.files = OutputWriter(self.folder, codec, options, video=True, fps=fps)
 
-    def write(self, frame: LiveFrame, stats: LiveStats, device: str = "", precision: str = "") -> np.ndarray:
-        """Write one segmented frame; returns the overlay picture (with the panel)."""
-        from attnseg.runtime import outputs
+    def write(self, frame: LiveFrame, stats: LiveStats, device: str = "", precision: str = "") -> np.ndarray | None:
+        """Write one segmented frame; returns the overlay picture (with the panel), if overlays are written."""
+        def panel(picture: np.ndarray) -> np.ndarray:
+            return draw_panel(picture, stats, device, precision) if self.panel else picture
 
-        pictures = outputs.render(frame.result, frame.image, self.options, self.codec)
-        if "mask" in pictures:
-            rel = outputs.relative_path("mask", f"frame_{frame.index:06d}")
-            outputs.write_file_atomic(self.folder / rel, outputs.encode(pictures["mask"], rel))
-        picture = pictures.get("overlay", frame.image.copy())
-        if self.panel:
-            draw_panel(picture, stats, device, precision)
-        if self.options.overlays:
-            if self._video is None:
-                h, w = picture.shape[:2]
-                path = self.folder / OVERLAY_VIDEO
-                self._video = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-                if not self._video.isOpened():
-                    raise InputFileError(f"Cannot write video {path} (OpenCV has no mp4v encoder?).")
-            held = self._last if self._last is not None else picture
-            while self._next_index < frame.index:  # dropped frames: the screen kept the last result
-                self._video.write(held)
-                self._next_index += 1
-            self._video.write(picture)
-            self._next_index = frame.index + 1
-            self._last = picture
-        return picture
+        pictures = self.files.write(frame.result, frame.image, stem=f"frame_{frame.index:06d}", index=frame.index,
+                                    decorate=panel)
+        return pictures.get("overlay")
 
     def close(self, stats: LiveStats) -> None:
-        if self._video is not None:
-            self._video.release()
-            self._video = None
         from attnseg.runtime.outputs import write_file_atomic
 
+        self.files.close()
         rows = [asdict(r) for r in stats.records]
         buf = io.StringIO()
         names = [f for f in FrameTiming.__dataclass_fields__]
@@ -553,7 +528,7 @@ def run_live(segmenter: Any, source: LiveSource | str | Path | int, *, output: P
             if writer is not None:
                 picture = writer.write(frame, live.stats, device, precision)
             if window is not None:
-                if picture is None or not options.overlays:
+                if picture is None:
                     picture = draw_panel(render(frame.result, frame.image, on_screen, codec)["overlay"],
                                          live.stats, device, precision)
                 if not window.show(picture):
