@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from attnseg.export.options import (
 )
 from attnseg.imaging import parse_size
 from attnseg.metadata import ModelMetadata, Normalization, metadata_json_path, write_rt_info
+from attnseg.stages import StageRecorder
 
 log = logging.getLogger(__name__)
 DEFAULT_INPUT_SIZE = (256, 256)
@@ -62,23 +62,48 @@ class AdvancedExportParameters:
 
 @dataclass
 class _ExportPlan:
-    """Everything ``export`` resolved and checked, handed inward as one object."""
+    """Everything ``export`` resolved and checked before loading the model, handed inward as one object."""
 
-    src: Any
     core: Any
     device: str
     out_dir: Path
-    size: tuple[int, int]
+    size: tuple[int, int] | None  # as asked; the model's own size is settled in ``_network``
     prec: Precision
     kind: OutputKind
     attention: bool
     samples: str | Path | Sequence[Path] | None
     force: bool
     advanced: AdvancedExportParameters
-    timings: dict[str, float]
-    t_start: float
-    cpu_start: float
     route: Route = DEFAULT_ROUTE
+
+
+@dataclass
+class _Network:
+    """The loaded model, wrapped for export and run once: what every later stage writes and describes."""
+
+    src: Any
+    size: tuple[int, int]
+    module: Any
+    example: Any
+    attention_names: list[str]
+    num_outputs: int
+    classes: list[str]
+    task: str
+    embedded: bool
+    notes: list[str]
+
+
+@dataclass
+class _Onnx:
+    path: Path
+    info: dict[str, Any]  # check_onnx's description plus the exporter used
+
+
+@dataclass
+class _Ir:
+    model: Any  # the openvino.Model as saved (head, preprocessing, rt_info)
+    xml: Path
+    meta: ModelMetadata
 
 
 def export(
@@ -110,11 +135,58 @@ def export(
     Models whose input is not an image (HybridSN patches, 2 or 4+ channels) keep a raw input.
     Rarely used options are in ``advanced`` (``AdvancedExportParameters``).
     """
-    t_start = time.perf_counter()
-    cpu_start = time.process_time()
-    timings: dict[str, float] = {}
-    adv = advanced if advanced is not None else AdvancedExportParameters()
-    arch_kwargs, dynamic, normalization = adv.arch_kwargs, adv.dynamic, adv.normalization
+    rec = StageRecorder()
+    plan = _check_request(output_dir, input_size, precision, attention_maps, device, samples, force, via,
+                          advanced if advanced is not None else AdvancedExportParameters())
+    with rec.stage("load"):
+        src = _load_source(checkpoint, model, arch, classes, threshold, plan.advanced)
+    if attention_maps and not src.has_attention_gates:
+        raise ModelConfigError(
+            f"{src.arch} has no attention gates to export; drop --attention-maps "
+            "(AttU_Net and R2AttU_Net have them)."
+        )
+    size = _model_size(src, plan.size)
+    prev_attention = getattr(src.model, "return_attention", None)
+    try:
+        if attention_maps:
+            src.model.return_attention = True
+        return _export_loaded(plan, _network(plan, src, size), rec)
+    finally:
+        if prev_attention is not None:
+            src.model.return_attention = prev_attention
+
+
+def _export_loaded(plan: _ExportPlan, net: _Network, rec: StageRecorder) -> ExportResult:
+    """The stages that write files, all inside one ``atomic_dir``: published together or not at all."""
+    from attnseg.atomic import atomic_dir
+
+    with atomic_dir(plan.out_dir, force=plan.force) as tmp:
+        onnx = _write_onnx(plan, net, tmp / "model.onnx", rec)
+        ir = _write_ir(plan, net, onnx, tmp / "model.xml", rec)
+        with rec.stage("compile_and_parity"):
+            parity = _check_parity(plan, net, onnx, ir)
+        ovms_dir = _write_ovms(plan, ir)
+        rec.total()
+        _write_report(tmp / "export_report.json", plan, net, onnx, ir, parity, ovms_dir, rec.timings)
+        if plan.advanced.package:
+            from attnseg.export.package import write_package
+
+            write_package(tmp)
+    xml_final = plan.out_dir / "model.xml"
+    return ExportResult(
+        output_dir=plan.out_dir, onnx_path=plan.out_dir / "model.onnx", xml_path=xml_final,
+        bin_path=plan.out_dir / "model.bin", metadata_path=metadata_json_path(xml_final),
+        report_path=plan.out_dir / "export_report.json", metadata=ir.meta, parity=parity, timings=rec.timings,
+        device=plan.device, exporter=onnx.info["exporter"], ovms_model_dir=ovms_dir,
+    )
+
+
+# ------------------------------------------------------------------------------------ stages
+
+
+def _check_request(output_dir, input_size, precision, attention_maps, device, samples, force, via,
+                   adv: AdvancedExportParameters) -> _ExportPlan:
+    """Every check that needs no model, made before minutes of work instead of after."""
     prec = parse_enum(Precision, precision, "precision")
     kind = parse_enum(OutputKind, adv.output, "output")
     route = parse_enum(Route, via, "conversion route (via)")
@@ -122,7 +194,7 @@ def export(
     size = parse_size(input_size) if input_size is not None else None
     out_dir = Path(output_dir)
     _check_output_dir(out_dir, force)
-    core, device = _prepare_device(device, dynamic, adv.cache_dir)
+    core, device = _prepare_device(device, adv.dynamic, adv.cache_dir)
     if adv.ovms_repo is not None:
         from attnseg.export.ovms import check_target
 
@@ -130,157 +202,154 @@ def export(
     if samples is not None and not isinstance(samples, (list, tuple)) and not Path(samples).is_dir():
         raise InputFileError(f"samples={str(samples)!r} (seg-export --samples) is not a folder of images "
                              "(or a list of image paths).")
+    return _ExportPlan(core=core, device=device, out_dir=out_dir, size=size, prec=prec, kind=kind,
+                       attention=attention_maps, samples=samples, force=force, advanced=adv, route=route)
 
+
+def _load_source(checkpoint, model, arch, classes, threshold, adv: AdvancedExportParameters):
     from attnseg.export.source import resolve_source
 
-    t = time.perf_counter()
-    src = resolve_source(checkpoint, model=model, arch=arch, arch_kwargs=arch_kwargs, classes=classes,
-                         normalization=normalization, threshold=threshold)
-    if model is not None and normalization is None and src.in_channels == 1:
+    src = resolve_source(checkpoint, model=model, arch=arch, arch_kwargs=adv.arch_kwargs, classes=classes,
+                         normalization=adv.normalization, threshold=threshold)
+    if model is not None and adv.normalization is None and src.in_channels == 1:
         src.normalization = Normalization(mean=(0.0,), std=(1.0,), channel_order="GRAY")
-    timings["load_s"] = time.perf_counter() - t
-    if attention_maps and not src.has_attention_gates:
-        raise ModelConfigError(
-            f"{src.arch} has no attention gates to export; drop --attention-maps "
-            "(AttU_Net and R2AttU_Net have them)."
-        )
-    size = _model_size(src, size)
-    prev_attention = getattr(src.model, "return_attention", None)
-    try:
-        if attention_maps:
-            src.model.return_attention = True
-        return _export_loaded(_ExportPlan(
-            src=src, core=core, device=device, out_dir=out_dir, size=size, prec=prec, kind=kind,
-            attention=attention_maps, samples=samples, force=force, advanced=adv, timings=timings,
-            t_start=t_start, cpu_start=cpu_start, route=route,
-        ))
-    finally:
-        if prev_attention is not None:
-            src.model.return_attention = prev_attention
+    return src
 
 
-def _export_loaded(plan: _ExportPlan) -> ExportResult:
-    import torch
-
-    from attnseg import __version__
-    from attnseg.atomic import atomic_dir
-    from attnseg.export.model_api import write_model_info
-    from attnseg.export.parity import check_parity, make_inputs
+def _network(plan: _ExportPlan, src, size: tuple[int, int]) -> _Network:
+    """Wrap the model, run it once (its output count and a clear error if it cannot run) and
+    settle what the IR will be: task, classes, embedded preprocessing."""
     from attnseg.export.source import check_classes
-    from attnseg.export.to_onnx import export_onnx, wrap_for_export, write_onnx_metadata
-    from attnseg.export.to_openvino import (
-        add_output_head,
-        convert_onnx,
-        convert_torch,
-        describe_ports,
-        embed_preprocessing,
-        save_ir,
-    )
+    from attnseg.export.to_onnx import wrap_for_export
 
-    src, core, device, out_dir, size, prec, kind, attention, samples, force, timings, route = (
-        plan.src, plan.core, plan.device, plan.out_dir, plan.size, plan.prec, plan.kind, plan.attention,
-        plan.samples, plan.force, plan.timings, plan.route)
-    adv = plan.advanced
-    batch, dynamic, embed, ovms_repo, model_name = adv.batch, adv.dynamic, adv.embed_preprocessing, \
-        adv.ovms_repo, adv.model_name
-    module = wrap_for_export(src.model, attention)
-    attention_names = [f"attention_{n}" for n in getattr(src.model, "attention_names", [])] if attention else []
-    example = _example_input(src, size, batch)
+    module = wrap_for_export(src.model, plan.attention)
+    attention_names = ([f"attention_{n}" for n in getattr(src.model, "attention_names", [])]
+                       if plan.attention else [])
+    example = _example_input(src, size, plan.advanced.batch)
     num_outputs = _probe(module, example, src, attention_names)
     classes = check_classes(src, num_outputs)
     task = "pixel_classification" if src.volumetric else ("binary" if num_outputs == 1 else "multiclass")
+    embed = plan.advanced.embed_preprocessing
     embedded = bool(embed) and not src.volumetric and src.in_channels in (1, 3)
     notes = []
     if embed and not embedded:
         notes.append(f"{src.arch} takes {'hyperspectral patches' if src.volumetric else f'{src.in_channels}-channel tensors'}"
                      ", not images: the IR keeps a raw f32 input.")
         log.info(notes[-1])
+    return _Network(src=src, size=size, module=module, example=example, attention_names=attention_names,
+                    num_outputs=num_outputs, classes=classes, task=task, embedded=embedded, notes=notes)
 
-    with atomic_dir(out_dir, force=force) as tmp:
-        onnx_path, xml_path = tmp / "model.onnx", tmp / "model.xml"
-        log.info("Exporting %s to ONNX ...", src.arch)
-        onnx_info = export_onnx(module, example, onnx_path, ["logits", *attention_names], dynamic=dynamic,
-                                divisor=src.input_divisor, spatial=not src.volumetric)
-        timings["onnx_s"] = onnx_info.pop("seconds")
 
-        log.info("Converting to OpenVINO IR (%s, via %s) ...", prec.value, route.value)
-        t = time.perf_counter()
-        if route == Route.TORCH:
-            ov_model = convert_torch(module, example, ["logits", *attention_names], dynamic=dynamic,
-                                     spatial=not src.volumetric)
-        else:
-            ov_model = convert_onnx(onnx_path)
-        timings["to_ir_s"] = time.perf_counter() - t
-        ov_model = add_output_head(ov_model, kind, num_outputs, src.threshold, attention_names)
-        if embedded:
-            ov_model = embed_preprocessing(ov_model, src.normalization, src.in_channels,
-                                           None if dynamic else batch, None if dynamic else size)
-        meta = _metadata(src, classes=classes, task=task, size=size, batch=batch, dynamic=dynamic, embedded=embedded,
-                         kind=kind, attention_names=attention_names, prec=prec, num_outputs=num_outputs,
-                         version=__version__, onnx_info=onnx_info)
-        meta.conversion_route = route.value
+def _write_onnx(plan: _ExportPlan, net: _Network, path: Path, rec: StageRecorder) -> _Onnx:
+    from attnseg.export.to_onnx import export_onnx
+
+    log.info("Exporting %s to ONNX ...", net.src.arch)
+    with rec.stage("onnx"):
+        info = export_onnx(net.module, net.example, path, ["logits", *net.attention_names],
+                           dynamic=plan.advanced.dynamic, divisor=net.src.input_divisor,
+                           spatial=not net.src.volumetric)
+    info.pop("seconds")  # the recorder's onnx_s times the same call
+    return _Onnx(path=path, info=info)
+
+
+def _write_ir(plan: _ExportPlan, net: _Network, onnx: _Onnx, xml: Path, rec: StageRecorder) -> _Ir:
+    """Convert (``to_ir_s``), add the head, preprocessing and metadata, save: ``convert_s`` in all."""
+    from attnseg import __version__
+    from attnseg.export.model_api import write_model_info
+    from attnseg.export.to_onnx import write_onnx_metadata
+    from attnseg.export.to_openvino import save_ir
+
+    log.info("Converting to OpenVINO IR (%s, via %s) ...", plan.prec.value, plan.route.value)
+    with rec.stage("convert"):
+        with rec.stage("to_ir"):
+            ov_model = _convert(plan, net, onnx.path)
+        ov_model = _with_head(plan, net, ov_model)
+        meta = _metadata(plan, net, onnx.info, __version__)
         write_model_info(ov_model, meta)
         write_rt_info(ov_model, meta)
-        save_ir(ov_model, xml_path, fp16=prec == Precision.FP16)
-        meta.write_json(metadata_json_path(xml_path))
+        save_ir(ov_model, xml, fp16=plan.prec == Precision.FP16)
+        meta.write_json(metadata_json_path(xml))
         # the same description for ONNX Runtime users (session.get_modelmeta().custom_metadata_map)
-        write_onnx_metadata(onnx_path, {"attnseg": meta.to_json()})
-        timings["convert_s"] = time.perf_counter() - t
+        write_onnx_metadata(onnx.path, {"attnseg": meta.to_json()})
+    return _Ir(model=ov_model, xml=xml, meta=meta)
 
-        log.info("Compiling on %s and checking parity against PyTorch ...", device)
-        t = time.perf_counter()
-        inputs = make_inputs(
-            size=size, batch=batch, norm=src.normalization, samples=samples, count=adv.parity_batches,
-            volumetric_shape=tuple(example.shape[1:]) if src.volumetric else None, resize_policy=src.resize_policy,
-        )
-        parity = check_parity(
-            module=module, onnx_path=onnx_path, xml_path=xml_path, inputs=inputs, kind=kind,
-            threshold=src.threshold, attention_names=attention_names, device=device, core=core,
-            enforce=prec == Precision.FP32, precision=prec.value,
-        )
-        parity.notes[:0] = notes
-        timings["compile_and_parity_s"] = time.perf_counter() - t
-        log.debug("Parity: %s", parity.summary())
 
-        ovms_dir = None
-        if ovms_repo is not None:
-            from attnseg.export.ovms import write_repository
+def _convert(plan: _ExportPlan, net: _Network, onnx_path: Path):
+    from attnseg.export.to_openvino import convert_onnx, convert_torch
 
-            ovms_dir = write_repository(ovms_repo, model_name, [xml_path, xml_path.with_suffix(".bin"),
-                                                               metadata_json_path(xml_path)], device, force)
-        timings["total_s"] = time.perf_counter() - plan.t_start
-        # CPU seconds of this process (all threads): the honest figure on a shared machine
-        timings["total_cpu_s"] = time.process_time() - plan.cpu_start
-        report = {
-            "versions": _versions(__version__, torch.__version__),
-            "source": {"origin": src.origin, "sha256": src.sha256, "arch": src.arch, "arch_kwargs": src.arch_kwargs},
-            "options": {
-                "input_size": list(size), "batch": batch, "dynamic": dynamic, "precision": prec.value,
-                "output": kind.value, "attention_maps": attention, "embedded_preprocessing": embedded,
-                "device": device, "via": route.value,
-            },
-            "conversion": {"route": route.value, "to_ir_s": round(timings["to_ir_s"], 3),
-                           "tool": ("openvino.convert_model(torch.nn.Module, example_input=...)"
-                                    if route == Route.TORCH else "openvino.convert_model(model.onnx)")},
-            "onnx": onnx_info,
-            "ir": describe_ports(ov_model),
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
-            "parity": parity.to_dict(),
-            "ovms_model_dir": str(ovms_dir) if ovms_dir else None,
-        }
-        (tmp / "export_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        if adv.package:
-            from attnseg.export.package import write_package
+    if plan.route == Route.TORCH:
+        return convert_torch(net.module, net.example, ["logits", *net.attention_names],
+                             dynamic=plan.advanced.dynamic, spatial=not net.src.volumetric)
+    return convert_onnx(onnx_path)
 
-            write_package(tmp)
 
-    xml_final = out_dir / "model.xml"
-    return ExportResult(
-        output_dir=out_dir, onnx_path=out_dir / "model.onnx", xml_path=xml_final,
-        bin_path=out_dir / "model.bin", metadata_path=metadata_json_path(xml_final),
-        report_path=out_dir / "export_report.json", metadata=meta, parity=parity, timings=timings,
-        device=device, exporter=onnx_info["exporter"], ovms_model_dir=ovms_dir,
+def _with_head(plan: _ExportPlan, net: _Network, ov_model):
+    """The output head (logits | probabilities | mask) and, for images, the embedded preprocessing."""
+    from attnseg.export.to_openvino import add_output_head, embed_preprocessing
+
+    src, adv = net.src, plan.advanced
+    ov_model = add_output_head(ov_model, plan.kind, net.num_outputs, src.threshold, net.attention_names)
+    if net.embedded:
+        ov_model = embed_preprocessing(ov_model, src.normalization, src.in_channels,
+                                       None if adv.dynamic else adv.batch, None if adv.dynamic else net.size)
+    return ov_model
+
+
+def _check_parity(plan: _ExportPlan, net: _Network, onnx: _Onnx, ir: _Ir):
+    from attnseg.export.parity import check_parity, make_inputs
+
+    log.info("Compiling on %s and checking parity against PyTorch ...", plan.device)
+    src, adv = net.src, plan.advanced
+    inputs = make_inputs(
+        size=net.size, batch=adv.batch, norm=src.normalization, samples=plan.samples, count=adv.parity_batches,
+        volumetric_shape=tuple(net.example.shape[1:]) if src.volumetric else None, resize_policy=src.resize_policy,
     )
+    parity = check_parity(
+        module=net.module, onnx_path=onnx.path, xml_path=ir.xml, inputs=inputs, kind=plan.kind,
+        threshold=src.threshold, attention_names=net.attention_names, device=plan.device, core=plan.core,
+        enforce=plan.prec == Precision.FP32, precision=plan.prec.value,
+    )
+    parity.notes[:0] = net.notes
+    log.debug("Parity: %s", parity.summary())
+    return parity
+
+
+def _write_ovms(plan: _ExportPlan, ir: _Ir) -> Path | None:
+    adv = plan.advanced
+    if adv.ovms_repo is None:
+        return None
+    from attnseg.export.ovms import write_repository
+
+    return write_repository(adv.ovms_repo, adv.model_name,
+                            [ir.xml, ir.xml.with_suffix(".bin"), metadata_json_path(ir.xml)], plan.device, plan.force)
+
+
+def _write_report(path: Path, plan: _ExportPlan, net: _Network, onnx: _Onnx, ir: _Ir, parity, ovms_dir,
+                  timings: dict[str, float]) -> None:
+    import torch
+
+    from attnseg import __version__
+    from attnseg.export.to_openvino import describe_ports
+
+    src, adv, route = net.src, plan.advanced, plan.route
+    report = {
+        "versions": _versions(__version__, torch.__version__),
+        "source": {"origin": src.origin, "sha256": src.sha256, "arch": src.arch, "arch_kwargs": src.arch_kwargs},
+        "options": {
+            "input_size": list(net.size), "batch": adv.batch, "dynamic": adv.dynamic, "precision": plan.prec.value,
+            "output": plan.kind.value, "attention_maps": plan.attention, "embedded_preprocessing": net.embedded,
+            "device": plan.device, "via": route.value,
+        },
+        "conversion": {"route": route.value, "to_ir_s": round(timings["to_ir_s"], 3),
+                       "tool": ("openvino.convert_model(torch.nn.Module, example_input=...)"
+                                if route == Route.TORCH else "openvino.convert_model(model.onnx)")},
+        "onnx": onnx.info,
+        "ir": describe_ports(ir.model),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "parity": parity.to_dict(),
+        "ovms_model_dir": str(ovms_dir) if ovms_dir else None,
+    }
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------- checks that need no model
@@ -406,12 +475,13 @@ def _output_spec(kind: OutputKind, task: str, num_outputs: int, threshold: float
     return {"name": kind.value, "dtype": "f32", "shape": chw, "channels": num_outputs, "meaning": meaning}
 
 
-def _metadata(src, *, classes, task, size, batch, dynamic, embedded, kind, attention_names, prec, num_outputs,
-              version, onnx_info) -> ModelMetadata:
+def _metadata(plan: _ExportPlan, net: _Network, onnx_info: dict[str, Any], version: str) -> ModelMetadata:
+    src, size, embedded, kind, adv = net.src, net.size, net.embedded, plan.kind, plan.advanced
+    dynamic, batch, attention_names = adv.dynamic, adv.batch, net.attention_names
     layout = "NHWC" if embedded else ("NCDHW" if src.volumetric else "NCHW")
     return ModelMetadata(
-        task=task,
-        classes=list(classes),
+        task=net.task,
+        classes=list(net.classes),
         arch=src.arch,
         input_size=None if dynamic else [int(size[0]), int(size[1])],
         input_layout=layout,
@@ -424,10 +494,10 @@ def _metadata(src, *, classes, task, size, batch, dynamic, embedded, kind, atten
         threshold=float(src.threshold),
         resize_policy=src.resize_policy,
         attention_outputs=list(attention_names),
-        precision=prec.value,
+        precision=plan.prec.value,
         source_checkpoint_sha256=src.sha256,
         toolkit_version=version,
-        output_spec=_output_spec(kind, task, num_outputs, src.threshold),
+        output_spec=_output_spec(kind, net.task, net.num_outputs, src.threshold),
         input_name="image",
         input_color="BGR" if embedded else src.normalization.channel_order,
         model_input_channels=int(src.in_channels),
@@ -437,6 +507,7 @@ def _metadata(src, *, classes, task, size, batch, dynamic, embedded, kind, atten
         onnx={"file": "model.onnx", "opset": onnx_info["opset"], "exporter": onnx_info["exporter"],
               "outputs": list(onnx_info["outputs"]), "input": "f32 NCHW, normalized (no preprocessing)"},
         opset=OPSET,
+        conversion_route=plan.route.value,
     )
 
 
