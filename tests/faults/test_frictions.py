@@ -93,7 +93,7 @@ def test_optimize_report_label_is_readable():
 
 
 def test_main_job_ratio_is_a_speedup_like_compare():
-    from attnseg.main_job import BackendFigures, MainJobResult, format_table
+    from attnseg.jobs.main_job import BackendFigures, MainJobResult, format_table
 
     rows = [BackendFigures("OpenVINO FP32", 0.8, 3, 20.0, 20.0, 19.0, 21.0, 50.0, 10),
             BackendFigures("OpenVINO INT8", 0.8, 3, 5.0, 5.0, 4.0, 6.0, 200.0, 10)]

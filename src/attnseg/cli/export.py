@@ -99,7 +99,7 @@ def _body(args: argparse.Namespace) -> int:
     if own_model and not args.output_dir:
         raise ModelConfigError("Name the output folder with -o/--output.")
     if not args.output_dir:
-        from attnseg.main_job import default_output_dir
+        from attnseg.jobs.main_job import default_output_dir
 
         args.output_dir = str(default_output_dir())
 
@@ -166,8 +166,8 @@ def _package(args: argparse.Namespace, folder) -> None:
 
 
 def _main_job(args: argparse.Namespace) -> int:
-    """No checkpoint: the shipped model through export, INT8, Dice and latency (attnseg.main_job)."""
-    from attnseg.main_job import format_table, run_main_job
+    """No checkpoint: the shipped model through export, INT8, Dice and latency (attnseg.jobs.main_job)."""
+    from attnseg.jobs.main_job import format_table, run_main_job
 
     result = run_main_job(args.output_dir, device=args.device, niter=args.niter, force=args.force,
                           quiet=args.quiet or args.json)

@@ -19,6 +19,7 @@ from typing import Any
 
 from attnseg.atomic import atomic_file
 from attnseg.errors import BenchmarkError, OutputExistsError
+from attnseg.stages import StageRecorder
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,37 @@ def default_output_dir() -> Path:
 def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", niter: int = 50,
                  force: bool = False, quiet: bool = False) -> MainJobResult:
     """Export, quantize, score and time the shipped model; see the module docstring."""
+    plan = _plan(output_dir, device, niter, force)
+    rec = StageRecorder()
+    with rec.stage("export"):
+        exported = _export(plan)
+    with rec.stage("quantize"):
+        int8_xml = _quantize(plan, exported.xml_path)
+    precision: dict[str, str] = {}
+    with rec.stage("compare"):
+        rows = _compare(plan.checkpoint, exported.xml_path, int8_xml, plan.samples, plan.device, plan.niter, precision)
+    parity = exported.parity.to_dict() if exported.parity is not None and hasattr(exported.parity, "to_dict") else {}
+    result = MainJobResult(plan.out, exported.xml_path, int8_xml, parity, rows, plan.sample_count, plan.device,
+                           rec.timings, precision)
+    _write_summary(result)
+    return result
+
+
+@dataclass
+class _JobPlan:
+    """What the job was asked for, checked before any work."""
+
+    out: Path
+    device: str
+    niter: int
+    force: bool
+    checkpoint: Path
+    samples: Path  # the bundled samples: images/ and masks/
+    sample_count: int
+
+
+def _plan(output_dir: str | Path | None, device: str, niter: int, force: bool) -> _JobPlan:
     from attnseg.devices import validate_device
-    from attnseg.export import export
-    from attnseg.optimize import AdvancedQuantizationParameters, quantize
     from attnseg.zoo import default_checkpoint, sample_dir
 
     if isinstance(niter, bool) or not isinstance(niter, int) or niter < 2:
@@ -78,28 +107,26 @@ def run_main_job(output_dir: str | Path | None = None, device: str = "CPU", nite
     if out.exists() and not force:
         raise OutputExistsError(f"{out} already exists; pass --force or choose another -o folder.")
     checkpoint, samples = default_checkpoint(), sample_dir()
-    timings: dict[str, float] = {}
+    return _JobPlan(out=out, device=device, niter=niter, force=force, checkpoint=checkpoint, samples=samples,
+                    sample_count=len(list((samples / "images").iterdir())))
 
-    t0 = time.perf_counter()
-    exported = export(checkpoint, output_dir=out, device=device, samples=samples / "images", force=force)
-    timings["export_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    images = sorted((samples / "images").iterdir())
-    int8 = quantize(exported.xml_path, out / "model_int8.xml", calibration=samples / "images",
-                    subset_size=len(images), device=device, quiet=True,
+def _export(plan: _JobPlan):
+    """The FP32 IR, parity-checked on the bundled sample images."""
+    from attnseg.export import export
+
+    return export(plan.checkpoint, output_dir=plan.out, device=plan.device, samples=plan.samples / "images",
+                  force=plan.force)
+
+
+def _quantize(plan: _JobPlan, fp32_xml: Path) -> Path:
+    """INT8 beside the FP32 IR, calibrated on every bundled sample; its path."""
+    from attnseg.optimize import AdvancedQuantizationParameters, quantize
+
+    int8 = quantize(fp32_xml, plan.out / "model_int8.xml", calibration=plan.samples / "images",
+                    subset_size=plan.sample_count, device=plan.device, quiet=True,
                     advanced=AdvancedQuantizationParameters(latency_runs=5))
-    timings["quantize_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    precision: dict[str, str] = {}
-    rows = _compare(checkpoint, exported.xml_path, int8.output_xml, samples, device, niter, precision)
-    timings["compare_s"] = time.perf_counter() - t0
-    parity = exported.parity.to_dict() if exported.parity is not None and hasattr(exported.parity, "to_dict") else {}
-    result = MainJobResult(out, exported.xml_path, int8.output_xml, parity, rows, len(images), device, timings,
-                           precision)
-    _write_summary(result)
-    return result
+    return int8.output_xml
 
 
 def _dice_openvino(xml: Path, pairs, device: str) -> tuple[float, str]:
