@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attnseg.data.domain_shift import DomainShiftAugmentation
-from attnseg.data.endoscope_shift import EndoscopeAugmentation, endoscope_frame, expose, lens_warp
+from attnseg.data.endoscope_shift import EndoscopeAugmentation, colour_response, endoscope_frame, expose, lens_warp
 from attnseg.errors import DataError
 
 pytest.importorskip("albumentations")
@@ -74,3 +74,21 @@ def test_train_config_selects_it():
     from attnseg.train.loop import make_augmentation
 
     assert isinstance(make_augmentation("endoscope", 0.4), EndoscopeAugmentation)
+    assert make_augmentation("endoscope", 0.4).colour_prob == 0.0  # the recipe of earlier runs is unchanged
+    colour = make_augmentation("endoscope-colour", 0.4)
+    assert isinstance(colour, EndoscopeAugmentation) and colour.colour_prob == 0.5
+
+
+def test_colour_response_changes_white_balance_and_saturation_only(pairs):
+    image = pairs[0][0]
+    shifted = [colour_response(image, np.random.default_rng(s)) for s in range(6)]
+    assert all(s.shape == image.shape and s.dtype == np.uint8 for s in shifted)
+    ratios = np.array([s.reshape(-1, 3).mean(0) / image.reshape(-1, 3).mean(0) for s in shifted])
+    # the channels move apart (another white balance), not together (that is exposure)
+    assert np.ptp(ratios, axis=1).max() > 0.1
+    # the picture stays the same picture: structure kept (edges correlate strongly)
+    edges = cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_32F).ravel()
+    for s in shifted:
+        moved = cv2.Laplacian(cv2.cvtColor(s, cv2.COLOR_BGR2GRAY), cv2.CV_32F).ravel()
+        assert np.corrcoef(edges, moved)[0, 1] > 0.8
+    assert np.array_equal(colour_response(image, np.random.default_rng(3)), shifted[3])

@@ -34,10 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "punishes missing a lesion entirely)")
     p.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="validate and save an exponential moving average of the weights (e.g. 0.999)")
-    p.add_argument("--augmentation", choices=["basic", "domain-shift", "endoscope"], default="basic",
+    p.add_argument("--augmentation", choices=["basic", "domain-shift", "endoscope", "endoscope-colour"], default="basic",
                    help="basic: flips, rotation, crop, colour jitter; domain-shift: also zoom, aspect, gamma, "
                         "hue, blur, resolution loss, JPEG, specular highlights (albumentations); endoscope: domain-shift "
-                        "plus black frames, vignetting, overlay text, interlacing, exposure, lens warp")
+                        "plus black frames, vignetting, overlay text, interlacing, exposure, lens warp; endoscope-colour: "
+                        "endoscope plus white balance and saturation of other light sources and sensors")
     p.add_argument("--training-precision", dest="precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="compute precision of training; auto: bf16 autocast only where measured faster")
     add_deprecated_alias(p, "--precision", "--training-precision (--precision is the precision of the weights "

@@ -86,6 +86,16 @@ def expose(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
+def colour_response(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Another light source and sensor: a white balance (a gain per channel) and a saturation
+    drawn per image, wider than the photometric steps of ``DomainShiftAugmentation``."""
+    gains = np.exp(rng.uniform(np.log(0.8), np.log(1.25), size=3)).astype(np.float32)
+    img = image.astype(np.float32) * gains
+    grey = img.mean(axis=2, keepdims=True)
+    img = grey + (img - grey) * np.float32(rng.uniform(0.55, 1.5))
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
 def lens_warp(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Barrel (wide-angle) or pincushion distortion: another lens's field of view."""
     h, w = mask.shape[:2]
@@ -111,6 +121,7 @@ class EndoscopeAugmentation:
     interlace_prob: float = 0.15
     exposure_prob: float = 0.3
     lens_prob: float = 0.3
+    colour_prob: float = 0.0  # white balance and saturation (``colour_response``); "endoscope-colour": 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.prob <= 1.0:
@@ -127,6 +138,8 @@ class EndoscopeAugmentation:
         p = self.prob * 2  # prob 0.5 gives each artefact its nominal chance
         if rng.random() < self.lens_prob * p:
             image, mask = lens_warp(image, mask, rng)
+        if self.colour_prob and rng.random() < self.colour_prob * p:
+            image = colour_response(image, rng)
         if rng.random() < self.exposure_prob * p:
             image = expose(image, rng)
         if rng.random() < self.frame_prob * p:

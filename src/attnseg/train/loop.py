@@ -124,7 +124,7 @@ def prepare_data(cfg: TrainConfig):
     return info, split_path, train_ds, val_ds
 
 
-AUGMENTATIONS = ("basic", "domain-shift", "endoscope")
+AUGMENTATIONS = ("basic", "domain-shift", "endoscope", "endoscope-colour")
 
 
 def make_augmentation(name: str, prob: float):
@@ -140,6 +140,10 @@ def make_augmentation(name: str, prob: float):
         from attnseg.data.endoscope_shift import EndoscopeAugmentation
 
         return EndoscopeAugmentation(prob=prob)
+    if name == "endoscope-colour":
+        from attnseg.data.endoscope_shift import EndoscopeAugmentation
+
+        return EndoscopeAugmentation(prob=prob, colour_prob=0.5)
     raise DataError(f"Unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}.")
 
 
