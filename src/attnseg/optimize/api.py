@@ -15,9 +15,8 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ from attnseg.optimize.options import (
 )
 from attnseg.optimize.progress import progress
 from attnseg.optimize.result import AccuracyFigures, OptimizeResult, SizeFigures
+from attnseg.stages import StageRecorder
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ class AdvancedQuantizationParameters:
 class _Settings:
     """The resolved options one quantization run works from (passed inward as one object)."""
 
-    cands: Any
+    prec: OptimizePrecision
+    cands: Any  # calibration candidates (find_calibration), set once the output plan is known
     size_override: tuple[int, int] | None
     types: list[str]
     names: list[str]
@@ -146,20 +147,9 @@ def quantize(
     measurement (``attnseg.optimize.options``, docs/optimize_defaults.md). Rarely used options
     are in ``advanced`` (``AdvancedQuantizationParameters``).
     """
+    rec = StageRecorder()
     adv = advanced if advanced is not None else AdvancedQuantizationParameters()
-    split_name, fast_bias_correction, ignore_gates = adv.split_name, adv.fast_bias_correction, adv.ignore_gates
-    ignore_types, ignore_names, validation_split = adv.ignore_types, adv.ignore_names, adv.validation_split
-    latency_runs, max_iterations, seed = adv.latency_runs, adv.max_iterations, adv.seed
-    t_start, cpu_start = time.perf_counter(), time.process_time()
-    timings: dict[str, float] = {}
-    prec = parse_enum(OptimizePrecision, precision, "precision")
-    preset_v = parse_enum(Preset, preset, "preset") if preset is not None else DEFAULT_PRESET
-    fbc = DEFAULT_FAST_BIAS_CORRECTION if fast_bias_correction is None else bool(fast_bias_correction)
-    gates = DEFAULT_IGNORE_GATES if ignore_gates is None else bool(ignore_gates)
-    types, names = _name_list(ignore_types), _name_list(ignore_names)
-    _check_options(prec, calibration, max_drop, validation, subset_size, latency_runs, types, names,
-                   ignore_gates, preset, fast_bias_correction)
-    size_override = parse_size(input_size) if input_size is not None else None
+    s = _resolve_settings(precision, preset, calibration, max_drop, validation, metric, subset_size, input_size, adv)
 
     import openvino as ov
 
@@ -168,218 +158,294 @@ def quantize(
     core = ov.Core()
     device = validate_device(device, core)
     kind = src.input_kind(model)
-    plan = _plan_output(Path(model).expanduser(), kind, output, prec, force)
-    cands = (find_calibration(calibration, split, split_name, allow_test_calibration)
-             if prec is OptimizePrecision.INT8 else None)
+    plan = _plan_output(Path(model).expanduser(), kind, output, s.prec, force)
+    if s.prec is OptimizePrecision.INT8:
+        s.cands = find_calibration(calibration, split, adv.split_name, allow_test_calibration)
     if kind == "checkpoint" and validation is not None and not _is_spec(validation) \
             and not Path(validation).expanduser().is_dir():
         raise InputFileError(f"Validation folder {validation} does not exist.")
+    job = _Job(core=core, device=device, prec=s.prec, plan=plan, settings=_report_settings(s, device),
+               quiet=quiet, rec=rec)
+    if kind == "checkpoint":
+        return _quantize_checkpoint(job, model, s, force)
+    return _quantize_ir(job, model, s, force)
 
+
+def _resolve_settings(precision, preset, calibration, max_drop, validation, metric, subset_size, input_size,
+                      adv: AdvancedQuantizationParameters) -> _Settings:
+    """Parse and check every option: no device, file or model is touched yet."""
+    prec = parse_enum(OptimizePrecision, precision, "precision")
+    preset_v = parse_enum(Preset, preset, "preset") if preset is not None else DEFAULT_PRESET
+    fbc = DEFAULT_FAST_BIAS_CORRECTION if adv.fast_bias_correction is None else bool(adv.fast_bias_correction)
+    gates = DEFAULT_IGNORE_GATES if adv.ignore_gates is None else bool(adv.ignore_gates)
+    types, names = _name_list(adv.ignore_types), _name_list(adv.ignore_names)
+    _check_options(prec, calibration, max_drop, validation, subset_size, adv.latency_runs, types, names,
+                   adv.ignore_gates, preset, adv.fast_bias_correction)
+    size_override = parse_size(input_size) if input_size is not None else None
+    return _Settings(
+        prec=prec, cands=None, size_override=size_override, types=types, names=names, gates=gates, preset=preset_v,
+        fbc=fbc, max_drop=max_drop, validation=validation, validation_split=adv.validation_split, metric=metric,
+        latency_runs=int(adv.latency_runs), max_iterations=adv.max_iterations, seed=int(adv.seed),
+        subset_size=int(subset_size))
+
+
+def _report_settings(s: _Settings, device: str) -> dict[str, Any]:
+    """The settings as the report and ``OptimizeResult.settings`` show them."""
     settings = {
-        "precision": prec.value, "device": device, "subset_size": int(subset_size), "seed": int(seed),
-        "max_drop": None if max_drop is None else float(max_drop), "latency_runs": int(latency_runs),
+        "precision": s.prec.value, "device": device, "subset_size": s.subset_size, "seed": s.seed,
+        "max_drop": None if s.max_drop is None else float(s.max_drop), "latency_runs": s.latency_runs,
     }
-    if prec is OptimizePrecision.INT8:
+    if s.prec is OptimizePrecision.INT8:
         from attnseg.optimize.nncf_run import target_device
 
-        settings.update(preset=preset_v.value, fast_bias_correction=fbc, ignore_gates=gates,
-                        target_device=target_device(device), max_iterations=max_iterations)
+        settings.update(preset=s.preset.value, fast_bias_correction=s.fbc, ignore_gates=s.gates,
+                        target_device=target_device(device), max_iterations=s.max_iterations)
+    return settings
 
-    settings_run = _Settings(
-        cands=cands, size_override=size_override, types=types, names=names, gates=gates, preset=preset_v, fbc=fbc,
-        max_drop=max_drop, validation=validation, validation_split=validation_split, metric=metric,
-        latency_runs=int(latency_runs), max_iterations=max_iterations, seed=int(seed), subset_size=int(subset_size))
-    job = _Job(core=core, device=device, prec=prec, plan=plan, settings=settings, timings=timings, quiet=quiet,
-               t_start=t_start, cpu_start=cpu_start)
-    if kind == "checkpoint":
-        from attnseg.atomic import atomic_dir
-        from attnseg.export import export
 
-        with atomic_dir(plan.folder, force=force) as tmp:
-            t = time.perf_counter()
+def _quantize_checkpoint(job: _Job, model: str | Path, s: _Settings, force: bool) -> OptimizeResult:
+    """Export the checkpoint into the new folder's staging copy, then optimize that IR beside it."""
+    from attnseg.atomic import atomic_dir
+    from attnseg.export import export
+
+    with atomic_dir(job.plan.folder, force=force) as tmp:
+        with job.rec.stage("export"):
             log.info("Exporting %s to OpenVINO IR first ...", model)
-            exported = export(model, output_dir=tmp, input_size=size_override, device=device, force=True)
-            timings["export_s"] = time.perf_counter() - t
-            job.exported_from = str(model)
-            result = job.run(tmp / "model.xml", tmp, plan.folder / "model.xml", settings_run)
-            del exported
-        return result
+            exported = export(model, output_dir=tmp, input_size=s.size_override, device=job.device, force=True)
+        job.exported_from = str(model)
+        result = job.run(tmp / "model.xml", tmp, job.plan.folder / "model.xml", s)
+        del exported
+    return result
+
+
+def _quantize_ir(job: _Job, model: str | Path, s: _Settings, force: bool) -> OptimizeResult:
     xml = _resolve_ir(model)
-    if plan.folder == xml.parent and plan.stem == xml.stem:
+    if job.plan.folder == xml.parent and job.plan.stem == xml.stem:
         raise OutputExistsError(f"The output would overwrite the input {xml}; choose another output name.")
-    with _staging(plan, force) as stage:
-        return job.run(xml, stage, xml, settings_run)
+    with _staging(job.plan, force) as stage:
+        return job.run(xml, stage, xml, s)
 
 
 # ------------------------------------------------------------------------------------ the work
 
 
 @dataclass
+class _Input:
+    """The model being optimized, read and checked, and the input format calibration uses."""
+
+    model: Any  # the FP32 (or FP16) openvino.Model
+    meta: ModelMetadata
+    size: tuple[int, int]
+    fmt: InputFormat  # the runtime's codec, at ``size``
+
+
+@dataclass
+class _Validation:
+    vset: Any  # optimize.validation's images + masks
+    scorer: Any  # Scorer: a compiled model and indices -> (metric, per image)
+
+
+@dataclass
+class _Optimized:
+    model: Any  # the INT8 / FP16 openvino.Model before saving
+    ignored: Any = None  # IgnoredInfo (INT8)
+    accuracy_control: dict[str, Any] | None = None
+    candidate_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Saved:
+    xml: Path  # the staged file
+    model: Any  # read back from disk: what is measured is what ships
+    label: str  # int8 | int8_acq | fp16
+
+
+@dataclass
 class _Job:
+    """One run's fixed context; ``run`` is the sequence of stages, each a short method below."""
+
     core: Any
     device: str
     prec: OptimizePrecision
     plan: _Plan
     settings: dict[str, Any]
-    timings: dict[str, float]
     quiet: bool
-    t_start: float
-    cpu_start: float
+    rec: StageRecorder
     exported_from: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def run(self, xml: Path, stage: Path, final_source_xml: Path, s: _Settings) -> OptimizeResult:
-        cands, size_override, types, names, gates, preset, fbc = (
-            s.cands, s.size_override, s.types, s.names, s.gates, s.preset, s.fbc)
-        max_drop, validation, validation_split, metric = s.max_drop, s.validation, s.validation_split, s.metric
-        latency_runs, max_iterations, seed, subset_size = s.latency_runs, s.max_iterations, s.seed, s.subset_size
-        from attnseg.optimize import nncf_run
         from attnseg.optimize.report import write_reports
-        from attnseg.optimize.validation import Scorer, choose_metric, load_validation
-        from attnseg.runtime.adapter import OpenVINOAdapter, read_model
-        from attnseg.runtime.ports import Port
 
-        t = time.perf_counter()
-        source = OpenVINOAdapter(xml, self.device, core=self.core, compile=False)
-        fp32, meta = source.model, source.metadata
-        src.check_image_model(meta, xml)
-        warnings: list[str] = []
-        self._check_precision(fp32, meta, xml, warnings)
-        size = _model_size(meta, size_override, xml)
-        port_dtype = fp32.inputs[0].get_element_type().to_dtype()
-        main = next((o for o in fp32.outputs if meta.output in o.get_names()), fp32.outputs[0])
-        fmt = InputFormat.of(meta, size, port_dtype, Port.of(main))  # the runtime's codec, at ``size``
-        self.timings["load_s"] = time.perf_counter() - t
-
-        vset = scorer = None
-        if validation is not None:
-            t = time.perf_counter()
-            mtr = choose_metric(metric, meta)
-            vset = load_validation(validation, meta, fmt, mtr, validation_split)
-            scorer = Scorer(vset, fmt.codec, meta.output)
-            self.timings["load_validation_s"] = time.perf_counter() - t
-
-        calib = ignored = None
+        rec = self.rec
+        with rec.stage("load"):
+            inp = self._load(xml, s.size_override)
+        val = None
+        if s.validation is not None:
+            with rec.stage("load_validation"):
+                val = self._load_validation(inp, s)
+        calib = None
         if self.prec is OptimizePrecision.INT8:
-            t = time.perf_counter()
-            calib = load_calibration(cands, fmt, subset_size, seed, quiet=self.quiet)
-            warnings.extend(calib.warnings)
-            if calib.info.used < MIN_RECOMMENDED_CALIBRATION:
-                warnings.append(f"Only {calib.info.used} calibration images (at least {MIN_RECOMMENDED_CALIBRATION} "
-                                "recommended): the activation ranges may not represent real inputs.")
-            if vset is not None:
-                shared = set(calib.names) & set(vset.names)
-                if shared:
-                    warnings.append(f"{len(shared)} calibration images are also validation images: the accuracy "
-                                    "figure is optimistic. Calibrate on the train split, validate on val / test.")
-            self.timings["load_calibration_s"] = time.perf_counter() - t
-        for w in warnings:
+            with rec.stage("load_calibration"):
+                calib = self._load_calibration(inp, val, s)
+        for w in self.warnings:
             log.warning("%s", w)
-
-        # ---- optimize
-        t = time.perf_counter()
-        cpu = time.process_time()
-        accuracy_control: dict[str, Any] | None = None
-        candidate_metrics: dict[str, float] = {}
-        if self.prec is OptimizePrecision.FP16:
-            optimized = fp32.clone()
-        else:
-            scope, ignored = nncf_run.build_ignored_scope(fp32, types, names, gates)
-            opts = nncf_run.QuantizeOptions(preset=preset, fast_bias_correction=fbc,
-                                            target_device=self.settings["target_device"], ignored_scope=scope)
-            log.info("Quantizing with NNCF (%d calibration images, preset %s, fast bias correction %s) ...",
-                     calib.info.used, preset.value, fbc)
-            if max_drop is None:
-                optimized = nncf_run.quantize(fp32, calib.items, opts, self.quiet)
-            else:
-                with tempfile.TemporaryDirectory(prefix="attnseg-acq-") as work:
-                    final, full = nncf_run.quantize_with_accuracy_control(
-                        fp32, calib.items, len(vset), scorer, max_drop, opts, self.quiet, Path(work), max_iterations)
-                    self.timings["quantize_s"] = time.perf_counter() - t
-                    self.timings["quantize_cpu_s"] = time.process_time() - cpu
-                    t = time.perf_counter()
-                    optimized, accuracy_control, candidate_metrics = self._keep_best(
-                        final, full, scorer, vset, max_drop)
-                    self.timings["select_s"] = time.perf_counter() - t
-        self.timings.setdefault("quantize_s", time.perf_counter() - t)
-        self.timings.setdefault("quantize_cpu_s", time.process_time() - cpu)
-
-        # ---- save (staged)
-        label = output_precision_label(self.prec, max_drop is not None)
-        out_meta = self._out_metadata(meta, label, final_source_xml, calib, ignored, preset, fbc, max_drop)
-        from attnseg.export.model_api import write_model_info
-
-        write_model_info(optimized, out_meta)  # Model API's view, re-derived for the file that ships
-        write_rt_info(optimized, out_meta)
-        staged_xml = stage / f"{self.plan.stem}.xml"
-        import openvino as ov
-
-        ov.save_model(optimized, str(staged_xml), compress_to_fp16=self.prec is OptimizePrecision.FP16)
-        out_meta.write_json(metadata_json_path(staged_xml))
-        saved = read_model(self.core, staged_xml)
-
-        # ---- measure
-        accuracy = None
-        if vset is not None:
-            t = time.perf_counter()
-            n = len(vset)
-            before = scorer(self._compile_reference(fp32), progress(range(n), "Validating the FP32 IR", n, self.quiet))[0]
-            after = candidate_metrics.get("kept")
-            if after is None:
-                after = scorer(self._compile_reference(saved),
-                               progress(range(n), f"Validating the {label.upper()} IR", n, self.quiet))[0]
-            accuracy = AccuracyFigures(
-                metric=vset.metric.value, data=vset.data, count=len(vset), before=before, after=after,
-                inference_precision=self._reference_precision(), max_drop=None if max_drop is None else float(max_drop),
-                accuracy_control=accuracy_control,
-            )
-            if max_drop is not None:
-                accuracy.met = bool(accuracy.drop <= float(max_drop) + 1e-12)
-                if not accuracy.met:
-                    warnings.append(
-                        f"The accuracy budget was not met: max drop {max_drop:.4f} asked, {accuracy.drop:.4f} reached "
-                        f"({vset.metric.value} {before:.4f} -> {after:.4f}); the best model found was kept. Try more "
-                        "calibration images, --no-fast-bias-correction, or a larger --max-drop.")
-                    log.warning("%s", warnings[-1])
-            self.timings["validate_s"] = time.perf_counter() - t
-        latency = None
-        if latency_runs > 0:
-            from attnseg.optimize.latency import measure
-
-            t = time.perf_counter()
-            sample = self._latency_sample(calib, vset, fmt)
-            models = {"fp32": (fp32, {}, "FP32 IR"), "optimized": (saved, {}, f"{label.upper()} IR")}
-            if self._cpu_default_not_f32():
-                models["fp32_f32"] = (fp32, {"INFERENCE_PRECISION_HINT": "f32"}, "FP32 IR, f32 forced")
-            log.info("Timing the input and the optimized model side by side for the report (%d runs each) ...",
-                     latency_runs)
-            latency = measure(self.core, models, self.device, sample, latency_runs, LATENCY_WARMUP, quiet=self.quiet)
-            self.timings["latency_s"] = time.perf_counter() - t
-
-        size_fig = SizeFigures(before_bytes=_ir_bytes(xml), after_bytes=_ir_bytes(staged_xml))
-        self.timings["total_s"] = time.perf_counter() - self.t_start
-        self.timings["total_cpu_s"] = time.process_time() - self.cpu_start
-        final_xml = self.plan.folder / f"{self.plan.stem}.xml"
-        result = OptimizeResult(
-            precision=label, source_xml=final_source_xml, output_xml=final_xml,
-            output_bin=final_xml.with_suffix(".bin"), metadata_path=metadata_json_path(final_xml),
-            report_json=self.plan.folder / f"{self.plan.stem}_report.json",
-            report_md=self.plan.folder / f"{self.plan.stem}_report.md",
-            settings=dict(self.settings), size=size_fig, exported_from=self.exported_from,
-            calibration=calib.info if calib else None, ignored=ignored, accuracy=accuracy, latency=latency,
-            quantizers=src.op_types(saved).get("FakeQuantize", 0), timings=self.timings, warnings=warnings,
-            versions=_versions(),
-        )
+        opt = self._optimize(inp.model, calib, val, s)
+        saved = self._save(opt, inp, calib, s, stage / f"{self.plan.stem}.xml", final_source_xml)
+        accuracy = latency = None
+        if val is not None:
+            with rec.stage("validate"):
+                accuracy = self._validate(inp, val, opt, saved, s.max_drop)
+        if s.latency_runs > 0:
+            with rec.stage("latency"):
+                latency = self._latency(inp, calib, val, saved, s.latency_runs)
+        rec.total()
+        result = self._result(xml, final_source_xml, inp, calib, opt, saved, accuracy, latency)
         write_reports(result, stage / f"{self.plan.stem}_report.json", stage / f"{self.plan.stem}_report.md")
         return result
 
+    # --------------------------------------------------------------------------------- stages
+    def _load(self, xml: Path, size_override: tuple[int, int] | None) -> _Input:
+        from attnseg.runtime.adapter import OpenVINOAdapter
+        from attnseg.runtime.ports import Port
+
+        source = OpenVINOAdapter(xml, self.device, core=self.core, compile=False)
+        fp32, meta = source.model, source.metadata
+        src.check_image_model(meta, xml)
+        self._check_precision(fp32, meta, xml)
+        size = _model_size(meta, size_override, xml)
+        port_dtype = fp32.inputs[0].get_element_type().to_dtype()
+        main = next((o for o in fp32.outputs if meta.output in o.get_names()), fp32.outputs[0])
+        return _Input(model=fp32, meta=meta, size=size, fmt=InputFormat.of(meta, size, port_dtype, Port.of(main)))
+
+    def _load_validation(self, inp: _Input, s: _Settings) -> _Validation:
+        from attnseg.optimize.validation import Scorer, choose_metric, load_validation
+
+        mtr = choose_metric(s.metric, inp.meta)
+        vset = load_validation(s.validation, inp.meta, inp.fmt, mtr, s.validation_split)
+        return _Validation(vset=vset, scorer=Scorer(vset, inp.fmt.codec, inp.meta.output))
+
+    def _load_calibration(self, inp: _Input, val: _Validation | None, s: _Settings):
+        calib = load_calibration(s.cands, inp.fmt, s.subset_size, s.seed, quiet=self.quiet)
+        self.warnings.extend(calib.warnings)
+        if calib.info.used < MIN_RECOMMENDED_CALIBRATION:
+            self.warnings.append(f"Only {calib.info.used} calibration images (at least {MIN_RECOMMENDED_CALIBRATION} "
+                                 "recommended): the activation ranges may not represent real inputs.")
+        if val is not None:
+            shared = set(calib.names) & set(val.vset.names)
+            if shared:
+                self.warnings.append(f"{len(shared)} calibration images are also validation images: the accuracy "
+                                     "figure is optimistic. Calibrate on the train split, validate on val / test.")
+        return calib
+
+    def _optimize(self, fp32: Any, calib, val: _Validation | None, s: _Settings) -> _Optimized:
+        """FP16 compression, NNCF, or NNCF with accuracy control and the better of its two models
+        (``quantize_s`` / ``quantize_cpu_s``, then ``select_s``)."""
+        from attnseg.optimize import nncf_run
+
+        if self.prec is OptimizePrecision.FP16:
+            with self.rec.stage("quantize", cpu=True):
+                optimized = _Optimized(fp32.clone())
+            return optimized
+        if s.max_drop is None:
+            with self.rec.stage("quantize", cpu=True):
+                opts, ignored = self._nncf_options(fp32, calib, s)
+                optimized = _Optimized(nncf_run.quantize(fp32, calib.items, opts, self.quiet), ignored)
+            return optimized
+        with tempfile.TemporaryDirectory(prefix="attnseg-acq-") as work:
+            with self.rec.stage("quantize", cpu=True):
+                opts, ignored = self._nncf_options(fp32, calib, s)
+                final, full = nncf_run.quantize_with_accuracy_control(
+                    fp32, calib.items, len(val.vset), val.scorer, s.max_drop, opts, self.quiet, Path(work),
+                    s.max_iterations)
+            with self.rec.stage("select"):
+                model, control, metrics = self._keep_best(final, full, val.scorer, val.vset, s.max_drop)
+        return _Optimized(model, ignored, control, metrics)
+
+    def _nncf_options(self, fp32: Any, calib, s: _Settings):
+        from attnseg.optimize import nncf_run
+
+        scope, ignored = nncf_run.build_ignored_scope(fp32, s.types, s.names, s.gates)
+        opts = nncf_run.QuantizeOptions(preset=s.preset, fast_bias_correction=s.fbc,
+                                        target_device=self.settings["target_device"], ignored_scope=scope)
+        log.info("Quantizing with NNCF (%d calibration images, preset %s, fast bias correction %s) ...",
+                 calib.info.used, s.preset.value, s.fbc)
+        return opts, ignored
+
+    def _save(self, opt: _Optimized, inp: _Input, calib, s: _Settings, staged_xml: Path,
+              final_source_xml: Path) -> _Saved:
+        """Write the staged IR and its JSON, then read it back: measurements use the saved file."""
+        import openvino as ov
+
+        from attnseg.export.model_api import write_model_info
+        from attnseg.runtime.adapter import read_model
+
+        label = output_precision_label(self.prec, s.max_drop is not None)
+        out_meta = self._out_metadata(inp.meta, label, final_source_xml, calib, opt.ignored, s.preset, s.fbc,
+                                      s.max_drop)
+        write_model_info(opt.model, out_meta)  # Model API's view, re-derived for the file that ships
+        write_rt_info(opt.model, out_meta)
+        ov.save_model(opt.model, str(staged_xml), compress_to_fp16=self.prec is OptimizePrecision.FP16)
+        out_meta.write_json(metadata_json_path(staged_xml))
+        return _Saved(xml=staged_xml, model=read_model(self.core, staged_xml), label=label)
+
+    def _validate(self, inp: _Input, val: _Validation, opt: _Optimized, saved: _Saved,
+                  max_drop: float | None) -> AccuracyFigures:
+        vset, scorer, n = val.vset, val.scorer, len(val.vset)
+        before = scorer(self._compile_reference(inp.model),
+                        progress(range(n), "Validating the FP32 IR", n, self.quiet))[0]
+        after = opt.candidate_metrics.get("kept")
+        if after is None:
+            after = scorer(self._compile_reference(saved.model),
+                           progress(range(n), f"Validating the {saved.label.upper()} IR", n, self.quiet))[0]
+        accuracy = AccuracyFigures(
+            metric=vset.metric.value, data=vset.data, count=len(vset), before=before, after=after,
+            inference_precision=self._reference_precision(), max_drop=None if max_drop is None else float(max_drop),
+            accuracy_control=opt.accuracy_control,
+        )
+        if max_drop is not None:
+            accuracy.met = bool(accuracy.drop <= float(max_drop) + 1e-12)
+            if not accuracy.met:
+                self.warnings.append(
+                    f"The accuracy budget was not met: max drop {max_drop:.4f} asked, {accuracy.drop:.4f} reached "
+                    f"({vset.metric.value} {before:.4f} -> {after:.4f}); the best model found was kept. Try more "
+                    "calibration images, --no-fast-bias-correction, or a larger --max-drop.")
+                log.warning("%s", self.warnings[-1])
+        return accuracy
+
+    def _latency(self, inp: _Input, calib, val: _Validation | None, saved: _Saved, runs: int):
+        from attnseg.optimize.latency import measure
+
+        sample = self._latency_sample(calib, val.vset if val is not None else None, inp.fmt)
+        models = {"fp32": (inp.model, {}, "FP32 IR"), "optimized": (saved.model, {}, f"{saved.label.upper()} IR")}
+        if self._cpu_default_not_f32():
+            models["fp32_f32"] = (inp.model, {"INFERENCE_PRECISION_HINT": "f32"}, "FP32 IR, f32 forced")
+        log.info("Timing the input and the optimized model side by side for the report (%d runs each) ...", runs)
+        return measure(self.core, models, self.device, sample, runs, LATENCY_WARMUP, quiet=self.quiet)
+
+    def _result(self, xml: Path, final_source_xml: Path, inp: _Input, calib, opt: _Optimized, saved: _Saved,
+                accuracy, latency) -> OptimizeResult:
+        folder, stem = self.plan.folder, self.plan.stem
+        final_xml = folder / f"{stem}.xml"
+        return OptimizeResult(
+            precision=saved.label, source_xml=final_source_xml, output_xml=final_xml,
+            output_bin=final_xml.with_suffix(".bin"), metadata_path=metadata_json_path(final_xml),
+            report_json=folder / f"{stem}_report.json", report_md=folder / f"{stem}_report.md",
+            settings=dict(self.settings), size=SizeFigures(before_bytes=_ir_bytes(xml), after_bytes=_ir_bytes(saved.xml)),
+            exported_from=self.exported_from, calibration=calib.info if calib else None, ignored=opt.ignored,
+            accuracy=accuracy, latency=latency, quantizers=src.op_types(saved.model).get("FakeQuantize", 0),
+            timings=self.rec.timings, warnings=self.warnings, versions=_versions(),
+        )
+
     # -------------------------------------------------------------------------------- helpers
-    def _check_precision(self, model: Any, meta: ModelMetadata, xml: Path, warnings: list[str]) -> None:
+    def _check_precision(self, model: Any, meta: ModelMetadata, xml: Path) -> None:
         src.check_not_quantized(model, meta, xml)
         fp16 = meta.precision == "fp16" or src.fp16_weight_constants(model) > 0
         if self.prec is OptimizePrecision.FP16 and fp16:
             raise OptimizationError(f"{xml} already has FP16 weights; nothing to compress.")
         if self.prec is OptimizePrecision.INT8 and fp16:
-            warnings.append(f"{xml.name} has FP16 weights; quantizing the FP32 export gives the most accurate INT8 model.")
+            self.warnings.append(f"{xml.name} has FP16 weights; quantizing the FP32 export gives the most "
+                                 "accurate INT8 model.")
 
     def _compile_reference(self, model: Any) -> Any:
         return self.core.compile_model(model, self.device, _REFERENCE_CONFIG.get(self.device, {}))
