@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from attnseg.benchmarking.compare.result import BackendResult
 from attnseg.errors import AttnsegError, BenchmarkError
+from attnseg.stages import StageRecorder
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +87,16 @@ class ModelFiles:
         self.calibration = calibration  # what attnseg.optimize.quantize takes (paths, folder, spec) or None
         self.arch = arch
         self._cache: dict[str, Any] = {}
-        self.timings: dict[str, float] = {}
+        # seconds per file made, under bare keys (export_fp32, fp16, int8): prepare_time reads them
+        self._stages = StageRecorder(suffix="")
+        self.timings: dict[str, float] = self._stages.timings
 
     def _export(self, precision: str) -> Any:
         key = f"export_{precision}"
         if key not in self._cache:
-            t0 = time.perf_counter()
-            self._cache[key] = _export_model(self.checkpoint, self.model, self.input_size,
-                                             self.workdir / precision, precision, self.arch)
-            self.timings[key] = time.perf_counter() - t0
+            with self._stages.stage(key):
+                self._cache[key] = _export_model(self.checkpoint, self.model, self.input_size,
+                                                 self.workdir / precision, precision, self.arch)
         return self._cache[key]
 
     def onnx(self) -> Path:
@@ -112,18 +114,16 @@ class ModelFiles:
         without exporting the network a second time."""
         if "fp16" not in self._cache:
             fp32 = self.ir("fp32")
-            t0 = time.perf_counter()
-            self._cache["fp16"] = _compress_fp16(fp32, self.workdir / "fp16")
-            self.timings["fp16"] = time.perf_counter() - t0
+            with self._stages.stage("fp16"):
+                self._cache["fp16"] = _compress_fp16(fp32, self.workdir / "fp16")
         return Path(self._cache["fp16"])
 
     def ir_int8(self) -> Path:
         if "int8" not in self._cache:
             fp32 = self.ir("fp32")
-            t0 = time.perf_counter()
-            self._cache["int8"] = _quantize_int8(fp32, self.workdir / "int8", self.calibration,
-                                                 self.input_size, self.model)
-            self.timings["int8"] = time.perf_counter() - t0
+            with self._stages.stage("int8"):
+                self._cache["int8"] = _quantize_int8(fp32, self.workdir / "int8", self.calibration,
+                                                     self.input_size, self.model)
         return Path(self._cache["int8"])
 
     def prepare_time(self, precision: str) -> float:
