@@ -47,18 +47,15 @@ def test_a_stage_that_raises_records_nothing_and_the_error_passes_through():
     rec = StageRecorder()
     with rec.stage("load"):
         pass
-    with pytest.raises(ValueError, match="bad input"):
-        with rec.stage("parity", cpu=True):
-            raise ValueError("bad input")
+    with pytest.raises(ValueError, match="bad input"), rec.stage("parity", cpu=True):
+        raise ValueError("bad input")
     assert list(rec.timings) == ["load_s"]
 
 
 def test_an_outer_stage_survives_a_failed_inner_one_that_was_handled():
     rec = StageRecorder()
-    with rec.stage("outer"):
-        with pytest.raises(KeyError):
-            with rec.stage("inner"):
-                raise KeyError("x")
+    with rec.stage("outer"), pytest.raises(KeyError), rec.stage("inner"):
+        raise KeyError("x")
     assert list(rec.timings) == ["outer_s"]
 
 
