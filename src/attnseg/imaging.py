@@ -3,7 +3,7 @@
 numpy + OpenCV only. One definition of "what the model sees" keeps training, parity checks,
 calibration and inference consistent: decode to 8-bit BGR (grayscale, RGBA and 16-bit
 inputs converted explicitly, never guessed from ``image.max()``), stretch-resize to the
-model size, then ``(pixel / pixel_scale - mean) / std`` in the model's channel order.
+model size with the model's recorded interpolation (``resize_image``), then ``(pixel / pixel_scale - mean) / std`` in the model's channel order.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from attnseg.errors import InputFileError, ModelConfigError
-from attnseg.metadata import MAX_INPUT_PIXELS, Normalization
+from attnseg.metadata import DEFAULT_INTERPOLATION, INTERPOLATIONS, MAX_INPUT_PIXELS, Normalization
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -108,13 +108,21 @@ def to_bgr8(img: np.ndarray, source: str = "image") -> np.ndarray:
     raise InputFileError(f"{source}: {channels} channels is not an image (expected 1, 3 or 4).")
 
 
-def resize_image(img: np.ndarray, size: Sequence[int], interpolation: str = "area") -> np.ndarray:
-    """Stretch-resize to ``size`` = (H, W) with bilinear interpolation (``area``: area averaging
-    when shrinking, as training does; ``linear``: bilinear always)."""
+def resize_image(img: np.ndarray, size: Sequence[int], interpolation: str = DEFAULT_INTERPOLATION) -> np.ndarray:
+    """Stretch-resize to ``size`` = (H, W): the one image resize of training's data pipeline and
+    the runtime's codec, so a model sees at inference what it was trained on.
+
+    ``interpolation`` (a model's recorded ``input_interpolation``, ``attnseg.metadata.INTERPOLATIONS``):
+    ``area``: ``cv2.INTER_AREA`` when shrinking both sides, ``cv2.INTER_LINEAR`` otherwise;
+    ``linear``: ``cv2.INTER_LINEAR`` always (about half the CPU on a Kvasir-size JPEG). The default is
+    ``DEFAULT_INTERPOLATION``, what new models record."""
+    if interpolation not in INTERPOLATIONS:
+        raise ModelConfigError(f"input_interpolation must be one of {', '.join(INTERPOLATIONS)}, "
+                               f"got {interpolation!r}.")
     h, w = int(size[0]), int(size[1])
     if img.shape[:2] == (h, w):
         return img
-    shrink = interpolation != "linear" and img.shape[0] > h and img.shape[1] > w
+    shrink = interpolation == "area" and img.shape[0] > h and img.shape[1] > w
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
@@ -140,9 +148,11 @@ def normalize(bgr: np.ndarray, norm: Normalization) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def to_model_input(bgr: np.ndarray, size: Sequence[int], norm: Normalization) -> np.ndarray:
-    """One decoded image -> a (1, C, H, W) float32 batch, exactly as the model was trained."""
-    return normalize(resize_image(bgr, size), norm)[None]
+def to_model_input(bgr: np.ndarray, size: Sequence[int], norm: Normalization,
+                   interpolation: str = DEFAULT_INTERPOLATION) -> np.ndarray:
+    """One decoded image -> a (1, C, H, W) float32 batch, exactly as the model was trained
+    (``interpolation``: the model's recorded ``input_interpolation``)."""
+    return normalize(resize_image(bgr, size, interpolation), norm)[None]
 
 
 def list_images(folder: str | Path) -> list[Path]:

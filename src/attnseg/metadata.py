@@ -34,10 +34,21 @@ PRECISIONS = ("fp32", "fp16", "int8", "int8_acq")
 #: How images are fitted to a static model input (``attnseg.resize_policy.ResizePolicy``);
 #: models exported before the field existed were trained with ``stretch``.
 RESIZE_POLICIES = ("stretch", "letterbox")
-#: How images are resized to the model input: ``area`` (OpenCV area averaging when shrinking,
-#: bilinear when enlarging: what training does) or ``linear`` (bilinear always, far cheaper on
-#: large frames). Read by the runtime's codec; models exported before the field existed use ``area``.
+#: How images are resized to the model input (``attnseg.imaging.resize_image``, used by training's
+#: data pipeline and the runtime's codec alike): ``area`` (OpenCV area averaging when shrinking,
+#: bilinear when enlarging) or ``linear`` (bilinear always, about half the CPU on Kvasir-size JPEGs).
 INTERPOLATIONS = ("area", "linear")
+#: What training records in new checkpoints and a new model description says unless told otherwise.
+#: Measured (benchmarks/results/input_interpolation/report.md, shipped Kvasir model, 2-core AMD EPYC):
+#: ``linear`` costs 1.10 CPU ms per image to decode and resize against area's 2.83, lifts stream()
+#: from JPEG files from 0.857 to 0.912 of benchmark throughput (CPU-bound ratio, median of 7 rounds)
+#: and its Dice is not lower (FP32 0.8333 vs 0.8314, INT8 0.8296 vs 0.8293). It becomes the default
+#: once every consumer honours the field (export carrying the checkpoint's value, examples/cpp).
+DEFAULT_INTERPOLATION = "area"
+#: What a description *without* the field means: every checkpoint and IR made before the field
+#: existed was trained and served with ``area``, so reading one never changes how it resizes,
+#: whatever ``DEFAULT_INTERPOLATION`` says.
+LEGACY_INTERPOLATION = "area"
 #: The largest model input attnseg builds: 4096 x 4096 (a base-width-64 U-Net needs ~4 GB of f32
 #: activations per 1024 x 1024 image). A flag, a checkpoint or an IR asking for more is refused
 #: before anything is allocated.
@@ -222,8 +233,9 @@ class ModelMetadata:
                                               doc="name, dtype, shape, channels, meaning of the main output")
     resize_policy: str = spec("stretch", kind="str", choices=RESIZE_POLICIES,
                               doc="how images are brought to input_size: stretch or letterbox (pad)")
-    input_interpolation: str = spec("area", kind="str", choices=INTERPOLATIONS,
-                                    doc="how images are resized to input_size: area (shrinking) or linear")
+    input_interpolation: str = spec(DEFAULT_INTERPOLATION, kind="str", choices=INTERPOLATIONS,
+                                    doc="how images are resized to input_size: area (averaging when shrinking) or "
+                                        "linear (bilinear); absent in older IRs, which mean area")
     arch_kwargs: dict[str, Any] = spec(factory=dict, kind="dict")
     source: str = spec("", kind="str", doc="checkpoint path, zoo:<path> or module:<Class>")
     onnx: dict[str, Any] | None = spec(None, kind="dict", nullable=True)
@@ -301,6 +313,8 @@ def _validate(d: Any, where: str = "metadata") -> tuple[ModelMetadata, list[str]
         raise MetadataError(f"{where} is not valid attnseg metadata: expected a JSON object, got "
                             f"{type(d).__name__}.")
     d = _upgrade(d)
+    if "input_interpolation" not in d:  # made before the field existed: keep resizing as it did then
+        d = {**d, "input_interpolation": LEGACY_INTERPOLATION}
     version = d.get("schema_version", 1)
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         writer = d.get("toolkit_version") or "a newer version"
@@ -364,6 +378,17 @@ def check_resize_policy(value: Any) -> str:
     return policy
 
 
+def check_interpolation(value: Any, missing: str = DEFAULT_INTERPOLATION, field_name: str = "input_interpolation") -> str:
+    """``value`` as one of ``INTERPOLATIONS`` (case-insensitive; ``None`` = ``missing``), or
+    ``InvalidOptionError`` naming the field."""
+    if value is None:
+        return missing
+    choice = value.strip().lower() if isinstance(value, str) else None
+    if choice not in INTERPOLATIONS:
+        raise InvalidOptionError(f"{field_name} must be one of {', '.join(INTERPOLATIONS)}, got {value!r}.")
+    return choice
+
+
 def metadata_json_path(xml_path: str | Path) -> Path:
     """Where the JSON twin of an IR's metadata lives: ``model.xml`` -> ``model.json``."""
     return Path(xml_path).with_suffix(".json")
@@ -396,6 +421,7 @@ CHECKPOINT_RULES: dict[str, Rule] = {
     "in_channels": Rule("int", lo=1),
     "threshold": Rule("float", lo=0.0, hi=1.0, open_bounds=True),
     "resize_policy": Rule("str", choices=RESIZE_POLICIES),
+    "input_interpolation": Rule("str", choices=INTERPOLATIONS),
     "metrics": Rule("dict", nullable=True),
     "trained_with": Rule("dict", nullable=True),
 }

@@ -18,6 +18,7 @@ import numpy as np
 
 from attnseg.errors import DataError
 from attnseg.imaging import resize_image, resize_mask
+from attnseg.metadata import DEFAULT_INTERPOLATION
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,17 @@ class Augmentation:
         rng: np.random.Generator,
         fill: int = 0,
         size: Sequence[int] | None = None,
+        interpolation: str = DEFAULT_INTERPOLATION,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Augment an HxWx3 uint8 image and its HxW mask. With ``size`` = (H, W) the crop is cut
-        at full resolution and the result resized to ``size`` before the other transforms."""
+        at full resolution and the result resized to ``size`` (with ``interpolation``, the
+        dataset's, as the runtime resizes) before the other transforms."""
         if image.shape[:2] != mask.shape[:2]:
             raise DataError(f"Image {image.shape[:2]} and mask {mask.shape[:2]} differ in size.")
         if self.crop_scale[0] < 1.0 and self._do(rng):
             image, mask = self.crop(image, mask, rng)
         if size is not None:
-            image, mask = resize_image(image, size), resize_mask(mask, size)
+            image, mask = resize_image(image, size, interpolation), resize_mask(mask, size)
         if self.hflip and self._do(rng):
             image, mask = image[:, ::-1], mask[:, ::-1]
         if self.vflip and self._do(rng):

@@ -26,6 +26,7 @@ import numpy as np
 
 from attnseg.errors import DataError
 from attnseg.imaging import resize_image, resize_mask
+from attnseg.metadata import DEFAULT_INTERPOLATION
 
 
 @dataclass(frozen=True)
@@ -72,19 +73,22 @@ class DomainShiftAugmentation:
         rng: np.random.Generator,
         fill: int = 0,
         size: Sequence[int] | None = None,
+        interpolation: str = DEFAULT_INTERPOLATION,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Augment an HxWx3 uint8 BGR image and its HxW mask to ``size`` (default: their own)."""
+        """Augment an HxWx3 uint8 BGR image and its HxW mask to ``size`` (default: their own).
+        ``interpolation`` (the dataset's) resizes the image where no augmentation is drawn and
+        for the aspect change; the albumentations steps resample bilinearly."""
         if image.shape[:2] != mask.shape[:2]:
             raise DataError(f"Image {image.shape[:2]} and mask {mask.shape[:2]} differ in size.")
         size = tuple(size) if size is not None else image.shape[:2]
         if self.prob <= 0:
-            return resize_image(image, size), resize_mask(mask, size)
+            return resize_image(image, size, interpolation), resize_mask(mask, size)
         lo, hi = self.aspect
         if rng.random() < self.prob:  # aspect change first: another camera's frame shape
             r = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
             h, w = mask.shape[:2]
             new = (h, max(8, round(w * r)))
-            image, mask = resize_image(image, new), resize_mask(mask, new)
+            image, mask = resize_image(image, new, interpolation), resize_mask(mask, new)
         pipe = self._pipeline((int(size[0]), int(size[1])), int(fill))
         pipe.set_random_seed(int(rng.integers(0, 2**31 - 1)))
         # albumentations' hue and colour steps expect RGB; our images are BGR.

@@ -18,6 +18,7 @@ import numpy as np
 
 from attnseg.data.domain_shift import DomainShiftAugmentation
 from attnseg.errors import DataError
+from attnseg.metadata import DEFAULT_INTERPOLATION
 
 
 def endoscope_frame(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -130,9 +131,11 @@ class EndoscopeAugmentation:
             object.__setattr__(self, "base", DomainShiftAugmentation(prob=self.prob))
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, fill: int = 0,
-                 size: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Augment an HxWx3 uint8 BGR image and its HxW mask to ``size`` (default: their own)."""
-        image, mask = self.base(image, mask, rng, fill=fill, size=size)
+                 size: Sequence[int] | None = None,
+                 interpolation: str = DEFAULT_INTERPOLATION) -> tuple[np.ndarray, np.ndarray]:
+        """Augment an HxWx3 uint8 BGR image and its HxW mask to ``size`` (default: their own);
+        ``interpolation``: the dataset's (``DomainShiftAugmentation``)."""
+        image, mask = self.base(image, mask, rng, fill=fill, size=size, interpolation=interpolation)
         if self.prob <= 0:
             return image, mask
         p = self.prob * 2  # prob 0.5 gives each artefact its nominal chance

@@ -23,7 +23,7 @@ from attnseg.data.masks import DEFAULT_IGNORE_INDEX, read_mask
 from attnseg.data.samples import Sample
 from attnseg.errors import DataError
 from attnseg.imaging import normalize, read_image, resize_image, resize_mask
-from attnseg.metadata import Normalization
+from attnseg.metadata import DEFAULT_INTERPOLATION, INTERPOLATIONS, Normalization
 
 
 def load_pair(
@@ -50,7 +50,12 @@ def load_pair(
 
 
 class SegmentationDataset:
-    """Map-style dataset over ``samples`` resized (stretched) to ``size`` = (H, W)."""
+    """Map-style dataset over ``samples`` resized (stretched) to ``size`` = (H, W).
+
+    ``interpolation`` (``area`` | ``linear``): how images are resized, with the runtime codec's own
+    function (``attnseg.imaging.resize_image``); training records it in the checkpoint
+    (``input_interpolation``) and export carries it to the IR, so inference resizes the same way.
+    """
 
     def __init__(
         self,
@@ -63,6 +68,7 @@ class SegmentationDataset:
         augment: Augmentation | None = None,
         in_channels: int = 3,
         seed: int = 0,
+        interpolation: str = DEFAULT_INTERPOLATION,
     ):
         self.samples = list(samples)
         if not self.samples:
@@ -79,6 +85,8 @@ class SegmentationDataset:
                 f"in_channels={in_channels} does not fit normalization channel order "
                 f"{normalization.channel_order!r} (1 channel needs 'GRAY', 3 needs 'RGB' or 'BGR')."
             )
+        if interpolation not in INTERPOLATIONS:
+            raise DataError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}.")
         unlabelled = [s.name for s in self.samples if s.mask is None]
         if unlabelled:
             raise DataError(f"{len(unlabelled)} samples have no mask, e.g. {unlabelled[0]}.")
@@ -90,6 +98,7 @@ class SegmentationDataset:
         self.augment = augment
         self.in_channels = in_channels
         self.seed = seed
+        self.interpolation = interpolation
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -112,8 +121,9 @@ class SegmentationDataset:
         sample = self.samples[index]
         image, mask = load_pair(sample, self.task, self.num_classes, self.ignore_index)
         if self.augment is not None and self.augment.prob > 0:
-            return self.augment(image, mask, self.rng(index), fill=self.fill, size=self.size)
-        return resize_image(image, self.size), resize_mask(mask, self.size)
+            return self.augment(image, mask, self.rng(index), fill=self.fill, size=self.size,
+                                interpolation=self.interpolation)
+        return resize_image(image, self.size, self.interpolation), resize_mask(mask, self.size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not -len(self) <= index < len(self):

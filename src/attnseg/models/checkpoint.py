@@ -5,7 +5,9 @@ Keys: ``format``, ``arch``, ``arch_kwargs`` (all constructor arguments, ``t`` in
 models), ``state_dict``, ``classes``, ``input_size``,
 ``in_channels``, ``normalization`` (mean, std, channel order), ``threshold``, ``metrics``,
 ``trained_with``, ``resize_policy`` (``stretch`` | ``letterbox``: how training fitted images to
-``input_size``; absent in older checkpoints, which mean ``stretch``). The description is
+``input_size``; absent in older checkpoints, which mean ``stretch``), ``input_interpolation``
+(``area`` | ``linear``: how training resized images, ``attnseg.imaging.resize_image``; absent in
+older checkpoints, which were trained with ``area``). The description is
 checked on load with the same rules as the exported model's (``attnseg.metadata``); every
 problem is listed in one ``MetadataError``. A bare ``state_dict`` from the reference implementation loads when the
 architecture is named; its missing constructor arguments are read off the weight shapes.
@@ -25,7 +27,13 @@ from torch import nn
 from attnseg import __version__
 from attnseg.atomic import atomic_file
 from attnseg.errors import CheckpointError, InputFileError, MetadataError
-from attnseg.metadata import Normalization, check_resize_policy, checkpoint_problems
+from attnseg.metadata import (
+    LEGACY_INTERPOLATION,
+    Normalization,
+    check_interpolation,
+    check_resize_policy,
+    checkpoint_problems,
+)
 from attnseg.models.registry import create_model, get_model_class, list_models, model_capabilities
 
 FORMAT = "attnseg.checkpoint/1"
@@ -45,6 +53,7 @@ class CheckpointInfo:
     normalization: Normalization = field(default_factory=Normalization)
     threshold: float = 0.5
     resize_policy: str = "stretch"
+    input_interpolation: str = LEGACY_INTERPOLATION  # how training resized images (area | linear)
     metrics: dict[str, Any] = field(default_factory=dict)
     trained_with: dict[str, Any] = field(default_factory=dict)
     source: str = "attnseg"  # "attnseg" or "reference-state-dict"
@@ -88,6 +97,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
         "normalization": {k: list(v) if isinstance(v, tuple) else v for k, v in norm.items()},
         "threshold": float(meta.pop("threshold", 0.5)),
         "resize_policy": check_resize_policy(meta.pop("resize_policy", None)),
+        "input_interpolation": check_interpolation(meta.pop("input_interpolation", None)),
         "metrics": dict(meta.pop("metrics", None) or {}),
         "trained_with": {"attnseg": __version__, "torch": str(torch.__version__), **(meta.pop("trained_with", None) or {})},
     }
@@ -299,8 +309,9 @@ def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict,
         raise CheckpointError(
             f"The checkpoint holds a {raw['arch']}, not a {arch}; drop --arch or name {raw['arch']}."
         )
-    if "resize_policy" not in raw and "resize_policy" in (raw.get("extra") or {}):
-        raw = {**raw, "resize_policy": raw["extra"]["resize_policy"]}  # older saves put unknown keys there
+    for key in ("resize_policy", "input_interpolation"):
+        if key not in raw and key in (raw.get("extra") or {}):
+            raw = {**raw, key: raw["extra"][key]}  # older saves put unknown keys there
     kwargs = {**dict(raw.get("arch_kwargs") or {}), **arch_kwargs}
     num_out = kwargs.get("output_ch", kwargs.get("n_classes", kwargs.get("num_classes")))
     problems = checkpoint_problems(raw, num_out if isinstance(num_out, int) else None,
@@ -317,6 +328,7 @@ def _info_from_contract(raw: dict, arch: str | None, arch_kwargs: dict,
         normalization=Normalization.from_dict(norm) if norm else Normalization(),
         threshold=float(raw.get("threshold", 0.5)),
         resize_policy=check_resize_policy(raw.get("resize_policy")),
+        input_interpolation=raw.get("input_interpolation", LEGACY_INTERPOLATION),  # checked above
         metrics=dict(raw.get("metrics") or {}),
         trained_with=dict(raw.get("trained_with") or {}),
         extra=dict(raw.get("extra") or {}),

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from attnseg.errors import ModelConfigError
-from attnseg.metadata import ModelMetadata
+from attnseg.metadata import ModelMetadata, check_interpolation
 from attnseg.resize_policy import ResizePolicy
 from attnseg.runtime import overlay as draw
 from attnseg.runtime import postprocess as post
@@ -65,15 +65,18 @@ class ModelCodec:
     @classmethod
     def for_network(cls, *, task: str, classes: Sequence[str], input_size: Sequence[int], normalization: Any,
                     threshold: float = 0.5, resize_policy: str | ResizePolicy = "stretch", in_channels: int = 3,
-                    out_channels: int | None = None) -> ModelCodec:
+                    out_channels: int | None = None, input_interpolation: str | None = None) -> ModelCodec:
         """The codec of a network's own logits, fed normalized f32 NCHW at ``input_size``: how the
         measuring code (seg-eval, parity, compare) feeds PyTorch and ONNX Runtime exactly as an
-        exported IR of the same checkpoint is fed, and decides their outputs by the same rule."""
+        exported IR of the same checkpoint is fed, and decides their outputs by the same rule.
+        ``input_interpolation``: the checkpoint's (``CheckpointInfo.input_interpolation``); None =
+        ``attnseg.metadata.DEFAULT_INTERPOLATION``."""
         h, w = int(input_size[0]), int(input_size[1])
         meta = ModelMetadata(task=task, classes=list(classes), input_size=[h, w], input_channels=int(in_channels),
                              input_layout="NCHW", input_dtype="f32", normalization=normalization,
                              preprocessing_embedded=False, output="logits", threshold=float(threshold),
-                             resize_policy=ResizePolicy.parse(resize_policy).value)
+                             resize_policy=ResizePolicy.parse(resize_policy).value,
+                             input_interpolation=check_interpolation(input_interpolation))
         out = int(out_channels or (1 if task == "binary" else len(classes)))
         f32 = np.dtype(np.float32)
         return cls.from_metadata(meta, Port((1, int(in_channels), h, w), f32), Port((1, out, h, w), f32))
@@ -116,6 +119,11 @@ class ModelCodec:
     @property
     def resize_policy(self) -> ResizePolicy:
         return self._input().resize_policy
+
+    @property
+    def interpolation(self) -> str:
+        """How images are resized to the input: the model's ``input_interpolation`` (area | linear)."""
+        return self._input().interpolation
 
     # ------------------------------------------------------------------ image -> tensor
     def prepare(self, image: ImageLike, source: str | None = None) -> Prepared:

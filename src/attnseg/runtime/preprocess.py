@@ -19,7 +19,7 @@ import numpy as np
 
 from attnseg.errors import InputFileError, ModelConfigError
 from attnseg.imaging import normalize, read_image, to_bgr8
-from attnseg.metadata import ModelMetadata, Normalization
+from attnseg.metadata import DEFAULT_INTERPOLATION, ModelMetadata, Normalization
 from attnseg.resize_policy import Placement, ResizePolicy, fit, pad_color, place_image
 from attnseg.runtime.ports import Port
 
@@ -39,7 +39,7 @@ class InputSpec:
     divisor: int = 16
     resize_policy: ResizePolicy = ResizePolicy.STRETCH  # static models only
     pad_value: tuple[int, ...] = (0, 0, 0)  # BGR uint8 colour of letterbox padding
-    interpolation: str = "area"  # how images are resized to the input (metadata ``input_interpolation``)
+    interpolation: str = DEFAULT_INTERPOLATION  # how images are resized (metadata ``input_interpolation``)
 
 
 @dataclass

@@ -14,8 +14,10 @@ log = logging.getLogger(__name__)
 
 
 class CachedSegmentationDataset(SegmentationDataset):
-    """A ``SegmentationDataset`` that decodes every pair once, at ``cache_scale`` x the model
-    size (headroom for crops and rotations), and keeps it in memory.
+    """A ``SegmentationDataset`` that decodes every pair once and keeps it in memory: at
+    ``cache_scale`` x the model size when it augments (headroom for crops and rotations), else
+    at the model size itself, resized once from the decoded file exactly as the runtime's codec
+    resizes it (``resize_image`` with the dataset's ``interpolation``).
 
     Call ``preload()`` before building a multi-worker DataLoader: forked workers then share
     the decoded arrays instead of each decoding its own copy.
@@ -24,13 +26,15 @@ class CachedSegmentationDataset(SegmentationDataset):
     def __init__(self, *args, cache_scale: float = 1.25, **kwargs):
         super().__init__(*args, **kwargs)
         h, w = self.size
-        self._cache_size = (int(round(h * cache_scale)), int(round(w * cache_scale)))
+        augmented = self.augment is not None and self.augment.prob > 0
+        self._cache_size = (int(round(h * cache_scale)), int(round(w * cache_scale))) if augmented else (h, w)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if index not in self._cache:
             image, mask = load_pair(self.samples[index], self.task, self.num_classes, self.ignore_index)
-            self._cache[index] = (resize_image(image, self._cache_size), resize_mask(mask, self._cache_size))
+            self._cache[index] = (resize_image(image, self._cache_size, self.interpolation),
+                                  resize_mask(mask, self._cache_size))
         return self._cache[index]
 
     def preload(self, progress: bool = False, desc: str = "decode") -> CachedSegmentationDataset:
@@ -45,5 +49,6 @@ class CachedSegmentationDataset(SegmentationDataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image, mask = self._pair(index)
         if self.augment is not None and self.augment.prob > 0:
-            return self.augment(image, mask, self.rng(index), fill=self.fill, size=self.size)
-        return resize_image(image, self.size), resize_mask(mask, self.size)
+            return self.augment(image, mask, self.rng(index), fill=self.fill, size=self.size,
+                                interpolation=self.interpolation)
+        return resize_image(image, self.size, self.interpolation), resize_mask(mask, self.size)

@@ -270,7 +270,7 @@ def _train(cfg: TrainConfig, out: Path, raw: dict | None, source_weights) -> Tra
     rng.restore(state.get("rng"))  # after everything that may draw while being built
     loss_fn = SegmentationLoss(num_classes, ignore_index=ignore_index_of(info), kind=cfg.loss)
     meta = dict(classes=info.classes, input_size=tuple(cfg.input_size), normalization=info.normalization,
-                threshold=0.5)
+                threshold=0.5, input_interpolation=train_ds.interpolation)
     best_path, last_path = out / "best.pt", out / "last.pt"
     trained_with = {**plan.to_dict(), "config": _config_dict(cfg), "split_file": str(split_path)}
     if warm is not None:
