@@ -57,9 +57,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,21 +77,21 @@ IN_RUNTIME = ("area", "linear")
 
 NOTES = [
     "Notes:", "",
-    "- `reduced` / `reduced_linear`: libjpeg decodes at 1/2, 1/4 or 1/8 scale (DCT scaling), the largest that "
-    "keeps both sides >= the model input (1/2 for the ~530x620 Kvasir JPEGs, 1/4 for the 1070x1348 ones). It "
-    "helps JPEG files only (arrays, video frames, PNGs and served tensors gain nothing), and the training "
-    "cache would have to decode the same way for training and inference to see the same pixels.",
-    "- `in_graph`: the resize runs inside OpenVINO on the inference streams (its cost moves from the prefetch "
-    "threads into inference), the IR's input takes any height and width (dynamic shape: shape inference on "
-    "each request, and the whole decoded image is copied into the request as u8).",
-    "- The benchmark's random inputs and the files go through the same INT8 IR; the CPU ratio of `decoded "
-    "arrays` shows what decoding costs apart from resizing.",
-    "- Wall ratios above 1: the training run sharing the 2 cores changes its demand between the benchmark runs "
-    "and the stream passes (validation, data loading), so the wall ratio mostly measures that; the CPU ratio "
-    "does not, and it is what the choice uses.",
-    "- A description without `input_interpolation` (IRs and checkpoints made before the field existed) "
-    "means `area`, what they were trained and served with, whatever the default for new models is "
-    "(`attnseg.metadata.LEGACY_INTERPOLATION`).",
+    ("- `reduced` / `reduced_linear`: libjpeg decodes at 1/2, 1/4 or 1/8 scale (DCT scaling), the largest that "
+     "keeps both sides >= the model input (1/2 for the ~530x620 Kvasir JPEGs, 1/4 for the 1070x1348 ones). It "
+     "helps JPEG files only (arrays, video frames, PNGs and served tensors gain nothing), and the training "
+     "cache would have to decode the same way for training and inference to see the same pixels."),
+    ("- `in_graph`: the resize runs inside OpenVINO on the inference streams (its cost moves from the prefetch "
+     "threads into inference), the IR's input takes any height and width (dynamic shape: shape inference on "
+     "each request, and the whole decoded image is copied into the request as u8)."),
+    ("- The benchmark's random inputs and the files go through the same INT8 IR; the CPU ratio of `decoded "
+     "arrays` shows what decoding costs apart from resizing."),
+    ("- Wall ratios above 1: the training run sharing the 2 cores changes its demand between the benchmark runs "
+     "and the stream passes (validation, data loading), so the wall ratio mostly measures that; the CPU ratio "
+     "does not, and it is what the choice uses."),
+    ("- A description without `input_interpolation` (IRs and checkpoints made before the field existed) "
+     "means `area`, what they were trained and served with, whatever the default for new models is "
+     "(`attnseg.metadata.LEGACY_INTERPOLATION`)."),
 ]
 
 
@@ -373,29 +374,29 @@ def markdown(rep: dict[str, Any]) -> str:
     flags = ", ".join(cpu["speed_flags"]) or "none"
     lines = [
         "# Input interpolation: throughput from files and Dice (issue 28)", "",
-        f"CPU: {cpu['model_name']} ({cpu['cpus']} CPUs, {cpu['threads_per_core']} thread per core); speed flags: "
-        f"{flags}{'' if cpu['amx'] else '; no AMX'}. OpenVINO {cpu['openvino']}, OpenCV {cpu['opencv']}.", "",
+        (f"CPU: {cpu['model_name']} ({cpu['cpus']} CPUs, {cpu['threads_per_core']} thread per core); speed flags: "
+        f"{flags}{'' if cpu['amx'] else '; no AMX'}. OpenVINO {cpu['openvino']}, OpenCV {cpu['opencv']}."), "",
         f"`{rep['command']}`", ""]
     if rep.get("rendered_by"):
         lines += [f"Choice and this report re-written from its report.json (no new measurement): `{rep['rendered_by']}`", ""]
     lines += [
-        f"Load average at start {rep['load_average_start']}, end {rep['load_average_end']}: the machine was shared "
+        (f"Load average at start {rep['load_average_start']}, end {rep['load_average_end']}: the machine was shared "
         "(a training run on the same 2 cores), so throughput is quoted as ratios measured in the same round "
         f"(median of {len(tp['rounds'])} rounds, variants in a rotated order each round, the benchmark run before "
-        "and after the stream passes of its round).", "",
-        f"Model: the shipped Kvasir-SEG AttU_Net (`{rep['checkpoint']}`), FP32 IR and INT8 IR (NNCF, "
+        "and after the stream passes of its round)."), "",
+        (f"Model: the shipped Kvasir-SEG AttU_Net (`{rep['checkpoint']}`), FP32 IR and INT8 IR (NNCF, "
         f"{rep['calibration_images']} train-split images); each variant's IR holds the same weights. Throughput: "
         f"`Segmenter(hint=\"throughput\").stream()` over {tp['files_per_pass']} JPEG files (the {rep['images']} "
         "test images, repeated) with the default prefetch, INT8 IR, against attnseg's benchmark_app-style runner "
         "(`attnseg.benchmarking.run_benchmark`, `-hint throughput`, random inputs) on the same INT8 IR in the "
         f"same round. Dice: mean over the {rep['images']} test images, masks at the image's own size, "
-        "`inference_precision=\"f32\"`; the interval is a paired bootstrap (2000 resamples) of the difference.", "",
-        "Two ratios per variant, both per round: **wall** = stream FPS / benchmark FPS (what this shared machine "
+        "`inference_precision=\"f32\"`; the interval is a paired bootstrap (2000 resamples) of the difference."), "",
+        ("Two ratios per variant, both per round: **wall** = stream FPS / benchmark FPS (what this shared machine "
         "gave), and **CPU** = benchmark CPU ms per image / stream CPU ms per image (process CPU time): the "
         "throughput ratio when inference fills every core, as on an idle machine, and insensitive to what "
-        "the other jobs take.", "",
-        "| variant | preprocessing CPU ms / image | files / benchmark, wall | files / benchmark, CPU "
-        "| stream CPU ms / image | Dice FP32 (- area) | Dice INT8 (- area, 95% CI) | INT8 mask pixels differing from area |",
+        "the other jobs take."), "",
+        ("| variant | preprocessing CPU ms / image | files / benchmark, wall | files / benchmark, CPU "
+        "| stream CPU ms / image | Dice FP32 (- area) | Dice INT8 (- area, 95% CI) | INT8 mask pixels differing from area |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v in VARIANTS:
@@ -406,11 +407,11 @@ def markdown(rep: dict[str, Any]) -> str:
                      f"| {d8['dice']:.4f} ({d8['dice_minus_area']:+.4f}; {lo:+.4f}..{hi:+.4f}) "
                      f"| {100 * d8['pixels_differing_from_area']:.2f}% |")
     lines += [
-        f"| (area, decoded arrays) | - | {med['area_decoded_arrays_ratio']:.3f} | "
-        f"{med['area_decoded_arrays_cpu_ratio']:.3f} | {med['area_decoded_arrays_cpu_ms']:.1f} | | | |", "",
-        f"Benchmark (median): {med['benchmark_fps']:.1f} FPS, {med['benchmark_cpu_ms']:.1f} CPU ms per image "
+        (f"| (area, decoded arrays) | - | {med['area_decoded_arrays_ratio']:.3f} | "
+        f"{med['area_decoded_arrays_cpu_ratio']:.3f} | {med['area_decoded_arrays_cpu_ms']:.1f} | | | |"), "",
+        (f"Benchmark (median): {med['benchmark_fps']:.1f} FPS, {med['benchmark_cpu_ms']:.1f} CPU ms per image "
         f"(`run_benchmark`, {tp['rounds'][0]['benchmark_streams']} streams); stream() kept "
-        f"{2 * tp['requests']} requests in flight."]
+        f"{2 * tp['requests']} requests in flight.")]
     if "benchmark_app_fps" in med:
         lines.append(f"The real `benchmark_app -hint throughput` right after each round: {med['benchmark_app_fps']:.1f} "
                      "FPS (median); files / benchmark_app, wall: "
@@ -427,20 +428,20 @@ def markdown(rep: dict[str, Any]) -> str:
               "Rule: among the variants whose mean Dice, FP32 and INT8, is not below `area`'s"
               + (f" by more than {ch['tolerance']}" if ch["tolerance"] else "")
               + " (no worse in Dice), the highest median CPU ratio.", "",
-              f"Eligible: {', '.join(ch['eligible'])}. Fastest of all: {ch['fastest']}. "
+              (f"Eligible: {', '.join(ch['eligible'])}. Fastest of all: {ch['fastest']}. "
               f"**Chosen: `{ch['chosen']}`**: files / benchmark {ch['cpu_ratio']:.3f} (CPU), {ch['wall_ratio']:.3f} "
               f"(wall); {'meets' if ch['meets_0_85'] else 'misses'} the 0.85 target; Dice "
-              f"{'not below' if ch['dice_not_below_area'] else 'below'} area's in both precisions.", ""]
+              f"{'not below' if ch['dice_not_below_area'] else 'below'} area's in both precisions."), ""]
     loose = choose(tp, dice, 0.002)
     if ch["tolerance"] < 0.002 and loose["chosen"] != ch["chosen"]:
-        lines += [f"Allowing 0.002 below area's Dice (the script's first default) would choose `{loose['chosen']}` "
-                  "instead.", ""]
+        lines += [(f"Allowing 0.002 below area's Dice (the script's first default) would choose `{loose['chosen']}` "
+                  "instead."), ""]
     if ch["fastest"] != ch["chosen"]:
         f = ch["fastest"]
-        lines += [f"`{f}` is {med[f'{f}_cpu_ratio'] - ch['cpu_ratio']:+.3f} ahead in CPU ratio but its mean Dice is "
+        lines += [(f"`{f}` is {med[f'{f}_cpu_ratio'] - ch['cpu_ratio']:+.3f} ahead in CPU ratio but its mean Dice is "
                   f"{dice['fp32'][f]['dice_minus_area']:+.4f} (FP32) and {dice['int8'][f]['dice_minus_area']:+.4f} "
                   f"(INT8) from area's, and {dice['fp32'][f]['dice'] - dice['fp32'][ch['chosen']]['dice']:+.4f} / "
-                  f"{dice['int8'][f]['dice'] - dice['int8'][ch['chosen']]['dice']:+.4f} from `{ch['chosen']}`'s.", ""]
+                  f"{dice['int8'][f]['dice'] - dice['int8'][ch['chosen']]['dice']:+.4f} from `{ch['chosen']}`'s."), ""]
     lines += rep.get("notes", [])
     return "\n".join(lines) + "\n"
 
@@ -471,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     from attnseg.zoo import default_checkpoint
 
     splits = json.loads(args.split.read_text())["splits"]
-    find = lambda folder, n: next((args.data / folder).glob(f"{n}.*"))  # noqa: E731
+    find = lambda folder, n: next((args.data / folder).glob(f"{n}.*"))
     images = [find("images", n) for n in splits["test"]]
     masks = [find("masks", n) for n in splits["test"]]
     calibration = [find("images", n) for n in splits["train"][: args.calibration_images]]

@@ -120,11 +120,9 @@ def rewrite_ir(xml: Path, target: Path, interpolation: str | None) -> Path:
 def test_training_data_is_resized_like_the_runtime(kvasir_pairs, interpolation):
     """Plain and cached datasets and the augmentation's resize feed exactly cv2.resize of the
     decoded file with the dataset's interpolation (what the codec feeds an IR recording it)."""
-    from attnseg.data import SegmentationDataset
+    from attnseg.data import Augmentation, SegmentationDataset
     from attnseg.metadata import Normalization
     from attnseg.train.cache import CachedSegmentationDataset
-
-    from attnseg.data import Augmentation
 
     pairs = samples(kvasir_pairs)[:3]
     plain = SegmentationDataset(pairs, SIZE, Normalization(), "binary", interpolation=interpolation)
