@@ -18,6 +18,7 @@ from attnseg.imaging import read_image
 from attnseg.metadata import (
     DEFAULT_INTERPOLATION,
     LEGACY_INTERPOLATION,
+    INTERPOLATIONS,
     ModelMetadata,
     metadata_json_path,
     read_rt_info,
@@ -140,19 +141,51 @@ def test_training_data_is_resized_like_the_runtime(kvasir_pairs, interpolation):
         assert not np.array_equal(want, by_cv2(sample.image, other))  # the two really differ here
 
 
+def _train_args(data, out, epochs, *extra):
+    return ["--data", f"kvasir:{data}", "-o", str(out), "--base-width", "4", "--input-size", "64", "64",
+            "--epochs", str(epochs), "--batch-size", "4", "--test-count", "1", "--val-fraction", "0.25",
+            "--workers", "0", "--threads", "1", "-q", *extra]
+
+
 def test_a_training_run_records_the_interpolation_it_used(kvasir_pairs, tmp_path):
     from attnseg.cli.train import main as seg_train
     from attnseg.models import load_checkpoint
     from attnseg.models.checkpoint import read_checkpoint_file
 
     out = tmp_path / "run"
-    code = seg_train(["--data", f"kvasir:{kvasir_pairs}", "-o", str(out), "--base-width", "4", "--input-size", "64",
-                      "64", "--epochs", "1", "--batch-size", "4", "--test-count", "1", "--val-fraction", "0.25",
-                      "--workers", "0", "--threads", "1", "-q"])
-    assert code == 0
+    assert seg_train(_train_args(kvasir_pairs, out, 1)) == 0
     for name in ("best.pt", "last.pt"):
         assert read_checkpoint_file(out / name)["input_interpolation"] == DEFAULT_INTERPOLATION
         assert load_checkpoint(out / name)[1].input_interpolation == DEFAULT_INTERPOLATION
+    other = next(i for i in INTERPOLATIONS if i != DEFAULT_INTERPOLATION)
+    assert seg_train(_train_args(kvasir_pairs, tmp_path / "other", 1, "--input-interpolation", other)) == 0
+    assert load_checkpoint(tmp_path / "other" / "best.pt")[1].input_interpolation == other
+
+
+def test_resuming_a_run_from_before_the_field_keeps_area(kvasir_pairs, tmp_path):
+    """A last.pt without ``input_interpolation`` was trained with area: --resume goes on with area."""
+    import torch
+
+    from attnseg.cli.train import main as seg_train
+    from attnseg.models.checkpoint import read_checkpoint_file
+
+    out = tmp_path / "run"
+    assert seg_train(_train_args(kvasir_pairs, out, 1, "--input-interpolation", "area")) == 0
+    raw = read_checkpoint_file(out / "last.pt")
+    raw.pop("input_interpolation")
+    raw["trained_with"]["config"].pop("input_interpolation")
+    torch.save(raw, out / "last.pt")
+    assert seg_train(_train_args(kvasir_pairs, out, 2, "--resume", str(out / "last.pt"))) == 0
+    assert read_checkpoint_file(out / "last.pt")["input_interpolation"] == "area"
+
+
+def test_a_bad_training_interpolation_is_refused_before_any_work(kvasir_pairs, tmp_path, capsys):
+    from attnseg.train import TrainConfig, train
+    from attnseg.errors import ModelConfigError
+
+    with pytest.raises(ModelConfigError, match="--input-interpolation must be one of area, linear, got 'cubic'"):
+        train(TrainConfig(data=f"kvasir:{kvasir_pairs}", output_dir=str(tmp_path / "o"), input_interpolation="cubic"))
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------------- checkpoint contract
@@ -222,17 +255,7 @@ def test_segmenter_prepares_images_with_the_recorded_interpolation(exports, kvas
         assert seg.predict(path).mask.shape == read_image(path).shape[:2]
 
 
-#: Until export carries the checkpoint's value, the IR gets the schema default, right only for
-#: checkpoints trained with the default.
-NOT_CARRIED_YET = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="export/api.py does not pass the checkpoint's input_interpolation to the IR metadata yet (ModelSource."
-           "input_interpolation from CheckpointInfo, then _metadata(..., input_interpolation=src.input_interpolation));"
-           " remove this mark when it does")
-
-
-@pytest.mark.parametrize("trained", [pytest.param(i, marks=() if i == DEFAULT_INTERPOLATION else NOT_CARRIED_YET)
-                                     for i in ("linear", "area")])
+@pytest.mark.parametrize("trained", ["linear", "area"])
 def test_a_checkpoint_exports_an_ir_that_resizes_as_it_was_trained(exports, kvasir_images, trained):
     """A checkpoint trained with ``linear`` exports an IR whose metadata (rt_info and JSON) says
     linear and whose Segmenter feeds cv2.INTER_LINEAR; one trained with ``area``, INTER_AREA."""

@@ -36,6 +36,7 @@ constexpr int kSchemaVersion = 2;  // attnseg.metadata.SCHEMA_VERSION this examp
 // ------------------------------------------------------------------------------------ metadata
 struct Metadata {
     std::string task = "binary", output = "logits", layout = "NCHW", resize_policy = "stretch";
+    std::string interpolation = "area";  // input_interpolation; absent in older IRs, which mean area
     std::string input_name = "image", channel_order = "RGB";
     std::vector<std::string> classes;
     std::vector<float> mean{0.485f, 0.456f, 0.406f}, std{0.229f, 0.224f, 0.225f};
@@ -78,6 +79,7 @@ static Metadata read_metadata(const std::shared_ptr<ov::Model>& model, const fs:
     m.embedded = d.value("preprocessing_embedded", false);
     m.threshold = d.value("threshold", 0.5f);
     if (auto v = field(d, "resize_policy")) m.resize_policy = v->get<std::string>();
+    if (auto v = field(d, "input_interpolation")) m.interpolation = v->get<std::string>();
     if (auto v = field(d, "input_name")) m.input_name = v->get<std::string>();
     if (auto v = field(d, "input_divisor")) m.divisor = v->get<int>();
     if (d.contains("normalization")) {
@@ -96,10 +98,11 @@ struct Placement {  // where the image content sits in the model input (attnseg.
     int top = 0, left = 0, height = 0, width = 0;
 };
 
-// Resize like attnseg.imaging.resize_image: area when shrinking both sides, bilinear otherwise.
-static cv::Mat resize_image(const cv::Mat& img, cv::Size size) {
+// Resize like attnseg.imaging.resize_image: "area" = area when shrinking both sides, bilinear
+// otherwise; "linear" = bilinear always (the model's recorded input_interpolation).
+static cv::Mat resize_image(const cv::Mat& img, cv::Size size, const std::string& interpolation) {
     if (img.size() == size) return img;
-    const bool shrink = img.rows > size.height && img.cols > size.width;
+    const bool shrink = interpolation == "area" && img.rows > size.height && img.cols > size.width;
     cv::Mat out;
     cv::resize(img, out, size, 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
     return out;
@@ -137,7 +140,7 @@ static Prepared prepare(const cv::Mat& bgr, const Metadata& m, const ov::Partial
             p.top = (p.input.height - p.height) / 2;
             p.left = (p.input.width - p.width) / 2;
         }
-        fed = resize_image(bgr, cv::Size(p.width, p.height));
+        fed = resize_image(bgr, cv::Size(p.width, p.height), m.interpolation);
         if (p.height != p.input.height || p.width != p.input.width) {
             // pad colour = the normalization mean in pixels (attnseg.resize_policy.pad_color), BGR
             std::vector<double> px;

@@ -42,9 +42,8 @@ INTERPOLATIONS = ("area", "linear")
 #: Measured (benchmarks/results/input_interpolation/report.md, shipped Kvasir model, 2-core AMD EPYC):
 #: ``linear`` costs 1.10 CPU ms per image to decode and resize against area's 2.83, lifts stream()
 #: from JPEG files from 0.857 to 0.912 of benchmark throughput (CPU-bound ratio, median of 7 rounds)
-#: and its Dice is not lower (FP32 0.8333 vs 0.8314, INT8 0.8296 vs 0.8293). It becomes the default
-#: once every consumer honours the field (export carrying the checkpoint's value, examples/cpp).
-DEFAULT_INTERPOLATION = "area"
+#: and its Dice is not lower (FP32 0.8333 vs 0.8314, INT8 0.8296 vs 0.8293).
+DEFAULT_INTERPOLATION = "linear"
 #: What a description *without* the field means: every checkpoint and IR made before the field
 #: existed was trained and served with ``area``, so reading one never changes how it resizes,
 #: whatever ``DEFAULT_INTERPOLATION`` says.

@@ -111,6 +111,7 @@ def derive(base, out_xml: Path, *, classes=("polyp",), embedded=False, attention
         input_channels=3, batch=None if dynamic else 1,
         normalization=norm, preprocessing_embedded=embedded, output=output,
         attention_outputs=list(att_names), input_divisor=16, resize_policy=resize_policy,
+        input_interpolation="area",  # the contracts compare exact pixels on these images
     )
     return save(m, meta, out_xml)
 
@@ -137,7 +138,7 @@ def shipped(out_xml: Path, resize_policy: str | None = None) -> Path:
         input_layout="NHWC", input_dtype="u8", input_channels=3, batch=1,
         normalization=info.normalization, preprocessing_embedded=True, output="logits",
         threshold=info.threshold, resize_policy=resize_policy or info.resize_policy,
-        source_checkpoint_sha256=info.sha256, input_divisor=16,
+        source_checkpoint_sha256=info.sha256, input_divisor=16, input_interpolation=info.input_interpolation,
     )
     return save(m, meta, out_xml)
 

@@ -41,7 +41,7 @@ def fed_image(meta: ModelMetadata, bgr: np.ndarray) -> tuple[np.ndarray, tuple[i
     mh, mw = meta.input_size
     h, w = bgr.shape[:2]
     if meta.resize_policy != "letterbox":
-        return resize_image(bgr, (mh, mw)), (0, 0, mh, mw)
+        return resize_image(bgr, (mh, mw), meta.input_interpolation), (0, 0, mh, mw)
     scale = min(mh / h, mw / w)
     ch, cw = min(mh, max(1, round(h * scale))), min(mw, max(1, round(w * scale)))
     top, left = (mh - ch) // 2, (mw - cw) // 2
@@ -49,7 +49,7 @@ def fed_image(meta: ModelMetadata, bgr: np.ndarray) -> tuple[np.ndarray, tuple[i
     bgr_mean = mean[::-1] if meta.normalization.channel_order == "RGB" else mean
     fed = np.empty((mh, mw, 3), np.uint8)
     fed[:] = np.clip(np.round(bgr_mean), 0, 255).astype(np.uint8)
-    fed[top:top + ch, left:left + cw] = resize_image(bgr, (ch, cw))
+    fed[top:top + ch, left:left + cw] = resize_image(bgr, (ch, cw), meta.input_interpolation)
     return fed, (top, left, ch, cw)
 
 

@@ -493,6 +493,7 @@ def _metadata(plan: _ExportPlan, net: _Network, onnx_info: dict[str, Any], versi
         output=kind.value,
         threshold=float(src.threshold),
         resize_policy=src.resize_policy,
+        input_interpolation=src.input_interpolation,
         attention_outputs=list(attention_names),
         precision=plan.prec.value,
         source_checkpoint_sha256=src.sha256,

@@ -73,6 +73,8 @@ def model_info(meta: ModelMetadata) -> dict[str, str]:
         "embedded_processing": "False",
         # stretch = Model API's "standard"; letterbox has no faithful equivalent (see compatibility)
         "resize_type": "fit_to_window_letterbox" if meta.resize_policy == "letterbox" else "standard",
+        # Model API's OpenVINO adapter resizes in-graph with linear / cubic / nearest only: an IR
+        # recorded with area gets linear there (the nearest it has); a linear IR matches exactly
         "interpolation_mode": "LINEAR",
         "pad_value": "0",
         "input_dtype": "u8",

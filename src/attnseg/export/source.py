@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from attnseg.errors import AttnsegError, CheckpointError, ModelConfigError
-from attnseg.metadata import Normalization
+from attnseg.metadata import DEFAULT_INTERPOLATION, Normalization
 
 #: CLI flag -> constructor argument names it may mean, per architecture family.
 _FLAG_ARGS = {
@@ -42,6 +42,7 @@ class ModelSource:
     sha256: str = ""
     volumetric: bool = False  # HybridSN-style (N, 1, bands, p, p) patches, not images
     resize_policy: str = "stretch"  # how training fitted images to input_size (checkpoint key)
+    input_interpolation: str = DEFAULT_INTERPOLATION  # how training resized images (checkpoint key)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -152,6 +153,7 @@ def _from_checkpoint(path: str | Path, arch: str | None, arch_kwargs: dict[str, 
         sha256=info.sha256,
         volumetric=caps.volumetric,
         resize_policy=info.resize_policy,
+        input_interpolation=info.input_interpolation,
         extra={"checkpoint_source": info.source, "trained_with": info.trained_with, "metrics": info.metrics},
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 from attnseg.errors import InputFileError, ModelConfigError
 
 #: The fields that decide what model a run trains; ``--resume`` takes them from the checkpoint.
-RUN_DEFINING = ("arch", "base_width", "arch_kwargs", "input_size")
+RUN_DEFINING = ("arch", "base_width", "arch_kwargs", "input_size", "input_interpolation")
 
 
 def _positive_int(value: Any, flag: str) -> None:
@@ -75,6 +75,13 @@ def check_train_config(cfg) -> None:
     if isinstance(cfg.test_count, bool) or not isinstance(cfg.test_count, int) or cfg.test_count < 0:
         raise ModelConfigError(f"--test-count must be 0 or more, got {cfg.test_count!r}.")
     _positive_int(cfg.base_width, "--base-width")
+    if hasattr(cfg, "input_interpolation"):
+        from attnseg.metadata import check_interpolation
+
+        try:
+            check_interpolation(cfg.input_interpolation, field_name="--input-interpolation")
+        except Exception as exc:
+            raise ModelConfigError(str(exc)) from None
     for name, value in (cfg.arch_kwargs or {}).items():  # --t: a count, like the width
         if isinstance(value, int) and not isinstance(value, bool):
             _positive_int(value, f"--{name.replace('_', '-')}")

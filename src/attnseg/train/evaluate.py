@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from attnseg.errors import DataError
+from attnseg.metadata import LEGACY_INTERPOLATION
 from attnseg.models import load_checkpoint
 from attnseg.runtime.codec import ModelCodec
 
@@ -36,7 +37,8 @@ def checkpoint_codec(info, input_size, task: str | None = None) -> ModelCodec:
     return ModelCodec.for_network(task=task, classes=info.classes, input_size=input_size,
                                   normalization=info.normalization, threshold=info.threshold,
                                   resize_policy=getattr(info, "resize_policy", None) or "stretch",
-                                  in_channels=getattr(info, "in_channels", 3) or 3)
+                                  in_channels=getattr(info, "in_channels", 3) or 3,
+                                  input_interpolation=getattr(info, "input_interpolation", LEGACY_INTERPOLATION))
 
 
 def predict_with_codec(model: torch.nn.Module, image_bgr: np.ndarray, codec: ModelCodec) -> np.ndarray:

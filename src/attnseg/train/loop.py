@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from attnseg.errors import CheckpointError, DataError, ModelConfigError
+from attnseg.metadata import DEFAULT_INTERPOLATION, LEGACY_INTERPOLATION
 from attnseg.models import create_model, load_checkpoint, save_checkpoint
 from attnseg.models.checkpoint import read_checkpoint_file
 from attnseg.train.acceleration import AccelerationPlan, autocast, plan_acceleration, prepare_model, to_input
@@ -38,6 +39,7 @@ class TrainConfig:
     base_width: int = 16
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     input_size: tuple[int, int] = (256, 256)
+    input_interpolation: str = DEFAULT_INTERPOLATION  # how images are resized; recorded, export carries it
     split_file: str | None = None
     val_fraction: float = 0.1
     test_count: int = 100
@@ -115,7 +117,8 @@ def prepare_data(cfg: TrainConfig):
         val_samples = val_samples[: cfg.max_val_samples]
     num_classes = 1 if info.task == "binary" else len(info.classes)
     common = dict(size=tuple(cfg.input_size), normalization=info.normalization, task=info.task,
-                  num_classes=num_classes, ignore_index=ignore_index_of(info), in_channels=info.in_channels)
+                  num_classes=num_classes, ignore_index=ignore_index_of(info), in_channels=info.in_channels,
+                  interpolation=cfg.input_interpolation)
     train_ds = CachedSegmentationDataset(train_samples, augment=make_augmentation(cfg.augmentation, cfg.augmentation_prob),
                                          seed=cfg.seed, **common).preload(cfg.show_progress, "decode train")
     val_ds = CachedSegmentationDataset(val_samples, augment=None, **common).preload(cfg.show_progress, "decode val")
@@ -216,6 +219,8 @@ def _resumed(cfg: TrainConfig, raw: dict) -> TrainConfig:
                                "leaves nothing to do. Raise --epochs to continue it.")
     saved = dict((raw.get("trained_with") or {}).get("config") or {})
     saved.setdefault("arch", raw["arch"])
+    # a run from before the field existed resized with area: it continues that way
+    saved.setdefault("input_interpolation", raw.get("input_interpolation") or LEGACY_INTERPOLATION)
     return resume_config(cfg, saved, TrainConfig)
 
 

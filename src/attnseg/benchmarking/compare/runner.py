@@ -25,6 +25,7 @@ from attnseg.benchmarking.compare.result import CompareResult
 from attnseg.benchmarking.machine import load_average, machine_info
 from attnseg.benchmarking.stats import LatencyStats
 from attnseg.errors import BenchmarkError, DataError
+from attnseg.metadata import LEGACY_INTERPOLATION
 
 log = logging.getLogger(__name__)
 #: Calibration images taken from the data set for INT8 (NNCF recommends >= 100; more is slower).
@@ -72,7 +73,8 @@ class _Codecs:
             self._by_channels[channels] = ModelCodec.for_network(
                 task=info.task, classes=info.classes, input_size=self.size, normalization=info.normalization,
                 threshold=info.threshold, resize_policy=getattr(info, "resize_policy", None) or "stretch",
-                in_channels=info.in_channels, out_channels=channels)
+                in_channels=info.in_channels, out_channels=channels,
+                input_interpolation=getattr(info, "input_interpolation", LEGACY_INTERPOLATION))
         return self._by_channels[channels]
 
     def mask(self, out: Any) -> Any:
