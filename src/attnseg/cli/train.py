@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attnseg.cli.common import add_common_flags, add_deprecated_alias, print_json, run_command
+from attnseg.metadata import DEFAULT_INTERPOLATION, INTERPOLATIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,10 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t", type=int, default=None, help="recurrences of R2 models")
     p.add_argument("--input-size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"),
                    help="training size, multiples of 16")
-    p.add_argument("--input-interpolation", choices=["area", "linear"], default=None,
+    p.add_argument("--input-interpolation", choices=list(INTERPOLATIONS), default=DEFAULT_INTERPOLATION,
                    help="how images are resized to --input-size, recorded in the checkpoint so export and "
-                        "every runtime resize the same way (default: linear, measured as fast as a decode "
-                        "allows and no worse in Dice: benchmarks/results/input_interpolation)")
+                        "every runtime resize the same way (linear: measured faster and no worse in Dice, "
+                        "benchmarks/results/input_interpolation; --resume keeps the run's own)")
     p.add_argument("--split", help="split file to use (created in the run folder if not given)")
     p.add_argument("--test-count", type=int, default=100, help="held-out test images when a split is made")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share when a split is made")
@@ -121,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         data=args.data, output_dir=args.output, arch=args.arch, base_width=args.base_width, arch_kwargs=kwargs,
         input_size=tuple(args.input_size), split_file=args.split,
-        **({"input_interpolation": args.input_interpolation} if args.input_interpolation else {}), test_count=args.test_count,
+        input_interpolation=args.input_interpolation, test_count=args.test_count,
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, augmentation=args.augmentation, loss=args.loss, ema=args.ema,
         precision=args.precision,
