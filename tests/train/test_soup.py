@@ -40,3 +40,16 @@ def test_other_architectures_and_inputs_are_refused(tmp_path):
     assert not (tmp_path / "x.pt").exists()
     average_checkpoints([tmp_path / "a.pt", tmp_path / "area.pt"], tmp_path / "x.pt", input_interpolation="area")
     assert load_checkpoint(tmp_path / "x.pt")[1].input_interpolation == "area"
+
+
+def test_weights_weigh_and_bad_weights_are_refused(tmp_path):
+    a, b = _saved(tmp_path / "a.pt", 0), _saved(tmp_path / "b.pt", 1)
+    average_checkpoints([tmp_path / "a.pt", tmp_path / "b.pt"], tmp_path / "w.pt", weights=[3, 1])
+    soup, info = load_checkpoint(tmp_path / "w.pt")
+    name = next(k for k, v in soup.state_dict().items() if v.dtype.is_floating_point)
+    want = 0.75 * a.state_dict()[name] + 0.25 * b.state_dict()[name]
+    assert torch.allclose(soup.state_dict()[name], want, atol=1e-6)
+    assert info.trained_with["weight_average_weights"] == [0.75, 0.25]
+    for bad in ([1], [1, -1], [0, 0], [float("nan"), 1]):
+        with pytest.raises(CheckpointError, match="weights must be 2 numbers >= 0"):
+            average_checkpoints([tmp_path / "a.pt", tmp_path / "b.pt"], tmp_path / "x.pt", weights=bad)
