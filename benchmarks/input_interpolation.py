@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -97,32 +96,18 @@ NOTES = [
 
 # ---------------------------------------------------------------------- machine
 def cpu_description() -> dict[str, Any]:
-    """lscpu's model name, core count and the flags that decide speed; OpenVINO's version."""
+    """The machine (``attnseg.benchmarking.machine_info``: lscpu's model name, speed flags) in this
+    report's keys, with OpenVINO's and OpenCV's versions."""
+    import cv2
     import openvino as ov
 
-    text = ""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        pass
+    from attnseg.benchmarking.machine import machine_info
 
-    def field(name: str) -> str:
-        m = re.search(rf"^{name}:\s*(.*)$", text, re.MULTILINE)
-        return m.group(1).strip() if m else ""
-
-    flags = field("Flags").split()
-    speed = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8",
-                         "amx_bf16", "avx_vnni") if f in flags]
-    return {"model_name": field("Model name") or platform.processor(), "cpus": field("CPU\\(s\\)"),
-            "threads_per_core": field("Thread\\(s\\) per core"), "speed_flags": speed,
-            "amx": "amx_tile" in flags, "openvino": ov.get_version(), "opencv": _cv2_version(),
-            "numpy": np.__version__}
-
-
-def _cv2_version() -> str:
-    import cv2
-
-    return cv2.__version__
+    info = machine_info(with_openvino=False)
+    per_core = info.logical_cores // info.physical_cores if info.physical_cores else ""
+    return {"model_name": info.cpu_model, "cpus": str(info.logical_cores), "threads_per_core": str(per_core),
+            "speed_flags": info.cpu_flags, "amx": "amx_tile" in info.cpu_flags, "openvino": ov.get_version(),
+            "opencv": cv2.__version__, "numpy": np.__version__}
 
 
 # ---------------------------------------------------------------------- models
@@ -486,11 +471,16 @@ def main(argv: list[str] | None = None) -> int:
     report["throughput"] = throughput_rounds(irs, images * args.repeat, args)
     report["choice"] = choose(report["throughput"], report["dice"], args.dice_tolerance)
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return write_report(report, args.out)
+
+
+def write_report(report: dict[str, Any], out: Path) -> int:
+    """report.json and report.md under ``out`` (the Markdown also on stdout)."""
     report["notes"] = NOTES
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     md = markdown(report)
-    (args.out / "report.md").write_text(md)
+    (out / "report.md").write_text(md)
     print(md)
     return 0
 
@@ -501,12 +491,7 @@ def rewrite(path: Path, args) -> int:
     report["choice"] = choose(report["throughput"], report["dice"], args.dice_tolerance)
     report["notes"] = NOTES
     report["rendered_by"] = "python benchmarks/input_interpolation.py " + " ".join(sys.argv[1:])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = markdown(report)
-    (args.out / "report.md").write_text(md)
-    print(md)
-    return 0
+    return write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,19 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def copy_kvasir_pairs(shared_data: Path, root: Path, count: int) -> Path:
+    """The first ``count`` real Kvasir-SEG image / mask pairs copied into ``root`` (images/ + masks/)."""
+    import shutil
+
+    src = shared_data / "kvasir-seg"
+    names = sorted(p.stem for p in (src / "images").glob("*.jpg"))[:count]
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for n in names:
+            shutil.copy(src / sub / f"{n}.jpg", root / sub / f"{n}.jpg")
+    return root
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_user_cache(tmp_path_factory):
     """Measured decisions (``attnseg.user_cache``) go to a folder of this session, not the user's cache."""

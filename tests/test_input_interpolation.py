@@ -6,7 +6,6 @@ prepares images with it. Real Kvasir-SEG images, real training steps, real OpenV
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import cv2
@@ -17,13 +16,14 @@ from attnseg.errors import AttnsegError, InvalidOptionError, MetadataError
 from attnseg.imaging import read_image
 from attnseg.metadata import (
     DEFAULT_INTERPOLATION,
-    LEGACY_INTERPOLATION,
     INTERPOLATIONS,
+    LEGACY_INTERPOLATION,
     ModelMetadata,
     metadata_json_path,
     read_rt_info,
     write_rt_info,
 )
+from tests.conftest import copy_kvasir_pairs
 
 SIZE = (64, 64)
 CV2_FLAG = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
@@ -32,14 +32,7 @@ CV2_FLAG = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
 @pytest.fixture(scope="module")
 def kvasir_pairs(shared_data, tmp_path_factory) -> Path:
     """8 real Kvasir-SEG image / mask pairs in the images/ + masks/ layout."""
-    root = tmp_path_factory.mktemp("kvasir8")
-    src = shared_data / "kvasir-seg"
-    names = sorted(p.stem for p in (src / "images").glob("*.jpg"))[:8]
-    for sub in ("images", "masks"):
-        (root / sub).mkdir()
-        for n in names:
-            shutil.copy(src / sub / f"{n}.jpg", root / sub / f"{n}.jpg")
-    return root
+    return copy_kvasir_pairs(shared_data, tmp_path_factory.mktemp("kvasir8"), 8)
 
 
 def samples(root: Path):
@@ -180,8 +173,8 @@ def test_resuming_a_run_from_before_the_field_keeps_area(kvasir_pairs, tmp_path)
 
 
 def test_a_bad_training_interpolation_is_refused_before_any_work(kvasir_pairs, tmp_path, capsys):
-    from attnseg.train import TrainConfig, train
     from attnseg.errors import ModelConfigError
+    from attnseg.train import TrainConfig, train
 
     with pytest.raises(ModelConfigError, match="--input-interpolation must be one of area, linear, got 'cubic'"):
         train(TrainConfig(data=f"kvasir:{kvasir_pairs}", output_dir=str(tmp_path / "o"), input_interpolation="cubic"))

@@ -83,14 +83,19 @@ def _cpuinfo() -> tuple[str, set[str], int | None]:
     return model, flags, len(cores) or None
 
 
-def _memory_total_mb() -> float | None:
+def _proc_mib(path: str, key: str) -> float | None:
+    """A ``key: N kB`` line of a /proc file, in MiB (None where there is no /proc)."""
     try:
-        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("MemTotal:"):
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.startswith(f"{key}:"):
                 return round(int(line.split()[1]) / 1024.0, 1)
     except OSError:
         pass
     return None
+
+
+def _memory_total_mb() -> float | None:
+    return _proc_mib("/proc/meminfo", "MemTotal")
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
@@ -159,12 +164,9 @@ def machine_info(with_openvino: bool = True) -> MachineInfo:
 
 def peak_rss_mb() -> float | None:
     """Peak resident memory of this process so far (VmHWM), in MiB."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:
-        pass
+    peak = _proc_mib("/proc/self/status", "VmHWM")
+    if peak is not None:
+        return peak
     try:
         import resource
 

@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from attnseg.errors import InputFileError, ModelConfigError
+from attnseg.errors import InputFileError, InvalidOptionError, ModelConfigError
 
 #: The fields that decide what model a run trains; ``--resume`` takes them from the checkpoint.
 RUN_DEFINING = ("arch", "base_width", "arch_kwargs", "input_size", "input_interpolation")
@@ -80,7 +80,7 @@ def check_train_config(cfg) -> None:
 
         try:
             check_interpolation(cfg.input_interpolation, field_name="--input-interpolation")
-        except Exception as exc:
+        except InvalidOptionError as exc:  # one error type for every refused training option
             raise ModelConfigError(str(exc)) from None
     for name, value in (cfg.arch_kwargs or {}).items():  # --t: a count, like the width
         if isinstance(value, int) and not isinstance(value, bool):
