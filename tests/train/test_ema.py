@@ -60,3 +60,10 @@ def test_ema_out_of_range_is_one_clear_error(tiny_kvasir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--ema must be a finite number > 0 and <= 0.99999, got 1.5" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_tile_crop_chance_out_of_range_is_one_clear_error(tiny_kvasir, tmp_path, capsys):
+    assert seg_train(_args(tiny_kvasir, tmp_path / "o", 1)[:-3] + ["--tile-crop-prob", "-0.1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--tile-crop-prob must be" in err and "-0.1" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "hue, blur, resolution loss, JPEG, specular highlights (albumentations); endoscope: domain-shift "
                         "plus black frames, vignetting, overlay text, interlacing, exposure, lens warp; endoscope-colour: "
                         "endoscope plus white balance and saturation of other light sources and sensors")
+    p.add_argument("--tile-crop-prob", type=float, default=0.0, metavar="P",
+                   help="chance of first cutting a window of the input size from the image at its own resolution: "
+                        "the close-up view TiledSegmenter gives the model (0: never)")
     p.add_argument("--training-precision", dest="precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="compute precision of training; auto: bf16 autocast only where measured faster")
     add_deprecated_alias(p, "--precision", "--training-precision (--precision is the precision of the weights "
@@ -125,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
         input_interpolation=args.input_interpolation, test_count=args.test_count,
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, augmentation_prob=args.augmentation_prob, augmentation=args.augmentation, loss=args.loss, ema=args.ema,
+        tile_crop_prob=args.tile_crop_prob,
         precision=args.precision,
         channels_last=not args.no_channels_last, compile=args.compile, threads=args.threads,
         workers=args.workers, seed=args.seed, resume=args.resume, force=args.force, init_from=args.init_from,

@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 
 class CachedSegmentationDataset(SegmentationDataset):
     """A ``SegmentationDataset`` that decodes every pair once and keeps it in memory: at
-    ``cache_scale`` x the model size when it augments (headroom for crops and rotations), else
-    at the model size itself, resized once from the decoded file exactly as the runtime's codec
+    ``cache_scale`` x the model size when it augments (headroom for crops and rotations), at
+    the file's own size when the augmentation asks for it (``native_resolution``: tile-scale
+    crops), else at the model size itself, resized once from the decoded file exactly as the runtime's codec
     resizes it (``resize_image`` with the dataset's ``interpolation``).
 
     Call ``preload()`` before building a multi-worker DataLoader: forked workers then share
@@ -27,14 +28,18 @@ class CachedSegmentationDataset(SegmentationDataset):
         super().__init__(*args, **kwargs)
         h, w = self.size
         augmented = self.augment is not None and self.augment.prob > 0
-        self._cache_size = (int(round(h * cache_scale)), int(round(w * cache_scale))) if augmented else (h, w)
+        self._cache_size: tuple[int, int] | None = (h, w)
+        if augmented:
+            native = getattr(self.augment, "native_resolution", False)
+            self._cache_size = None if native else (int(round(h * cache_scale)), int(round(w * cache_scale)))
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if index not in self._cache:
             image, mask = load_pair(self.samples[index], self.task, self.num_classes, self.ignore_index)
-            self._cache[index] = (resize_image(image, self._cache_size, self.interpolation),
-                                  resize_mask(mask, self._cache_size))
+            if self._cache_size is not None:
+                image, mask = resize_image(image, self._cache_size, self.interpolation), resize_mask(mask, self._cache_size)
+            self._cache[index] = (image, mask)
         return self._cache[index]
 
     def preload(self, progress: bool = False, desc: str = "decode") -> CachedSegmentationDataset:

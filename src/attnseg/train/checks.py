@@ -70,6 +70,7 @@ def check_train_config(cfg) -> None:
     check_counts(cfg)
     _finite(cfg.val_fraction, "--val-fraction", low=0.0, low_ok=False, high=0.9)
     _finite(cfg.augmentation_prob, "--augmentation-prob", low=0.0, low_ok=True, high=1.0)
+    _finite(getattr(cfg, "tile_crop_prob", 0.0), "--tile-crop-prob", low=0.0, low_ok=True, high=1.0)
     if getattr(cfg, "ema", None) is not None:
         _finite(cfg.ema, "--ema", low=0.0, low_ok=False, high=0.99999)
     if isinstance(cfg.test_count, bool) or not isinstance(cfg.test_count, int) or cfg.test_count < 0:

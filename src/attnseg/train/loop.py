@@ -48,7 +48,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     augmentation_prob: float = 0.5
-    augmentation: str = "basic"  # "basic" (flips, rotation, crop, jitter) | "domain-shift" | "endoscope"
+    augmentation: str = "basic"  # one of AUGMENTATIONS
+    tile_crop_prob: float = 0.0  # chance of a tile-scale window first (data.tile_crop): what TiledSegmenter shows
     loss: str = "bce-dice"  # binary only: "bce-dice" | "bce-tversky" (punishes missed lesions)
     ema: float | None = None  # weight-average decay (e.g. 0.999); the average is validated and saved
     precision: str = "auto"
@@ -119,7 +120,8 @@ def prepare_data(cfg: TrainConfig):
     common = dict(size=tuple(cfg.input_size), normalization=info.normalization, task=info.task,
                   num_classes=num_classes, ignore_index=ignore_index_of(info), in_channels=info.in_channels,
                   interpolation=cfg.input_interpolation)
-    train_ds = CachedSegmentationDataset(train_samples, augment=make_augmentation(cfg.augmentation, cfg.augmentation_prob),
+    train_ds = CachedSegmentationDataset(train_samples, augment=make_augmentation(cfg.augmentation, cfg.augmentation_prob,
+                                                                                     cfg.tile_crop_prob),
                                          seed=cfg.seed, **common).preload(cfg.show_progress, "decode train")
     val_ds = CachedSegmentationDataset(val_samples, augment=None, **common).preload(cfg.show_progress, "decode val")
     if len(train_ds) == 0 or len(val_ds) == 0:
@@ -130,8 +132,18 @@ def prepare_data(cfg: TrainConfig):
 AUGMENTATIONS = ("basic", "domain-shift", "endoscope", "endoscope-colour")
 
 
-def make_augmentation(name: str, prob: float):
-    """The training augmentation called ``name`` (see ``AUGMENTATIONS``)."""
+def make_augmentation(name: str, prob: float, tile_crop_prob: float = 0.0):
+    """The training augmentation called ``name`` (see ``AUGMENTATIONS``), preceded with chance
+    ``tile_crop_prob`` by a tile-scale window (``TileCropAugmentation``)."""
+    augment = _named_augmentation(name, prob)
+    if tile_crop_prob > 0:
+        from attnseg.data.tile_crop import TileCropAugmentation
+
+        return TileCropAugmentation(augment, tile_prob=tile_crop_prob)
+    return augment
+
+
+def _named_augmentation(name: str, prob: float):
     from attnseg.data import Augmentation
     from attnseg.data.domain_shift import DomainShiftAugmentation
 
