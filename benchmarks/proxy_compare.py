@@ -65,8 +65,8 @@ def compare(old: dict, new: dict) -> list[dict]:
 
 
 def table(rows: list[dict], old_label: str, new_label: str) -> list[str]:
-    lines = [f"| condition | {old_label} Dice | {new_label} Dice | difference (95% interval) | near-miss "
-             f"{old_label} -> {new_label} | nothing found {old_label} -> {new_label} |",
+    lines = [(f"| condition | {old_label} Dice | {new_label} Dice | difference (95% interval) | near-miss "
+              f"{old_label} -> {new_label} | nothing found {old_label} -> {new_label} |"),
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         mark = "**" if r["delta"] > 0 else ""

@@ -93,7 +93,13 @@ def _robustness_section(report: dict[str, Any] | None) -> list[str]:
     if not report:
         return []
     return ["## Robustness proxies (the test images re-rendered, recoloured, blurred, compressed)", "",
-            report["command"], "", *report["table"], "", *report.get("notes", [])]
+            report["command"], "", *report["table"], "", *report.get("notes", []), ""]
+
+
+def _demoted(markdown: str) -> list[str]:
+    """A report's lines without its own title (the card's section heading replaces it)."""
+    lines = markdown.strip().splitlines()
+    return lines[1:] if lines and lines[0].startswith("# ") else lines
 
 
 def _count(n: int, noun: str) -> str:
@@ -101,10 +107,11 @@ def _count(n: int, noun: str) -> str:
 
 
 def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | None = None,
-           robustness: dict[str, Any] | None = None, latency: str | None = None) -> str:
+           robustness: dict[str, Any] | None = None, latency: str | None = None, label: str | None = None) -> str:
     """The model card of checkpoint ``shipped``; ``run`` is the run folder it came from,
     ``previous`` the checkpoint it replaces, ``robustness`` a proxy table and ``latency`` the
-    real-time report's Markdown (``benchmarks/realtime_budget.py``), all optional."""
+    real-time report's Markdown (``benchmarks/realtime_budget.py``), ``label`` this model's name
+    in those two reports; all optional."""
     model, info = load_checkpoint(shipped)
     tw, m = info.trained_with, dict(info.metrics)
     recipe = tw.get("recipe") or recipe_of(read_checkpoint_file(shipped), read_checkpoint_file, previous)
@@ -115,7 +122,9 @@ def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | No
     h, w = info.input_size
     mb = shipped.stat().st_size / 1e6
     selection = (f"best validation Dice over {cfg.get('epochs')} epochs (epoch {val.get('epoch')}, "
-                 f"val Dice {val.get('dice', float('nan')):.3f})") if cfg else "none: a weight average of the runs below"
+                 f"val Dice {val.get('dice', float('nan')):.3f})") if cfg else (
+                 f"none by epoch: a weight average of the runs below (val Dice {val.get('dice', float('nan')):.3f} at "
+                 "full resolution)")
     out = [f"# Model card: `{shipped.name}` (the default model that ships with attnseg)", "", "| | |", "| --- | --- |",
            (f"| Architecture | `{info.arch}` (reference layer names), `base_width={info.arch_kwargs.get('base_width')}`, "
            f"{info.in_channels} -> {info.arch_kwargs.get('output_ch', 1)} channels, {params:.2f} M parameters |"),
@@ -130,8 +139,9 @@ def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | No
            "The test images were never used for training, model selection or INT8 calibration |"),
            f"| Selection | {selection} |", ""]
     counts = recipe_counts(recipe)
-    out += [(f"## Training (CPU, {_precision_text(tw)} through oneDNN, {tw.get('threads')} threads"
-            f"{_epoch_minutes(run) if run and cfg else ''})"), "",
+    heading = (f"CPU, {_precision_text(tw)} through oneDNN, {tw.get('threads')} threads"
+               f"{_epoch_minutes(run) if run else ''}") if cfg else "CPU through oneDNN; each run's settings in its command"
+    out += [f"## Training ({heading})", "",
             (f"The recipe, oldest step first: {_count(counts['runs'], 'training run')} and "
              f"{_count(counts['averages'], 'weight average')}. `--init-from` copies every tensor whose name and shape match (a U_Net fills an AttU_Net "
              "but its gates); `average_checkpoints` (`attnseg.train.soup`) averages fine-tunes of one model "
@@ -158,7 +168,9 @@ def render(shipped: Path, run: Path | None = None, previous: dict[str, Any] | No
             f"| {m['dice']:.3f} | {m['jaccard']:.3f} | {m['sensitivity']:.3f} | {m['precision']:.3f} |", "",
             ("For scale: ResUNet++ reports 0.813 Dice on Kvasir-SEG after far longer training on a GPU. This is a "
             "demonstration model for the pipeline, not a clinical tool."), "",
+            *([f"In the two sections below, this model is {label}; the other label is the release it replaces.", ""]
+              if label and (robustness or latency) else []),
             *_robustness_section(robustness),
-            *(["## Latency (real-time budget)", "", latency.strip(), ""] if latency else []),
+            *(["## Latency (real-time budget)", "", *_demoted(latency), ""] if latency else []),
             "## Licence of the data", "", LICENCE, ""]
     return "\n".join(out)

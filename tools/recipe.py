@@ -48,6 +48,9 @@ def recipe_of(raw: dict[str, Any], read: Reader, previous: dict[str, Any] | None
     config["input_interpolation"] = raw.get("input_interpolation") or LEGACY_INTERPOLATION
     init = tw.get("init_from") or config.get("init_from")
     node: dict[str, Any] = {"train": config}
+    epoch = (raw.get("metrics") or {}).get("epoch")
+    if isinstance(epoch, (int, float)):
+        node["selected_epoch"] = int(epoch)
     if init:
         node["from"] = _source(str(init), read, previous, depth - 1)
     return node
@@ -64,6 +67,16 @@ def display_path(path: str) -> str:
     return f"runs/{p.name}"
 
 
+def _epochs_run(path: Path, read: Reader) -> int | None:
+    """Epochs a run folder's training got through (its last.pt), when the folder is there."""
+    last = path.with_name("last.pt")
+    if path.name != "best.pt" or not last.is_file():
+        return None
+    state = (read(last).get("extra") or {}).get("train_state") or {}
+    history = state.get("history")
+    return len(history) if isinstance(history, list) else None
+
+
 def _source(path: str, read: Reader, previous: dict[str, Any] | None, depth: int) -> dict[str, Any]:
     """The node of the checkpoint file ``path`` names, with its display path (``"path"``)."""
     shown = display_path(path)
@@ -75,7 +88,11 @@ def _source(path: str, read: Reader, previous: dict[str, Any] | None, depth: int
         return {"release": recipe_of(previous, read, None, depth), "path": shown}
     if not Path(path).is_file():
         return {"checkpoint": shown, "path": shown}
-    return {**recipe_of(read(Path(path)), read, previous, depth), "path": shown}
+    node = {**recipe_of(read(Path(path)), read, previous, depth), "path": shown}
+    ran = _epochs_run(Path(path), read) if "train" in node else None
+    if ran is not None:
+        node["epochs_run"] = ran
+    return node
 
 
 def _output_of(node: dict[str, Any], fallback: str) -> str:
@@ -111,7 +128,8 @@ def _steps(node: dict[str, Any], command: Callable[[dict[str, Any], str, str | N
 
     def step(n: dict[str, Any], out: str) -> str:
         if "checkpoint" in n:
-            lines.append(("lost", f"# {n['checkpoint']}: not kept, its recipe is not recorded"))
+            lines.append(("lost", f"# {n['checkpoint']}: not kept; its recipe is not recorded in the weights "
+                                  "(earlier model cards in git history list theirs)"))
             return n["checkpoint"]
         if "release" in n:
             inner = visit(n["release"], _output_of(n["release"], PREVIOUS_RELEASE))
@@ -121,13 +139,18 @@ def _steps(node: dict[str, Any], command: Callable[[dict[str, Any], str, str | N
             parts = [(visit(item["model"], _output_of(item["model"], f"runs/ingredient{i}.pt")), item["weight"])
                      for i, item in enumerate(n["average"])]
             paths = ", ".join(repr(p) for p, _ in parts)
-            weights = ", ".join(f"{w:g}" for _, w in parts)
-            lines.append(("average", f"python -c \"from attnseg.train.soup import average_checkpoints; "
-                          f"average_checkpoints([{paths}], '{out}', weights=[{weights}], "
-                          f"input_interpolation='{n.get('input_interpolation', LEGACY_INTERPOLATION)}')\""))
+            weights = ", ".join(f"{w:.4g}" for _, w in parts)
+            call = (f"average_checkpoints([{paths}], '{out}', weights=[{weights}], "
+                    f"input_interpolation='{n.get('input_interpolation', LEGACY_INTERPOLATION)}')")
+            lines.append(("average", f"python -c \"from attnseg.train.soup import average_checkpoints; {call}\""))
             return out
         source = visit(n["from"], _output_of(n["from"], "runs/start.pt")) if "from" in n else None
         lines.append(("run", command(n["train"], str(Path(out).parent), source)))
+        planned = n["train"].get("epochs")
+        if n.get("epochs_run") is not None and planned and n["epochs_run"] < planned:
+            lines.append(("note", f"# stopped after {n['epochs_run']} of {planned} epochs"))
+        if n.get("selected_epoch") is not None:
+            lines.append(("note", f"# {out}: the weights of epoch {n['selected_epoch']} (best validation Dice)"))
         return out
 
     visit(node, _output_of(node, output))

@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=30)
     ap.add_argument("--robustness", help="JSON with 'command' and 'table' (markdown lines) for the card")
     ap.add_argument("--latency", help="Markdown report of benchmarks/realtime_budget.py for the card")
+    ap.add_argument("--label", help="this model's name in the --robustness and --latency reports, as the card should say it, "
+                                       "e.g. '`new`'")
     args = ap.parse_args()
 
     dest = ZOO / args.name
@@ -50,9 +52,13 @@ def main() -> None:
     torch.save(raw, dest)
 
     # Metrics of the weights exactly as shipped, on the held-out test split, at full resolution.
+    val = dict(raw.get("metrics") or {})
+    if "dice" not in val:  # a weight average was never validated by a training run: score it here
+        scored = evaluate_checkpoint(dest, args.data, args.split, "val").metrics
+        val = {**{k: float(v) for k, v in scored.items() if isinstance(v, (int, float))}, "split": "val"}
     res = evaluate_checkpoint(dest, args.data, args.split, "test")
     raw["metrics"] = {**{k: float(v) for k, v in res.metrics.items() if isinstance(v, (int, float))},
-                      "split": "test", "split_file": Path(args.split).name, "val_metrics": raw.get("metrics", {})}
+                      "split": "test", "split_file": Path(args.split).name, "val_metrics": val}
     torch.save(raw, dest)
     load_checkpoint(dest)  # must load with the contract
 
@@ -67,7 +73,7 @@ def main() -> None:
             shutil.copy(src / sub / f"{name}.jpg", sample_root / sub / f"{name}.jpg")
     robustness = json.loads(Path(args.robustness).read_text()) if args.robustness else None
     latency = Path(args.latency).read_text(encoding="utf-8") if args.latency else None
-    card = render(dest, Path(args.checkpoint).parent, previous, robustness, latency)
+    card = render(dest, Path(args.checkpoint).parent, previous, robustness, latency, args.label)
     (ZOO / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     print(json.dumps({"shipped": str(dest), "bytes": dest.stat().st_size, "test_metrics": raw["metrics"]}, indent=2))
 

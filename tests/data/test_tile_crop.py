@@ -102,7 +102,7 @@ def test_training_wraps_the_named_augmentation_and_caches_native_resolution(shar
     assert isinstance(make_augmentation("endoscope", 0.5), EndoscopeAugmentation)  # 0: unchanged recipe
     info = open_dataset(f"kvasir:{shared_data / 'kvasir-seg'}")
     samples = info.samples[:3]
-    common = dict(size=(64, 64), normalization=info.normalization, task="binary")
+    common = {"size": (64, 64), "normalization": info.normalization, "task": "binary"}
     native = CachedSegmentationDataset(samples, augment=aug, **common).preload()
     scaled = CachedSegmentationDataset(samples, augment=aug.inner, **common).preload()
     for i, sample in enumerate(samples):

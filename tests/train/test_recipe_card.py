@@ -17,8 +17,8 @@ from attnseg.models.checkpoint import read_checkpoint_file
 from attnseg.train.soup import average_checkpoints
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from model_card import train_command  # noqa: E402
-from recipe import recipe_counts, recipe_of, recipe_steps  # noqa: E402
+from model_card import train_command
+from recipe import recipe_counts, recipe_of, recipe_steps
 
 
 def _train(tiny_kvasir, out: Path, *extra: str) -> Path:

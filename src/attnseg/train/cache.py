@@ -31,7 +31,7 @@ class CachedSegmentationDataset(SegmentationDataset):
         self._cache_size: tuple[int, int] | None = (h, w)
         if augmented:
             native = getattr(self.augment, "native_resolution", False)
-            self._cache_size = None if native else (int(round(h * cache_scale)), int(round(w * cache_scale)))
+            self._cache_size = None if native else (round(h * cache_scale), round(w * cache_scale))
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
