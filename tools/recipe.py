@@ -128,8 +128,9 @@ def _steps(node: dict[str, Any], command: Callable[[dict[str, Any], str, str | N
 
     def step(n: dict[str, Any], out: str) -> str:
         if "checkpoint" in n:
-            lines.append(("lost", f"# {n['checkpoint']}: not kept; its recipe is not recorded in the weights "
-                                  "(earlier model cards in git history list theirs)"))
+            lost = (f"# {n['checkpoint']}: not kept; its recipe is not recorded in the weights "
+                    "(earlier model cards in git history list theirs)")
+            lines.append(("lost", lost))
             return n["checkpoint"]
         if "release" in n:
             inner = visit(n["release"], _output_of(n["release"], PREVIOUS_RELEASE))
