@@ -90,6 +90,7 @@ def main() -> None:
     from attnseg.benchmarking.machine import machine_info
     from attnseg.export import AdvancedExportParameters, export
     from attnseg.optimize import AdvancedQuantizationParameters, quantize
+    from attnseg.models import load_checkpoint
     from attnseg.zoo import default_checkpoint, sample_dir
 
     data = Path(args.data)
@@ -118,10 +119,14 @@ def main() -> None:
                      "openvino-model-api": getattr(model_api, "__version__", "0.4.7"),
                      "python": platform.python_version()},
         "machine": machine_info().to_dict(), "results": results,
+        "input_interpolation": load_checkpoint(default_checkpoint())[1].input_interpolation,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "model_api_agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     write_markdown(report, out)
+
+
+_FILTERS = {"area": "area", "linear": "bilinear"}
 
 
 def write_markdown(report: dict, out: Path) -> None:
@@ -141,8 +146,8 @@ def write_markdown(report: dict, out: Path) -> None:
                      f"{r['dice_gap']:+.4f} | {100 * m['equal_pixels']:.2f}% | {100 * r['min_equal_pixels']:.2f}% |")
     lines += ["", ("Both read the same IR. Model API resizes the image inside the graph (OpenVINO Interpolate, "
               "linear, no antialiasing) and resizes the arg-maxed map back nearest-neighbour; the Segmenter "
-              "shrinks with OpenCV's area filter (the training resize) and resizes the scores bilinearly "
-              "before thresholding. Model API also computes in the device's default precision (bf16 on a "
+              f"shrinks with OpenCV's {_FILTERS.get(report.get('input_interpolation', 'area'), 'area')} filter (the "
+              "training resize, recorded in the model) and resizes the scores bilinearly before thresholding. Model API also computes in the device's default precision (bf16 on a "
               "CPU with avx512_bf16), the Segmenter in the precision its `auto` measured as faster for each IR. The "
               "disagreeing pixels lie on mask boundaries.")]
     (out / "model_api_agreement.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
