@@ -17,8 +17,8 @@ class CachedSegmentationDataset(SegmentationDataset):
     """A ``SegmentationDataset`` that decodes every pair once and keeps it in memory: at
     ``cache_scale`` x the model size when it augments (headroom for crops and rotations), at
     the file's own size when the augmentation asks for it (``native_resolution``: tile-scale
-    crops), else at the model size itself, resized once from the decoded file exactly as the runtime's codec
-    resizes it (``resize_image`` with the dataset's ``interpolation``).
+    crops), else at the model size itself, resized once from the decoded file exactly as the
+    runtime's codec resizes it (``resize_image`` with the dataset's ``interpolation``).
 
     Call ``preload()`` before building a multi-worker DataLoader: forked workers then share
     the decoded arrays instead of each decoding its own copy.
@@ -38,7 +38,8 @@ class CachedSegmentationDataset(SegmentationDataset):
         if index not in self._cache:
             image, mask = load_pair(self.samples[index], self.task, self.num_classes, self.ignore_index)
             if self._cache_size is not None:
-                image, mask = resize_image(image, self._cache_size, self.interpolation), resize_mask(mask, self._cache_size)
+                image = resize_image(image, self._cache_size, self.interpolation)
+                mask = resize_mask(mask, self._cache_size)
             self._cache[index] = (image, mask)
         return self._cache[index]
 
