@@ -90,7 +90,6 @@ def main() -> None:
     from attnseg.benchmarking.machine import machine_info
     from attnseg.export import AdvancedExportParameters, export
     from attnseg.optimize import AdvancedQuantizationParameters, quantize
-    from attnseg.models import load_checkpoint
     from attnseg.zoo import default_checkpoint, sample_dir
 
     data = Path(args.data)
@@ -119,7 +118,7 @@ def main() -> None:
                      "openvino-model-api": getattr(model_api, "__version__", "0.4.7"),
                      "python": platform.python_version()},
         "machine": machine_info().to_dict(), "results": results,
-        "input_interpolation": load_checkpoint(default_checkpoint())[1].input_interpolation,
+        "input_interpolation": exp.metadata.input_interpolation,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "model_api_agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

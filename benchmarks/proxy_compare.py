@@ -28,8 +28,11 @@ def load_model(spec: str) -> tuple[str, dict, dict]:
     if not sep:
         raise SystemExit(f"name each report: label=report.json[#model], got {spec!r}")
     path, _, name = rest.partition("#")
-    report = json.loads(Path(path).read_text(encoding="utf-8"))
-    models = report["models"]
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        models = report["models"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"{path} is not a benchmarks/resize_policies.py report: {e}") from None
     if not name:
         if len(models) != 1:
             raise SystemExit(f"{path} holds {', '.join(models)}: say which with #name")

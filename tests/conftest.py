@@ -18,6 +18,21 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def load_script(relative: str):
+    """A repository script (``benchmarks/x.py``, ``tools/x.py``) as a module, for its functions.
+    ``tools/`` goes on ``sys.path`` so the tools' imports of each other resolve."""
+    import importlib.util
+    import sys
+
+    path = REPO / relative
+    if path.parent.name == "tools" and str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def copy_kvasir_pairs(shared_data: Path, root: Path, count: int) -> Path:
     """The first ``count`` real Kvasir-SEG image / mask pairs copied into ``root`` (images/ + masks/)."""
     import shutil

@@ -4,11 +4,12 @@ and reports over other images are refused."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
@@ -18,10 +19,7 @@ SOUP = f"soup={RESULTS / 'resize_policies_ema' / 'soup012w.json'}"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("proxy_compare", REPO / "benchmarks" / "proxy_compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/proxy_compare.py")
 
 
 def test_the_unshipped_soup_is_lower_only_tiled(bench, tmp_path, capsys):
@@ -52,3 +50,10 @@ def test_reports_of_other_images_are_refused(bench, tmp_path):
         bench.main([SHIPPED, f"other={path}"])
     with pytest.raises(SystemExit, match="say which with #name"):
         bench.main([SHIPPED.split("#")[0], SOUP])
+
+
+def test_a_file_that_is_not_a_report_is_one_clear_error(bench, tmp_path):
+    (tmp_path / "x.json").write_text("[1, 2]")
+    for path in (tmp_path / "missing.json", tmp_path / "x.json"):
+        with pytest.raises(SystemExit, match="is not a benchmarks/resize_policies.py report"):
+            bench.main([SHIPPED, f"new={path}"])

@@ -3,20 +3,19 @@ one export, one NNCF INT8 model, every TTA mode timed, Dice of every IR, a repor
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_reports_speed_and_dice_per_ir_and_tta(tiny_checkpoint, shared_data, tmp_path):
-    spec = importlib.util.spec_from_file_location("realtime_budget", REPO / "benchmarks" / "realtime_budget.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/realtime_budget.py")
     out = tmp_path / "report"
     rc = bench.main([f"tiny={tiny_checkpoint}", "--data", f"kvasir:{shared_data / 'kvasir-seg'}",
                      "--split", str(REPO / "splits" / "kvasir-seg.json"), "--calibration", "4", "--images", "2",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,16 +9,14 @@ import numpy as np
 import pytest
 
 from attnseg.data import apply_split, load_pair, open_dataset, read_split
+from tests.conftest import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("resize_policies", REPO / "benchmarks" / "resize_policies.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/resize_policies.py")
 
 
 @pytest.fixture(scope="module")

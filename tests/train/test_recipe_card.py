@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,11 @@ from attnseg.cli.train import build_parser
 from attnseg.cli.train import main as seg_train
 from attnseg.models.checkpoint import read_checkpoint_file
 from attnseg.train.soup import average_checkpoints
+from tests.conftest import load_script
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from model_card import train_command
-from recipe import recipe_counts, recipe_of, recipe_steps
+train_command = load_script("tools/model_card.py").train_command
+_recipe = load_script("tools/recipe.py")
+recipe_counts, recipe_of, recipe_steps = _recipe.recipe_counts, _recipe.recipe_of, _recipe.recipe_steps
 
 
 def _train(tiny_kvasir, out: Path, *extra: str) -> Path:

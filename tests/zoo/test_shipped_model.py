@@ -9,6 +9,7 @@ import pytest
 from attnseg.cli.export import main as seg_export
 from attnseg.models import load_checkpoint
 from attnseg.zoo import default_checkpoint, model_card, sample_dir
+from tests.conftest import load_script
 
 
 def test_shipped_checkpoint_loads_with_the_full_contract():
@@ -52,12 +53,8 @@ def test_model_card_quotes_the_shipped_weights_own_figures():
 def test_model_card_shows_the_recipe_stored_in_the_weights():
     """tools/ship_model.py stores the whole recipe in the checkpoint; the card shows every step
     of it (tools/recipe.py renders both), so the chain survives its run folders."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-    from model_card import train_command
-    from recipe import recipe_steps
+    train_command = load_script("tools/model_card.py").train_command
+    recipe_steps = load_script("tools/recipe.py").recipe_steps
 
     _, info = load_checkpoint(default_checkpoint())
     recipe = info.trained_with["recipe"]

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "endoscope plus white balance and saturation of other light sources and sensors")
     p.add_argument("--tile-crop-prob", type=float, default=0.0, metavar="P",
                    help="chance of first cutting a window of the input size from the image at its own resolution: "
-                        "the close-up view TiledSegmenter gives the model (0: never)")
+                        "the close-up view TiledSegmenter gives the model (0: never; needs --augmentation-prob > 0)")
     p.add_argument("--training-precision", dest="precision", choices=["auto", "fp32", "bf16"], default="auto",
                    help="compute precision of training; auto: bf16 autocast only where measured faster")
     add_deprecated_alias(p, "--precision", "--training-precision (--precision is the precision of the weights "
